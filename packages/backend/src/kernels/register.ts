@@ -1,0 +1,18 @@
+/** Options that control moebench's kernels on the wasm backend. */
+export interface WasmKernelOptions {
+  /**
+   * Leave the wasm backend's stock kernels in place (no faster replacements), for side-by-side
+   * measurement. Kernels the backend lacks entirely are still registered, since training cannot run
+   * without them. Default: false, or true when the environment variable MOEBENCH_STOCK_KERNELS is 1.
+   */
+  stockKernels?: boolean;
+}
+
+/**
+ * Registers the missing and replacement kernels on the wasm backend. Returns whether the
+ * replacements are active.
+ */
+export function registerWasmKernels(options: WasmKernelOptions = {}): boolean {
+  const stock = options.stockKernels ?? process.env.MOEBENCH_STOCK_KERNELS === '1';
+  return !stock;
+}
