@@ -1,1 +1,1 @@
-export {};
+export type { MoeLayer, MoeOutput, Router, RouterContext, RoutingPlan, RoutingStats } from './types.js';
