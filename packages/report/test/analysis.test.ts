@@ -1,0 +1,230 @@
+import { describe, expect, it } from 'vitest';
+import { analyse, judgeClaim, routingHealth, type ReportData } from '../src/index.js';
+import { modelRun, routing } from './fixtures.js';
+
+const run = {
+  runId: 'r1',
+  corpus: 'hand-made',
+  backend: 'cpu',
+  hardware: 'test',
+  versions: {},
+  gitSha: 'abc',
+  gitDirty: false,
+  date: '2026-01-01T00:00:00Z',
+};
+
+describe('analyse with one seed', () => {
+  // transformer ends at perplexity 30 after 30 s; sMLP crosses 30 between 10 s (40) and 20 s (25):
+  // 10 + (40 - 30) / (40 - 25) * 10 = 16.667 s, so the time speedup is 30 / 16.667 = 1.8.
+  const data: ReportData = {
+    run,
+    models: [
+      modelRun('smlp', [[10, 40], [20, 25]], { forwardFlopsPerToken: 2000 }),
+      modelRun('transformer', [[10, 50], [20, 40], [30, 30]]),
+      modelRun('gmlp', [[10, 30], [20, 20]]),
+      modelRun('switch', [[10, 40], [20, 25]], { forwardFlopsPerToken: 2000 }),
+    ],
+  };
+  const analysis = analyse(data);
+  const byName = (name: string) => analysis.comparisons.find((comparison) => comparison.baseline === name)!;
+
+  it('picks the smlp architecture as the subject', () => {
+    expect(analysis.subject).toBe('smlp');
+    expect(analysis.comparisons.map((comparison) => comparison.baseline)).toEqual(['transformer', 'gmlp', 'switch']);
+  });
+
+  it('measures the time speedup at the baseline final perplexity', () => {
+    const time = byName('transformer').speedups.time;
+    expect(byName('transformer').target!.mean).toBe(30);
+    expect(time.baseline!.mean).toBe(30);
+    expect(time.subject!.mean).toBeCloseTo(50 / 3, 10);
+    expect(time.speedup!.mean).toBeCloseTo(1.8, 10);
+    expect(time.speedup!.low).toBeNull();
+  });
+
+  it('measures tokens and FLOPs speedups on their own axes', () => {
+    const { tokens, flops } = byName('transformer').speedups;
+    expect(tokens.speedup!.mean).toBeCloseTo(1.8, 10);
+    // sMLP spends twice the FLOPs per token: 3 * 1000 * 30000 / (3 * 2000 * 16667)
+    expect(flops.baseline!.mean).toBe(3 * 1000 * 30_000);
+    expect(flops.speedup!.mean).toBeCloseTo(0.9, 10);
+  });
+
+  it('reports not reached and judges the claim not reproduced', () => {
+    const gmlp = byName('gmlp');
+    expect(gmlp.speedups.time.speedup).toBeNull();
+    expect(gmlp.speedups.time.reachedSeeds).toBe(0);
+    expect(gmlp.claim.verdict).toBe('not reproduced');
+  });
+
+  it('gives a tie a speedup of exactly 1 and an inconclusive verdict', () => {
+    const tie = byName('switch');
+    expect(tie.speedups.time.speedup!.mean).toBe(1);
+    expect(tie.claim.verdict).toBe('inconclusive');
+  });
+
+  it('judges a 1.8x single-seed speedup reproduced but short of 2x', () => {
+    const claim = byName('transformer').claim;
+    expect(claim.verdict).toBe('reproduced');
+    expect(claim.reachesPaperSpeedup).toBe(false);
+    expect(claim.reason).toBe('sMLP was 1.80x faster (one seed).');
+  });
+
+  it('compares perplexity at the shortest run end', () => {
+    expect(analysis.equalTimeSeconds).toBe(20);
+    const atEqual = Object.fromEntries(analysis.models.map((model) => [model.name, model.perplexityAtEqualTime!.mean]));
+    expect(atEqual).toEqual({ smlp: 25, transformer: 40, gmlp: 20, switch: 25 });
+  });
+
+  it('computes throughput from the last evaluation without steps', () => {
+    expect(analysis.models[1].tokensPerSecond!.mean).toBe(1000);
+    expect(analysis.models[1].trainingTokens!.mean).toBe(30_000);
+  });
+
+  it('says there is only one seed', () => {
+    expect(analysis.seedCount).toBe(1);
+    expect(analysis.notes[0]).toMatch(/^One seed per model/);
+  });
+});
+
+describe('analyse with several seeds', () => {
+  // The baseline ends at perplexity 10 after 30 s in every seed. sMLP reaches 10 at 20, 15 and 12 s:
+  // speedups 1.5, 2 and 2.5, mean 2, sample sd 0.5, half-width t(0.975, 2) * 0.5 / sqrt(3) = 1.242.
+  const seeds = [1, 2, 3];
+  const subjectEnds = [20, 15, 12];
+  const data: ReportData = {
+    run,
+    models: [
+      ...seeds.map((seed, index) => modelRun('smlp', [[0, 100], [subjectEnds[index], 10]], { seed })),
+      ...seeds.map((seed) => modelRun('gshard', [[0, 100], [30, 10]], { seed })),
+    ],
+  };
+  const analysis = analyse(data);
+
+  it('pairs seeds and gives the mean and t interval of the speedup', () => {
+    const { speedup } = analysis.comparisons[0].speedups.time;
+    expect(analysis.comparisons[0].pairedSeeds).toEqual([1, 2, 3]);
+    expect(speedup!.values).toEqual([1.5, 2, 2.5]);
+    expect(speedup!.mean).toBeCloseTo(2, 12);
+    expect(speedup!.low).toBeCloseTo(2 - 1.242069, 5);
+    expect(speedup!.high).toBeCloseTo(2 + 1.242069, 5);
+  });
+
+  it('calls an interval that contains 1 inconclusive', () => {
+    expect(analysis.comparisons[0].claim.verdict).toBe('inconclusive');
+    expect(analysis.comparisons[0].claim.reachesPaperSpeedup).toBe(true);
+  });
+
+  it('gives every model figure an interval', () => {
+    const smlp = analysis.models[0];
+    expect(smlp.seeds).toEqual([1, 2, 3]);
+    expect(smlp.finalPerplexity!.mean).toBe(10);
+    expect(smlp.trainingSeconds!.values).toEqual([20, 15, 12]);
+    expect(smlp.trainingSeconds!.low).not.toBeNull();
+    expect(analysis.notes).toEqual([]);
+  });
+
+  it('notes baseline seeds without an sMLP partner', () => {
+    const extra = analyse({ ...data, models: [...data.models, modelRun('gshard', [[0, 100], [30, 10]], { seed: 9 })] });
+    expect(extra.comparisons[0].pairedSeeds).toEqual([1, 2, 3]);
+    expect(extra.notes).toContain('gshard seeds 9 have no sMLP run of the same seed and are not compared.');
+  });
+});
+
+describe('judgeClaim', () => {
+  const figure = (values: number[], low: number | null, high: number | null) => ({
+    mean: values.reduce((a, b) => a + b) / values.length,
+    low,
+    high,
+    n: values.length,
+    values,
+  });
+
+  it('reproduces when the interval lies above 1', () => {
+    expect(judgeClaim({ speedup: figure([1.9, 2.1], 1.2, 2.8), pairedSeeds: 2, reachedSeeds: 2 }).verdict).toBe('reproduced');
+  });
+
+  it('rejects when the interval lies below 1', () => {
+    expect(judgeClaim({ speedup: figure([0.5, 0.6], 0.2, 0.9), pairedSeeds: 2, reachedSeeds: 2 }).verdict).toBe('not reproduced');
+  });
+
+  it('is inconclusive when sMLP reached the target in only some seeds', () => {
+    const verdict = judgeClaim({ speedup: figure([3], null, null), pairedSeeds: 2, reachedSeeds: 1 });
+    expect(verdict.verdict).toBe('inconclusive');
+    expect(verdict.reason).toBe("sMLP reached the baseline's final perplexity in 1 of 2 seeds.");
+  });
+
+  it('applies the single-seed margin on both sides', () => {
+    expect(judgeClaim({ speedup: figure([1.1], null, null), pairedSeeds: 1, reachedSeeds: 1 }).verdict).toBe('reproduced');
+    expect(judgeClaim({ speedup: figure([1.05], null, null), pairedSeeds: 1, reachedSeeds: 1 }).verdict).toBe('inconclusive');
+    expect(judgeClaim({ speedup: figure([0.9], null, null), pairedSeeds: 1, reachedSeeds: 1 }).verdict).toBe('not reproduced');
+  });
+
+  it('is inconclusive without evaluations', () => {
+    expect(judgeClaim({ speedup: null, pairedSeeds: 0, reachedSeeds: 0 }).verdict).toBe('inconclusive');
+  });
+});
+
+describe('routingHealth', () => {
+  it('warns of router collapse when one expert takes most tokens', () => {
+    const health = routingHealth(
+      modelRun('switch', [[1, 9]], { routing: [...routing('block0.moe', 8, [25, 25, 25, 25]), ...routing('block1.moe', 8, [70, 30, 0, 0], 0.2)] }),
+    )!;
+    expect(health.numExperts).toBe(4);
+    expect(health.routedSteps).toBe(8);
+    expect(health.layers[0].finalLoadShare).toEqual([0.25, 0.25, 0.25, 0.25]);
+    expect(health.layers[1].maxTokenShare).toBeCloseTo(0.7, 12);
+    expect(health.layers[1].idleThroughout).toEqual([2, 3]);
+    expect(health.layers[1].meanIdleExperts).toBe(2);
+    expect(health.layers[1].meanDroppedFraction).toBeCloseTo(0.2, 12);
+    expect(health.collapseWarnings).toEqual([
+      'switch block1.moe: expert 0 took 70.0% of the tokens over the last quarter of training (router collapse).',
+    ]);
+  });
+
+  it('counts top-2 choices as token shares', () => {
+    // 40% of the choices with k = 2 means 80% of the tokens chose expert 0.
+    const health = routingHealth(modelRun('gshard', [[1, 9]], { choicesPerToken: 2, routing: routing('l', 4, [40, 20, 20, 20]) }))!;
+    expect(health.layers[0].maxTokenShare).toBeCloseTo(0.8, 12);
+    expect(health.collapseWarnings).toHaveLength(1);
+  });
+
+  it('uses only the last quarter of the steps', () => {
+    const early = routing('l', 6, [100, 0]);
+    const late = routing('l', 2, [50, 50]).map((point) => ({ ...point, step: point.step + 6 }));
+    const health = routingHealth(modelRun('switch', [[1, 9]], { routing: [...early, ...late] }))!;
+    expect(health.layers[0].finalLoadShare).toEqual([0.5, 0.5]);
+    expect(health.collapseWarnings).toEqual([]);
+  });
+
+  it('returns null for a dense model', () => {
+    expect(routingHealth(modelRun('transformer', [[1, 9]]))).toBeNull();
+  });
+});
+
+describe('analyse input checks', () => {
+  it('rejects an unknown subject', () => {
+    expect(() => analyse({ run, models: [modelRun('gmlp', [[1, 9]])] }, { subject: 'smlp-xl' })).toThrow(
+      'analyse: subject "smlp-xl" is not a model of the run; models: gmlp.',
+    );
+  });
+
+  it('rejects evaluations out of training order', () => {
+    expect(() => analyse({ run, models: [modelRun('gmlp', [[5, 9], [4, 8]])] })).toThrow(
+      'analyse: models[0] (gmlp, seed 1).evaluations[1] goes back in training seconds or tokens',
+    );
+  });
+
+  it('rejects a duplicate model and seed', () => {
+    expect(() => analyse({ run, models: [modelRun('gmlp', [[1, 9]]), modelRun('gmlp', [[1, 9]])] })).toThrow(
+      'model gmlp appears twice with seed 1',
+    );
+  });
+
+  it('notes a run without sMLP and a diverged run', () => {
+    const analysis = analyse({ run, models: [modelRun('gmlp', [[1, 9]], { status: 'diverged', statusReason: 'loss NaN at step 40' })] });
+    expect(analysis.subject).toBeNull();
+    expect(analysis.notes).toContain('gmlp (seed 1) is diverged: loss NaN at step 40.');
+    expect(analysis.notes).toContain('The run has no sMLP model, so there are no speedups to report.');
+  });
+});
