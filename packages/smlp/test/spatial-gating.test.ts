@@ -1,0 +1,154 @@
+import { describe, expect, it } from 'vitest';
+import { initBackend, Rng, tf } from '@moebench/backend';
+import { createSpatialGatingUnit, matMul2d } from '../src/index.js';
+import { maxAbsDiff, spatialGatingReference, toRows } from './reference.js';
+
+describe.each(['cpu', 'wasm'])('spatial gating unit on %s', (backend) => {
+  it('matches the plain reference with random weights', async () => {
+    await initBackend(backend);
+    const [batch, seqLen, h] = [2, 5, 3];
+    const sgu = createSpatialGatingUnit({ hiddenSize: h, maxSeqLen: seqLen, seed: 1 });
+    const rng = new Rng(5);
+    const weight = rng.uniformArray(seqLen * seqLen, -1, 1);
+    const bias = rng.uniformArray(seqLen, -1, 1);
+    // Random values above the diagonal too: the mask must ignore them.
+    sgu.trainableVariables[0].assign(tf.tensor2d(weight, [seqLen, seqLen]));
+    sgu.trainableVariables[1].assign(tf.tensor1d(bias));
+    const z = rng.uniformArray(batch * seqLen * 2 * h, -2, 2);
+
+    const output = tf.tidy(() => sgu.apply(tf.tensor3d(z, [batch, seqLen, 2 * h])));
+    expect(output.shape).toEqual([batch, seqLen, h]);
+
+    const expected: number[] = [];
+    for (let b = 0; b < batch; b++) {
+      const rows = toRows(z.slice(b * seqLen * 2 * h, (b + 1) * seqLen * 2 * h), 2 * h);
+      expected.push(...spatialGatingReference(rows, toRows(weight, seqLen), Array.from(bias)).flat());
+    }
+    expect(maxAbsDiff(await output.data(), expected)).toBeLessThan(1e-4);
+    output.dispose();
+    sgu.dispose();
+  });
+
+  it('uses the top-left block for shorter sequences', async () => {
+    await initBackend(backend);
+    const [maxSeqLen, seqLen, h] = [7, 4, 2];
+    const sgu = createSpatialGatingUnit({ hiddenSize: h, maxSeqLen });
+    const rng = new Rng(6);
+    const weight = rng.uniformArray(maxSeqLen * maxSeqLen, -1, 1);
+    const bias = rng.uniformArray(maxSeqLen, -1, 1);
+    sgu.trainableVariables[0].assign(tf.tensor2d(weight, [maxSeqLen, maxSeqLen]));
+    sgu.trainableVariables[1].assign(tf.tensor1d(bias));
+    const z = rng.uniformArray(seqLen * 2 * h, -2, 2);
+
+    const output = tf.tidy(() => sgu.apply(tf.tensor3d(z, [1, seqLen, 2 * h])));
+    const expected = spatialGatingReference(toRows(z, 2 * h), toRows(weight, maxSeqLen), Array.from(bias)).flat();
+    expect(maxAbsDiff(await output.data(), expected)).toBeLessThan(1e-4);
+    output.dispose();
+    sgu.dispose();
+  });
+
+  it('gives the same output time-major', async () => {
+    await initBackend(backend);
+    const sgu = createSpatialGatingUnit({ hiddenSize: 4, maxSeqLen: 6, seed: 2 });
+    const z = new Rng(1).uniform([3, 6, 8], -1, 1) as tf.Tensor3D;
+    const [batchMajor, timeMajor] = tf.tidy(() => [
+      sgu.apply(z),
+      tf.transpose(sgu.applyTimeMajor(tf.transpose(z, [1, 0, 2]) as tf.Tensor3D), [1, 0, 2]),
+    ]);
+    expect(maxAbsDiff(await batchMajor.data(), await timeMajor.data())).toBe(0);
+    tf.dispose([z, batchMajor, timeMajor]);
+    sgu.dispose();
+  });
+
+  it('starts with a small lower-triangular weight and unit bias', async () => {
+    await initBackend(backend);
+    const maxSeqLen = 16;
+    const sgu = createSpatialGatingUnit({ hiddenSize: 2, maxSeqLen, seed: 3 });
+    const weight = await sgu.trainableVariables[0].data();
+    const bound = 1e-3 / maxSeqLen;
+    let nonZeroBelow = 0;
+    for (let row = 0; row < maxSeqLen; row++) {
+      for (let col = 0; col < maxSeqLen; col++) {
+        const value = weight[row * maxSeqLen + col];
+        if (col > row) expect(value).toBe(0);
+        expect(Math.abs(value)).toBeLessThanOrEqual(bound);
+        if (col <= row && value !== 0) nonZeroBelow++;
+      }
+    }
+    expect(nonZeroBelow).toBe((maxSeqLen * (maxSeqLen + 1)) / 2);
+    expect(Array.from(await sgu.trainableVariables[1].data())).toEqual(new Array(maxSeqLen).fill(1));
+    sgu.dispose();
+  });
+
+  it('leaves earlier outputs unchanged when later inputs change', async () => {
+    await initBackend(backend);
+    const [seqLen, h] = [8, 3];
+    const sgu = createSpatialGatingUnit({ hiddenSize: h, maxSeqLen: seqLen, seed: 4 });
+    sgu.trainableVariables[0].assign(new Rng(9).uniform([seqLen, seqLen], -1, 1) as tf.Tensor2D);
+    const base = new Rng(10).uniformArray(seqLen * 2 * h, -1, 1);
+    for (const t of [0, 3, 6]) {
+      const changed = base.slice();
+      for (let i = (t + 1) * 2 * h; i < changed.length; i++) changed[i] += 1;
+      const [a, b] = tf.tidy(() => [sgu.apply(tf.tensor3d(base, [1, seqLen, 2 * h])), sgu.apply(tf.tensor3d(changed, [1, seqLen, 2 * h]))]);
+      const prefixA = (await a.data()).slice(0, (t + 1) * h);
+      const prefixB = (await b.data()).slice(0, (t + 1) * h);
+      expect(maxAbsDiff(prefixA, prefixB)).toBe(0);
+      expect(maxAbsDiff(await a.data(), await b.data())).toBeGreaterThan(0);
+      tf.dispose([a, b]);
+    }
+    sgu.dispose();
+  });
+
+  it('matMul2d has the values and gradients of tf.matMul', async () => {
+    await initBackend(backend);
+    const rng = new Rng(11);
+    const a = rng.uniform([3, 4], -1, 1) as tf.Tensor2D;
+    const b = rng.uniform([4, 5], -1, 1) as tf.Tensor2D;
+    const weights = rng.uniform([3, 5], -1, 1);
+    const loss = (product: (x: tf.Tensor2D, y: tf.Tensor2D) => tf.Tensor) => (x: tf.Tensor, y: tf.Tensor) =>
+      tf.sum(tf.mul(product(x as tf.Tensor2D, y as tf.Tensor2D), weights));
+    const fast = tf.grads(loss(matMul2d))([a, b]);
+    const stock = tf.grads(loss((x, y) => tf.matMul(x, y)))([a, b]);
+    for (let i = 0; i < 2; i++) expect(maxAbsDiff(await fast[i].data(), await stock[i].data())).toBeLessThan(1e-6);
+    const [fastValue, stockValue] = [matMul2d(a, b), tf.matMul(a, b)];
+    expect(maxAbsDiff(await fastValue.data(), await stockValue.data())).toBeLessThan(1e-6);
+    tf.dispose([a, b, weights, ...fast, ...stock, fastValue, stockValue]);
+  });
+});
+
+describe('spatial gating unit options', () => {
+  it('rejects a bad hiddenSize, maxSeqLen and epsilon', async () => {
+    await initBackend('cpu');
+    expect(() => createSpatialGatingUnit({ hiddenSize: 0, maxSeqLen: 4 })).toThrow(
+      'createSpatialGatingUnit: hiddenSize must be an integer >= 1, received 0',
+    );
+    expect(() => createSpatialGatingUnit({ hiddenSize: 2, maxSeqLen: 2.5 })).toThrow(
+      'createSpatialGatingUnit: maxSeqLen must be an integer >= 1, received 2.5',
+    );
+    expect(() => createSpatialGatingUnit({ hiddenSize: 2, maxSeqLen: 4, spatialInitEpsilon: -1 })).toThrow(
+      'createSpatialGatingUnit: spatialInitEpsilon must be a finite number > 0, received -1',
+    );
+  });
+
+  it('rejects a sequence longer than maxSeqLen and a wrong width', async () => {
+    await initBackend('cpu');
+    const sgu = createSpatialGatingUnit({ hiddenSize: 2, maxSeqLen: 4 });
+    const long = tf.zeros([1, 5, 4]) as tf.Tensor3D;
+    const narrow = tf.zeros([1, 4, 3]) as tf.Tensor3D;
+    expect(() => sgu.apply(long)).toThrow(/sequence length 5 is outside 1\.\.4/);
+    expect(() => sgu.apply(narrow)).toThrow('SpatialGatingUnit.apply: input width must be 4, received shape [1, 4, 3]');
+    tf.dispose([long, narrow]);
+    sgu.dispose();
+  });
+
+  it('counts its parameters and mixing FLOPs', async () => {
+    await initBackend('cpu');
+    const sgu = createSpatialGatingUnit({ hiddenSize: 6, maxSeqLen: 10 });
+    const stored = sgu.trainableVariables.reduce((sum, v) => sum + v.size, 0);
+    expect(sgu.parameterCount()).toEqual({ total: stored, activePerToken: stored });
+    expect(stored).toBe(10 * 10 + 10 + 2 * 6);
+    expect(sgu.flopsPerToken()).toBe(2 * 10 * 6);
+    expect(sgu.flopsPerToken(4)).toBe(2 * 4 * 6);
+    sgu.dispose();
+  });
+});
