@@ -1,1 +1,10 @@
 export type { MoeLayer, MoeOutput, Router, RouterContext, RoutingPlan, RoutingStats } from './types.js';
+export { assignSlots, computeCapacity, type CapacityOptions } from './capacity.js';
+export { combine, combineIndices, dispatch, dispatchIndices } from './dispatch.js';
+export { ACTIVATIONS, applyActivation, gelu, type Activation } from './activation.js';
+export { ExpertBank, type ExpertBankOptions } from './expert-bank.js';
+export { balanceLoss, zLoss } from './losses.js';
+export { computeRoutingStats, meanEntropy } from './stats.js';
+export { MoeFeedForward, type MoeFeedForwardOptions } from './feed-forward.js';
+export { requireInteger, requireNumber, requireOneOf } from './validate.js';
+export { selectGates } from './gates.js';

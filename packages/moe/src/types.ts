@@ -25,7 +25,10 @@ export interface RoutingPlan {
   k: number;
   /** Slots per expert C. */
   capacity: number;
-  /** Expert index of each choice, [S * k]. */
+  /**
+   * Expert index of each choice, [S * k], or -1 when the router made no choice there (GShard's
+   * random policy skipping a second expert). Such a choice takes no slot and is not counted as dropped.
+   */
   experts: Int32Array;
   /** Slot of each choice inside its expert, [S * k], or -1 when the choice was dropped. */
   slots: Int32Array;
@@ -38,6 +41,8 @@ export interface RoutingPlan {
   losses: Record<string, tf.Scalar>;
   /** Router probabilities [S, E] when the router has them (for entropy statistics); not differentiated. */
   probs?: tf.Tensor2D;
+  /** Router-specific statistics of this plan (GShard's overflow of second choices, ...), copied into `RoutingStats.extra`. */
+  extraStats?: Record<string, number>;
 }
 
 /** Statistics of one MoE layer for one step; all plain numbers so they can be stored as they are. */
@@ -69,6 +74,15 @@ export interface Router {
   route(features: tf.Tensor2D, context: RouterContext): RoutingPlan;
   /** The router's trainable variables (none for HASH). */
   readonly trainableVariables: tf.Variable[];
+  /** Choices per token k, used for parameter and FLOP accounting. Default when absent: 1. */
+  readonly k?: number;
+  /**
+   * Forward FLOPs the router spends per token. Default when absent: 2 x the router's parameter
+   * count, which is right for a linear router without bias (logits = x W).
+   */
+  flopsPerToken?(): number;
+  /** Releases the router's variables. Default when absent: the layer disposes `trainableVariables`. */
+  dispose?(): void;
 }
 
 /** What a MoE layer returns for one call. */

@@ -1,0 +1,94 @@
+/**
+ * Naive references for the tests: one-hot dispatch and combine tensors multiplied densely, and a
+ * dense FFN. Slow on purpose; never used outside the tests.
+ */
+import { tf } from '@moebench/backend';
+import { applyActivation, type Activation, type RoutingPlan } from '../src/index.js';
+
+function slotIndices(plan: RoutingPlan, choice: number): Int32Array {
+  const tokens = plan.experts.length / plan.k;
+  const indices = new Int32Array(tokens);
+  for (let token = 0; token < tokens; token++) {
+    const index = token * plan.k + choice;
+    indices[token] = plan.slots[index] < 0 ? -1 : plan.experts[index] * plan.capacity + plan.slots[index];
+  }
+  return indices;
+}
+
+/** One-hot rows [indices.length, width] built in JavaScript (tf.oneHot rejects a width of 1); index -1 gives a zero row. */
+function oneHotRows(indices: Int32Array, width: number): tf.Tensor2D {
+  const rows = new Float32Array(indices.length * width);
+  indices.forEach((column, row) => {
+    if (column >= 0) rows[row * width + column] = 1;
+  });
+  return tf.tensor2d(rows, [indices.length, width]);
+}
+
+/** Dispatch tensor [S, E * C]: 1 where token s sits in slot (e, c). */
+export function naiveDispatchMask(plan: RoutingPlan): tf.Tensor2D {
+  return tf.tidy(() => {
+    const width = plan.numExperts * plan.capacity;
+    let mask = tf.zeros([plan.experts.length / plan.k, width]);
+    for (let choice = 0; choice < plan.k; choice++) {
+      mask = tf.add(mask, oneHotRows(slotIndices(plan, choice), width));
+    }
+    return mask as tf.Tensor2D;
+  });
+}
+
+/** features [S, d] -> [E, C, d] by a dense product with the one-hot dispatch tensor. */
+export function naiveDispatch(features: tf.Tensor2D, plan: RoutingPlan): tf.Tensor3D {
+  return tf.tidy(() => {
+    const mask = naiveDispatchMask(plan); // [S, E * C]
+    const buffer = tf.matMul(mask, features, true, false); // [E * C, d]
+    return tf.reshape(buffer, [plan.numExperts, plan.capacity, features.shape[1]]) as tf.Tensor3D;
+  });
+}
+
+/** [E, C, d] -> [S, d] by a dense product with the gate-weighted one-hot combine tensor. */
+export function naiveCombine(expertOutputs: tf.Tensor3D, plan: RoutingPlan): tf.Tensor2D {
+  return tf.tidy(() => {
+    const width = plan.numExperts * plan.capacity;
+    const tokens = plan.experts.length / plan.k;
+    let weights = tf.zeros([tokens, width]);
+    for (let choice = 0; choice < plan.k; choice++) {
+      const oneHot = oneHotRows(slotIndices(plan, choice), width);
+      const gate = tf.slice(plan.gates, [0, choice], [tokens, 1]);
+      weights = tf.add(weights, tf.mul(oneHot, gate));
+    }
+    const flat = tf.reshape(expertOutputs, [width, expertOutputs.shape[2]]);
+    return tf.matMul(weights, flat) as tf.Tensor2D;
+  });
+}
+
+/** A dense FFN act(x W1 + b1) W2 + b2 with W1 [d, f], b1 [f], W2 [f, d], b2 [d]. */
+export function denseFeedForward(
+  x: tf.Tensor2D,
+  w1: tf.Tensor,
+  b1: tf.Tensor,
+  w2: tf.Tensor,
+  b2: tf.Tensor,
+  activation: Activation = 'gelu',
+): tf.Tensor2D {
+  return tf.tidy(() => {
+    const hidden = applyActivation(tf.add(tf.matMul(x, w1 as tf.Tensor2D), b1), activation) as tf.Tensor2D;
+    return tf.add(tf.matMul(hidden, w2 as tf.Tensor2D), b2) as tf.Tensor2D;
+  });
+}
+
+/** Reads a tensor into a plain array of numbers. */
+export function values(tensor: tf.Tensor): number[] {
+  return Array.from(tensor.dataSync());
+}
+
+/** Largest absolute difference between two tensors of the same shape. */
+export function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
+  expectSameShape(a, b);
+  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
+}
+
+function expectSameShape(a: tf.Tensor, b: tf.Tensor): void {
+  if (a.shape.join(',') !== b.shape.join(',')) {
+    throw new Error(`shapes differ: [${a.shape.join(', ')}] and [${b.shape.join(', ')}]`);
+  }
+}
