@@ -1,1 +1,16 @@
 export { ARCHITECTURES, type Architecture, type ForwardOptions, type ForwardOutput, type LanguageModel, type ModelAccounting } from './types.js';
+export {
+  SPARSE_ARCHITECTURES,
+  TRANSFORMER_FAMILY,
+  checkArchitecture,
+  resolveConfig,
+  sparseBlockIndices,
+  type HashModelOptions,
+  type LayerOptions,
+  type ModelConfig,
+  type ResolvedModelConfig,
+} from './config.js';
+export { accountModel, accountParts, type PartAccount } from './accounting.js';
+export { CHECKPOINT_MAGIC, type CheckpointTables } from './checkpoint.js';
+export { countMatMulMultiplyAdds, type MatMulCount } from './matmul-count.js';
+export { createModel, type CreateModelOptions } from './registry.js';

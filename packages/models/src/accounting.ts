@@ -1,0 +1,114 @@
+import { sparseBlockIndices, type ResolvedModelConfig } from './config.js';
+import type { Architecture, ModelAccounting } from './types.js';
+
+/**
+ * Parameters and per-token multiply-adds of one part of a model. FLOPs are 2 x multiply-adds of the
+ * matrix products a token's forward pass runs: weight projections, attention scores QK^T and the
+ * weighted sum AV, spatial gating, the LM head. Elementwise work (norms, activations, softmax, gates)
+ * is not counted, by the usual convention.
+ */
+export interface PartAccount {
+  /** Trainable parameters. */
+  total: number;
+  /** Parameters one token uses: the total minus the experts it is not routed to. */
+  active: number;
+  /** Multiply-adds per token in a forward pass. */
+  multiplyAdds: number;
+}
+
+const sum = (parts: PartAccount[]): PartAccount =>
+  parts.reduce((acc, part) => ({ total: acc.total + part.total, active: acc.active + part.active, multiplyAdds: acc.multiplyAdds + part.multiplyAdds }), {
+    total: 0,
+    active: 0,
+    multiplyAdds: 0,
+  });
+
+const dense = (total: number, multiplyAdds: number): PartAccount => ({ total, active: total, multiplyAdds });
+
+/** A layer norm over `width` (scale and shift). */
+const layerNorm = (width: number): PartAccount => dense(2 * width, 0);
+
+/** A dense layer with bias. */
+const linear = (inputs: number, outputs: number): PartAccount => dense(inputs * outputs + outputs, inputs * outputs);
+
+/** A GELU FFN d -> f -> d with biases. */
+const feedForward = (dModel: number, hidden: number): PartAccount => sum([linear(dModel, hidden), linear(hidden, dModel)]);
+
+/**
+ * Causal self-attention with a fused QKV projection: 4d^2 projection multiply-adds per token, plus
+ * T x d for the scores and T x d for AV. The full T x T score matrix is computed and then masked, so
+ * a token is charged the whole sequence length T, not its position.
+ */
+function attention(config: ResolvedModelConfig): PartAccount {
+  const { dModel, seqLen } = config;
+  const projections = sum([linear(dModel, 3 * dModel), linear(dModel, dModel)]);
+  return { ...projections, multiplyAdds: projections.multiplyAdds + 2 * seqLen * dModel };
+}
+
+/**
+ * E experts of width `hidden`, k of which a token uses, plus a router of `routerParameters`
+ * parameters and `routerMultiplyAdds` multiply-adds per token.
+ */
+function experts(config: ResolvedModelConfig, hidden: number, k: number, routerParameters: number, routerMultiplyAdds: number, expertExtra = 0): PartAccount {
+  const one = feedForward(config.dModel, hidden);
+  const perExpert = one.total + expertExtra;
+  return {
+    total: config.experts * perExpert + routerParameters,
+    active: k * perExpert + routerParameters,
+    multiplyAdds: k * one.multiplyAdds + routerMultiplyAdds,
+  };
+}
+
+/** The FFN sublayer (with its pre-norm) of a Transformer-family block of `architecture`. */
+function transformerFeedForward(architecture: Architecture, config: ResolvedModelConfig, sparse: boolean): PartAccount {
+  const { dModel, ffnHidden, experts: count } = config;
+  if (!sparse) return sum([layerNorm(dModel), feedForward(dModel, ffnHidden)]);
+  switch (architecture) {
+    case 'switch':
+      return sum([layerNorm(dModel), experts(config, ffnHidden, 1, dModel * count, dModel * count)]);
+    case 'gshard':
+      return sum([layerNorm(dModel), experts(config, ffnHidden, 2, dModel * count, dModel * count)]);
+    case 'hash':
+      return sum([layerNorm(dModel), experts(config, ffnHidden, 1, 0, 0)]);
+    case 'base':
+      // Centroids [E, d] score every token against every expert; each expert has its own layer norm.
+      return experts(config, ffnHidden, 1, dModel * count, dModel * count, 2 * dModel);
+    default:
+      throw new Error(`${architecture} has no sparse Transformer FFN.`);
+  }
+}
+
+/** Accounting of the Transformer-family models: embeddings, blocks, final norm, tied head. */
+function transformerFamily(architecture: Architecture, config: ResolvedModelConfig): PartAccount {
+  const { vocabSize, dModel, seqLen, layers } = config;
+  const sparse = new Set(architecture === 'transformer' ? [] : sparseBlockIndices(config));
+  const parts: PartAccount[] = [dense(vocabSize * dModel, 0), dense(seqLen * dModel, 0)];
+  for (let i = 0; i < layers; i++) {
+    parts.push(layerNorm(dModel), attention(config), transformerFeedForward(architecture, config, sparse.has(i)));
+  }
+  parts.push(layerNorm(dModel), dense(0, dModel * vocabSize));
+  return sum(parts);
+}
+
+/** Breaks a model's accounting into parameters and multiply-adds per token. */
+export function accountParts(architecture: Architecture, config: ResolvedModelConfig): PartAccount {
+  switch (architecture) {
+    case 'transformer':
+    case 'switch':
+    case 'gshard':
+    case 'hash':
+    case 'base':
+      return transformerFamily(architecture, config);
+    default:
+      throw new Error(`No accounting for architecture "${architecture}".`);
+  }
+}
+
+/**
+ * Computes total parameters, active parameters per token and forward FLOPs per token (2 x
+ * multiply-adds) of `architecture` from its resolved config, without building the model.
+ */
+export function accountModel(architecture: Architecture, config: ResolvedModelConfig): ModelAccounting {
+  const parts = accountParts(architecture, config);
+  return { totalParameters: parts.total, activeParametersPerToken: parts.active, forwardFlopsPerToken: 2 * parts.multiplyAdds };
+}

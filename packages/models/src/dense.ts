@@ -1,0 +1,109 @@
+import { tf } from '@moebench/backend';
+import type { ParameterStore } from './parameters.js';
+
+/** GELU, exact form: x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)). */
+export function gelu(x: tf.Tensor): tf.Tensor {
+  return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1));
+}
+
+/** Layer normalisation over the last axis with a learned scale (init 1) and shift (init 0). */
+export class LayerNorm {
+  private readonly gamma: tf.Variable;
+  private readonly beta: tf.Variable;
+
+  constructor(store: ParameterStore, name: string, width: number, private readonly epsilon: number) {
+    this.gamma = store.constant(`${name}.gamma`, [width], 1);
+    this.beta = store.constant(`${name}.beta`, [width], 0);
+  }
+
+  /** Normalises `x` [..., width]. */
+  apply(x: tf.Tensor): tf.Tensor {
+    const { mean, variance } = tf.moments(x, -1, true);
+    const normalised = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, this.epsilon)));
+    return tf.add(tf.mul(normalised, this.gamma), this.beta);
+  }
+}
+
+/** A dense layer y = x W + b on [tokens, in] inputs. */
+export class Linear {
+  private readonly weight: tf.Variable;
+  private readonly bias: tf.Variable;
+
+  constructor(store: ParameterStore, name: string, inputs: number, outputs: number, std: number) {
+    this.weight = store.normal(`${name}.weight`, [inputs, outputs], std);
+    this.bias = store.constant(`${name}.bias`, [outputs], 0);
+  }
+
+  /** Applies the layer to `x` [tokens, inputs] and returns [tokens, outputs]. */
+  apply(x: tf.Tensor2D): tf.Tensor2D {
+    return tf.fused.matMul({ a: x, b: this.weight as tf.Tensor2D, bias: this.bias }) as tf.Tensor2D;
+  }
+}
+
+/** The Transformer's feed-forward sublayer: Linear(d -> f), GELU, Linear(f -> d). */
+export class FeedForward {
+  private readonly input: Linear;
+  private readonly output: Linear;
+
+  /** `outputStd` is the init scale of the second projection (scaled down for deep residual stacks). */
+  constructor(store: ParameterStore, name: string, dModel: number, hidden: number, std: number, outputStd: number) {
+    this.input = new Linear(store, `${name}.input`, dModel, hidden, std);
+    this.output = new Linear(store, `${name}.output`, hidden, dModel, outputStd);
+  }
+
+  /** Applies the sublayer to `x` [tokens, d]. */
+  apply(x: tf.Tensor2D): tf.Tensor2D {
+    return this.output.apply(gelu(this.input.apply(x)) as tf.Tensor2D);
+  }
+}
+
+/**
+ * Causal multi-head self-attention. Queries, keys and values come from one d -> 3d projection;
+ * scores are scaled by 1 / sqrt(d / heads) and masked above the diagonal with a large negative
+ * number, so a position never attends to a later one.
+ */
+export class CausalSelfAttention {
+  private readonly qkv: Linear;
+  private readonly output: Linear;
+  private readonly headWidth: number;
+  /** [seqLen, seqLen]: 0 on and below the diagonal, -1e9 above it. */
+  private readonly mask: tf.Tensor2D;
+
+  constructor(
+    store: ParameterStore,
+    name: string,
+    private readonly dModel: number,
+    private readonly heads: number,
+    seqLen: number,
+    std: number,
+    outputStd: number,
+  ) {
+    this.qkv = new Linear(store, `${name}.qkv`, dModel, 3 * dModel, std);
+    this.output = new Linear(store, `${name}.output`, dModel, dModel, outputStd);
+    this.headWidth = dModel / heads;
+    this.mask = tf.tidy(() => tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([seqLen, seqLen]), -1, 0)), -1e9)) as tf.Tensor2D;
+  }
+
+  /** Applies attention to `x` [batch * time, d] holding `batch` sequences of length `time`. */
+  apply(x: tf.Tensor2D, batch: number, time: number): tf.Tensor2D {
+    const { dModel, heads, headWidth } = this;
+
+    const qkv = this.qkv.apply(x); // [batch * time, 3d]
+    const [q, k, v] = tf.split(qkv, 3, 1).map(
+      (part) => tf.transpose(tf.reshape(part, [batch, time, heads, headWidth]), [0, 2, 1, 3]), // [batch, heads, time, headWidth]
+    );
+
+    const mask = time === this.mask.shape[0] ? this.mask : tf.slice(this.mask, [0, 0], [time, time]);
+    const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(headWidth)), mask); // [batch, heads, time, time]
+    const weights = tf.softmax(scores);
+    const mixed = tf.matMul(weights, v); // [batch, heads, time, headWidth]
+
+    const merged = tf.reshape(tf.transpose(mixed, [0, 2, 1, 3]), [batch * time, dModel]) as tf.Tensor2D;
+    return this.output.apply(merged);
+  }
+
+  /** Releases the mask constant (the variables belong to the store). */
+  dispose(): void {
+    this.mask.dispose();
+  }
+}
