@@ -4,3 +4,6 @@ export * from './time-to-target.js';
 export * from './claim.js';
 export * from './routing-health.js';
 export * from './analysis.js';
+export * from './labels.js';
+export * from './render.js';
+export * from './charts.js';

@@ -1,0 +1,232 @@
+/**
+ * Vega-lite specs of the report's charts. Each spec sets the font explicitly and ends with the
+ * provenance footer, so a chart copied out of the report still says where it came from.
+ */
+import type { TopLevelSpec } from 'vega-lite';
+import { axisValue, type Axis } from './analysis.js';
+import { displayName, provenanceLines } from './labels.js';
+import { CHART_FONT } from './render.js';
+import { groupByLayer, type RoutingHealth } from './routing-health.js';
+import type { ModelSummary } from './analysis.js';
+import type { ModelRun, RunContext } from './types.js';
+
+/** A chart: a file stem, a title for documents, and its spec. */
+export interface ChartSpec {
+  /** File name without extension, for example `perplexity-vs-time`. */
+  name: string;
+  title: string;
+  spec: TopLevelSpec;
+}
+
+const WIDTH = 560;
+const HEIGHT = 300;
+
+const AXIS_TITLES: Record<Axis, string> = {
+  time: 'Training time (s, evaluation excluded)',
+  tokens: 'Training tokens',
+  flops: 'Training FLOPs (3 x forward FLOPs per token x tokens)',
+};
+
+/** Validation perplexity against one x-axis, a line per model (and per seed, in the model's colour). */
+export function perplexityChart(runs: readonly ModelRun[], axis: Axis, context: RunContext): ChartSpec {
+  const values = runs.flatMap((run) =>
+    run.evaluations.map((evaluation) => ({
+      model: displayName(run.name),
+      seed: run.seed,
+      x: axisValue(run, axis, evaluation.trainingSeconds, evaluation.tokens),
+      perplexity: evaluation.perplexity,
+    })),
+  );
+  const title = `Validation perplexity vs ${axis === 'time' ? 'training time' : axis === 'tokens' ? 'training tokens' : 'training FLOPs'}`;
+  return {
+    name: `perplexity-vs-${axis}`,
+    title,
+    spec: withFooter(title, context, {
+      width: WIDTH,
+      height: HEIGHT,
+      data: { values },
+      mark: { type: 'line', point: true },
+      encoding: {
+        x: { field: 'x', type: 'quantitative', title: AXIS_TITLES[axis], axis: { format: axis === 'time' ? ',.0f' : '.2s' } },
+        y: { field: 'perplexity', type: 'quantitative', title: 'Validation perplexity', scale: { type: 'log', nice: false } },
+        color: { field: 'model', type: 'nominal', title: 'Model', sort: modelOrder(runs) },
+        detail: { field: 'seed', type: 'nominal' },
+      },
+    }),
+  };
+}
+
+/** Training throughput per model: a bar at the mean over seeds, with the 95% interval when there are several. */
+export function throughputChart(models: readonly ModelSummary[], context: RunContext): ChartSpec {
+  const values = models.flatMap((model) =>
+    model.tokensPerSecond === null
+      ? []
+      : [
+          {
+            model: displayName(model.name),
+            mean: model.tokensPerSecond.mean,
+            low: model.tokensPerSecond.low ?? model.tokensPerSecond.mean,
+            high: model.tokensPerSecond.high ?? model.tokensPerSecond.mean,
+          },
+        ],
+  );
+  const title = 'Training throughput';
+  const x = { field: 'model', type: 'nominal' as const, title: 'Model', sort: null, axis: { labelAngle: 0 } };
+  return {
+    name: 'tokens-per-second',
+    title,
+    spec: withFooter(title, context, {
+      width: WIDTH,
+      height: HEIGHT,
+      data: { values },
+      layer: [
+        {
+          mark: { type: 'bar', color: '#4c78a8' },
+          encoding: { x, y: { field: 'mean', type: 'quantitative', title: 'Training tokens per second' } },
+        },
+        { mark: { type: 'rule', color: 'black' }, encoding: { x, y: { field: 'low', type: 'quantitative' }, y2: { field: 'high' } } },
+        {
+          mark: { type: 'text', dy: -6, baseline: 'bottom' },
+          encoding: { x, y: { field: 'high', type: 'quantitative' }, text: { field: 'mean', type: 'quantitative', format: ',.0f' } },
+        },
+      ],
+    }),
+  };
+}
+
+/** Expert-load heatmap of one MoE model run: share of each layer's routing choices per expert, last quarter of training. */
+export function layerLoadChart(health: RoutingHealth, context: RunContext): ChartSpec {
+  const values = health.layers.flatMap((layer) =>
+    layer.finalLoadShare.map((share, expert) => ({ layer: layer.layer, expert, share })),
+  );
+  const title = `${displayName(health.name)} (seed ${health.seed}): expert load per layer, last quarter of training`;
+  return {
+    name: `expert-load-${fileStem(health.name)}-seed${health.seed}`,
+    title,
+    spec: withFooter(title, context, heatmap(values, { field: 'layer', title: 'Layer', sort: health.layers.map((layer) => layer.layer) })),
+  };
+}
+
+/**
+ * Expert load over time of one MoE model run: share of the routing choices per expert, averaged over
+ * layers, in up to `bins` equal ranges of steps.
+ */
+export function loadOverTimeChart(run: ModelRun, context: RunContext, bins = 20): ChartSpec {
+  const steps = [...new Set(run.routing.map((point) => point.step))].sort((a, b) => a - b);
+  const binSize = Math.max(1, Math.ceil(steps.length / bins));
+  const binOfStep = new Map(steps.map((step, index) => [step, steps[Math.floor(index / binSize) * binSize]]));
+
+  // Sum the choices per (bin, expert) over every layer, then normalise each bin.
+  const totals = new Map<number, number[]>();
+  for (const point of run.routing) {
+    const bin = binOfStep.get(point.step)!;
+    const sums = totals.get(bin) ?? [];
+    point.tokensPerExpert.forEach((value, expert) => (sums[expert] = (sums[expert] ?? 0) + value));
+    totals.set(bin, sums);
+  }
+  const values = [...totals].flatMap(([bin, sums]) => {
+    const total = sums.reduce((sum, value) => sum + (value ?? 0), 0);
+    return sums.map((value, expert) => ({ step: bin, expert, share: total > 0 ? (value ?? 0) / total : 0 }));
+  });
+
+  const title = `${displayName(run.name)} (seed ${run.seed}): expert load over training, all layers`;
+  return {
+    name: `expert-load-over-time-${fileStem(run.name)}-seed${run.seed}`,
+    title,
+    spec: withFooter(title, context, heatmap(values, { field: 'step', title: 'Training step (start of range)', sort: 'ascending' })),
+  };
+}
+
+/** Dropped-token fraction over training steps, averaged over layers, a line per MoE model run. */
+export function droppedFractionChart(runs: readonly ModelRun[], context: RunContext): ChartSpec {
+  const values = runs.flatMap((run) => {
+    const byStep = new Map<number, number[]>();
+    for (const points of groupByLayer(run.routing).values()) {
+      for (const point of points) byStep.set(point.step, [...(byStep.get(point.step) ?? []), point.droppedFraction]);
+    }
+    return [...byStep]
+      .sort(([a], [b]) => a - b)
+      .map(([step, fractions]) => ({
+        model: displayName(run.name),
+        seed: run.seed,
+        step,
+        dropped: fractions.reduce((sum, value) => sum + value, 0) / fractions.length,
+      }));
+  });
+  const title = 'Dropped-token fraction over training';
+  return {
+    name: 'dropped-fraction',
+    title,
+    spec: withFooter(title, context, {
+      width: WIDTH,
+      height: HEIGHT,
+      data: { values },
+      mark: { type: 'line' },
+      encoding: {
+        x: { field: 'step', type: 'quantitative', title: 'Training step' },
+        y: { field: 'dropped', type: 'quantitative', title: 'Dropped fraction of routing choices', axis: { format: '.0%' } },
+        color: { field: 'model', type: 'nominal', title: 'Model', sort: modelOrder(runs) },
+        detail: { field: 'seed', type: 'nominal' },
+      },
+    }),
+  };
+}
+
+function heatmap(
+  values: Array<Record<string, string | number>>,
+  rows: { field: string; title: string; sort: string[] | 'ascending' },
+): Record<string, unknown> {
+  return {
+    width: WIDTH,
+    height: HEIGHT,
+    data: { values },
+    mark: { type: 'rect' },
+    encoding: {
+      x: { field: 'expert', type: 'ordinal', title: 'Expert', axis: { labelAngle: 0 } },
+      y: { field: rows.field, type: 'ordinal', title: rows.title, sort: rows.sort },
+      color: {
+        field: 'share',
+        type: 'quantitative',
+        title: 'Share of choices',
+        scale: { scheme: 'blues', domainMin: 0 },
+        legend: { format: '.0%' },
+      },
+    },
+  };
+}
+
+/** Wraps a single-view spec with the title, the chart font and the provenance footer below it. */
+function withFooter(title: string, context: RunContext, view: Record<string, unknown>): TopLevelSpec {
+  const footer = provenanceLines(context);
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: { text: title, anchor: 'start', fontSize: 15 },
+    background: 'white',
+    padding: 12,
+    config: {
+      font: CHART_FONT,
+      view: { stroke: '#ddd' },
+      axis: { labelFontSize: 11, titleFontSize: 12 },
+      legend: { labelFontSize: 11, titleFontSize: 12, labelLimit: 220 },
+    },
+    vconcat: [
+      view,
+      {
+        width: WIDTH,
+        height: 22,
+        view: { stroke: null },
+        data: { values: [{ footer }] },
+        mark: { type: 'text', align: 'left', baseline: 'top', fontSize: 9, color: '#555', limit: WIDTH, lineHeight: 12 },
+        encoding: { x: { value: 0 }, y: { value: 0 }, text: { field: 'footer' } },
+      },
+    ],
+  } as unknown as TopLevelSpec;
+}
+
+function modelOrder(runs: readonly ModelRun[]): string[] {
+  return [...new Set(runs.map((run) => displayName(run.name)))];
+}
+
+function fileStem(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+}

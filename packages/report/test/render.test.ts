@@ -1,0 +1,105 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Resvg } from '@resvg/resvg-js';
+import { describe, expect, it } from 'vitest';
+import {
+  analyse,
+  droppedFractionChart,
+  findChartFonts,
+  layerLoadChart,
+  perplexityChart,
+  renderPng,
+  renderSvg,
+  throughputChart,
+} from '../src/index.js';
+import { sampleModels } from './fixtures.js';
+
+const context = {
+  runId: 'test-run',
+  corpus: 'sotu',
+  backend: 'wasm',
+  hardware: '2 CPU cores',
+  versions: { node: '20.20.2' },
+  gitSha: '0123456789abcdef',
+  gitDirty: true,
+  date: '2026-12-04T20:00:00Z',
+};
+const models = sampleModels();
+const names = ['Transformer', 'gMLP', 'GShard', 'Switch', 'BASE Layers', 'HASH Layers', 'sMLP'];
+
+/** Decodes a PNG back to RGBA pixels by drawing it inside an SVG with resvg. */
+function decodePng(png: Buffer, width: number, height: number): Uint8Array {
+  const svg =
+    `<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="${width}" height="${height}">` +
+    `<image width="${width}" height="${height}" xlink:href="data:image/png;base64,${png.toString('base64')}"/></svg>`;
+  return new Resvg(svg).render().pixels;
+}
+
+function luminanceVariance(pixels: Uint8Array): number {
+  const values: number[] = [];
+  for (let i = 0; i < pixels.length; i += 4) values.push((pixels[i] + pixels[i + 1] + pixels[i + 2]) / 3);
+  const mean = values.reduce((sum, value) => sum + value, 0) / values.length;
+  return values.reduce((sum, value) => sum + (value - mean) ** 2, 0) / values.length;
+}
+
+describe('perplexity chart', () => {
+  it('names both axes, every model and the provenance in the SVG', async () => {
+    const svg = await renderSvg(perplexityChart(models, 'time', context).spec);
+    expect(svg).toContain('Training time (s, evaluation excluded)');
+    expect(svg).toContain('Validation perplexity');
+    for (const name of names) expect(svg).toContain(`>${name}<`);
+    expect(svg).toContain('corpus sotu');
+    expect(svg).toContain('git 0123456789ab (dirty)');
+    expect(svg).toContain('font-family="DejaVu Sans"');
+  });
+
+  it('renders a PNG of twice the SVG size that is not blank', async () => {
+    const svg = await renderSvg(perplexityChart(models, 'flops', context).spec);
+    const [, svgWidth, svgHeight] = /<svg[^>]* width="(\d+)" height="(\d+)"/.exec(svg)!.map(Number);
+    const rendered = renderPng(svg, findChartFonts(), 2);
+    expect(rendered.width).toBe(svgWidth * 2);
+    expect(rendered.height).toBe(svgHeight * 2);
+
+    // The PNG header stores the size big-endian at bytes 16 and 20.
+    expect(rendered.png.readUInt32BE(16)).toBe(rendered.width);
+    expect(rendered.png.readUInt32BE(20)).toBe(rendered.height);
+    expect(luminanceVariance(decodePng(rendered.png, rendered.width, rendered.height))).toBeGreaterThan(100);
+
+    const directory = join(tmpdir(), 'moebench-report-render-test');
+    mkdirSync(directory, { recursive: true });
+    writeFileSync(join(directory, 'perplexity-vs-flops.png'), rendered.png);
+  });
+});
+
+describe('routing charts', () => {
+  const analysis = analyse({ run: context, models });
+
+  it('draws one heatmap cell per layer and expert', async () => {
+    const switchHealth = analysis.routing.find((health) => health.name === 'switch')!;
+    const chart = layerLoadChart(switchHealth, context);
+    const svg = await renderSvg(chart.spec);
+    expect(chart.name).toBe('expert-load-switch-seed1');
+    expect(svg).toContain('Expert');
+    expect(svg).toContain('block1.moe');
+    expect(svg.match(/<path[^>]*aria-roledescription="rect mark"/g) ?? svg.match(/role-mark rect/g)).not.toBeNull();
+    const rendered = renderPng(svg, findChartFonts(), 1);
+    expect(luminanceVariance(decodePng(rendered.png, rendered.width, rendered.height))).toBeGreaterThan(100);
+    writeFileSync(join(tmpdir(), 'moebench-report-render-test', 'expert-load.png'), rendered.png);
+  });
+
+  it('labels the dropped-fraction and throughput charts', async () => {
+    const dropped = await renderSvg(droppedFractionChart(models.filter((run) => run.routing.length > 0), context).spec);
+    expect(dropped).toContain('Dropped fraction of routing choices');
+    expect(dropped).toContain('>Switch<');
+    const throughput = await renderSvg(throughputChart(analysis.models, context).spec);
+    expect(throughput).toContain('Training tokens per second');
+    for (const name of names) expect(throughput).toContain(`>${name}<`);
+  });
+});
+
+describe('findChartFonts', () => {
+  it('finds DejaVu Sans regular and bold', () => {
+    expect(findChartFonts().map((file) => file.split('/').pop())).toEqual(['DejaVuSans.ttf', 'DejaVuSans-Bold.ttf']);
+  });
+});
