@@ -90,6 +90,25 @@ function transformerFamily(architecture: Architecture, config: ResolvedModelConf
   return sum(parts);
 }
 
+/**
+ * A gMLP block: LN(d), U d -> 2h, the spatial gating unit (LN(h), Ws [T, T] stored in full, b [T]),
+ * V h -> d. The masked T x T product runs every multiply-add, so token mixing costs T x h per token.
+ */
+function gmlpBlock(config: ResolvedModelConfig): PartAccount {
+  const { dModel, ffnHidden: hidden, seqLen } = config;
+  const spatial = dense(seqLen * seqLen + seqLen + 2 * hidden, seqLen * hidden);
+  return sum([layerNorm(dModel), linear(dModel, 2 * hidden), spatial, linear(hidden, dModel)]);
+}
+
+/** Accounting of gMLP: embedding, blocks, final norm, tied head; no position embedding. */
+function gmlp(config: ResolvedModelConfig): PartAccount {
+  const { vocabSize, dModel, layers } = config;
+  const parts: PartAccount[] = [dense(vocabSize * dModel, 0)];
+  for (let i = 0; i < layers; i++) parts.push(gmlpBlock(config));
+  parts.push(layerNorm(dModel), dense(0, dModel * vocabSize));
+  return sum(parts);
+}
+
 /** Breaks a model's accounting into parameters and multiply-adds per token. */
 export function accountParts(architecture: Architecture, config: ResolvedModelConfig): PartAccount {
   switch (architecture) {
@@ -99,6 +118,8 @@ export function accountParts(architecture: Architecture, config: ResolvedModelCo
     case 'hash':
     case 'base':
       return transformerFamily(architecture, config);
+    case 'gmlp':
+      return gmlp(config);
     default:
       throw new Error(`No accounting for architecture "${architecture}".`);
   }

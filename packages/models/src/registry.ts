@@ -1,4 +1,5 @@
 import { checkArchitecture, resolveConfig, type ModelConfig } from './config.js';
+import { GmlpLanguageModel } from './gmlp.js';
 import { TransformerLanguageModel } from './transformer.js';
 import type { LanguageModel } from './types.js';
 
@@ -29,6 +30,8 @@ export function createModel(architecture: string, config: ModelConfig, options: 
     case 'base':
     case 'hash':
       return new TransformerLanguageModel(kind, resolved, seed);
+    case 'gmlp':
+      return new GmlpLanguageModel(resolved, seed);
     default:
       throw new Error(`createModel: ${kind} is not wired in yet.`);
   }

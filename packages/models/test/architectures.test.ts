@@ -7,7 +7,10 @@ import { countMatMulMultiplyAdds, createModel, type Architecture, type LanguageM
 import { evalLogits, languageModelLoss, lossAndGradients, randomTokens, TINY } from './helpers.js';
 
 /** Per-architecture settings of the tiny test models. */
-const CASES: Array<{ architecture: Architecture; config: ModelConfig }> = [{ architecture: 'transformer', config: TINY }];
+const CASES: Array<{ architecture: Architecture; config: ModelConfig }> = [
+  { architecture: 'transformer', config: TINY },
+  { architecture: 'gmlp', config: TINY },
+];
 
 const directory = mkdtempSync(join(tmpdir(), 'moebench-models-'));
 
