@@ -1,4 +1,5 @@
 import { tf } from '../tf.js';
+import { makeBatchMatMul } from './batch_mat_mul.js';
 import { unsortedSegmentSumConfig } from './unsorted_segment_sum.js';
 
 /** Options that control moebench's kernels on the wasm backend. */
@@ -14,14 +15,64 @@ export interface WasmKernelOptions {
 /** Kernels the stock wasm backend lacks; registered whatever the stock switch says. */
 const MISSING_KERNELS: tf.KernelConfig[] = [unsortedSegmentSumConfig];
 
+/** Names of the stock wasm kernels moebench replaces (unless the stock switch is on). */
+export const REPLACED_KERNELS = [tf.BatchMatMul] as const;
+
+/** The stock configs, saved the first time they are replaced so the stock switch can restore them. */
+const stockConfigs = new Map<string, tf.KernelConfig>();
+/** The replacement configs, built once from the saved stock ones. */
+const replacementConfigs = new Map<string, tf.KernelConfig>();
+
+let replacementsActive = false;
+
 /**
- * Registers the missing and replacement kernels on the wasm backend. Returns whether the
- * replacements are active.
+ * Registers the missing and replacement kernels on the wasm backend, or with `stockKernels` puts
+ * the stock kernels back in place of the replacements. Call it after `@tensorflow/tfjs-backend-wasm`
+ * has loaded (its import registers the stock kernels) and before `tf.setBackend('wasm')`, which
+ * runs the kernels' setup; `initBackend('wasm')` does both. Returns whether the replacements are
+ * active.
  */
 export function registerWasmKernels(options: WasmKernelOptions = {}): boolean {
   const stock = options.stockKernels ?? process.env.MOEBENCH_STOCK_KERNELS === '1';
   for (const config of MISSING_KERNELS) {
     if (tf.getKernel(config.kernelName, 'wasm') === undefined) tf.registerKernel(config);
   }
-  return !stock;
+
+  if (replacementConfigs.size === 0) buildReplacements();
+  const wanted = stock ? stockConfigs : replacementConfigs;
+  for (const name of REPLACED_KERNELS) {
+    const config = wanted.get(name);
+    if (config === undefined) throw new Error(`registerWasmKernels: no ${stock ? 'stock' : 'replacement'} ${name} kernel`);
+    if (tf.getKernel(name, 'wasm') === config) continue;
+    tf.unregisterKernel(name, 'wasm');
+    tf.registerKernel(config);
+  }
+  replacementsActive = !stock;
+  return replacementsActive;
+}
+
+/** Whether moebench's replacement kernels are the ones registered on the wasm backend now. */
+export function wasmReplacementsActive(): boolean {
+  return replacementsActive;
+}
+
+function buildReplacements(): void {
+  const stockBatchMatMul = stockKernel(tf.BatchMatMul);
+  const stockTranspose = stockKernel(tf.Transpose);
+  stockConfigs.set(tf.BatchMatMul, stockBatchMatMul);
+  replacementConfigs.set(tf.BatchMatMul, {
+    kernelName: tf.BatchMatMul,
+    backendName: 'wasm',
+    // The replacement calls the stock kernel, whose setup binds its wasm function.
+    setupFunc: stockBatchMatMul.setupFunc,
+    kernelFunc: makeBatchMatMul(stockBatchMatMul.kernelFunc, stockTranspose.kernelFunc),
+  });
+}
+
+function stockKernel(name: string): tf.KernelConfig {
+  const config = tf.getKernel(name, 'wasm');
+  if (config === undefined) {
+    throw new Error(`registerWasmKernels: the wasm backend has no ${name} kernel; load @tensorflow/tfjs-backend-wasm first`);
+  }
+  return config;
 }

@@ -1,0 +1,156 @@
+import { tf } from '../tf.js';
+import type { WasmBackend } from './wasm_backend.js';
+
+/** The parts of a tfjs kernel invocation a wasm kernel function receives. */
+interface KernelArgs {
+  inputs: tf.NamedTensorInfoMap;
+  backend: unknown;
+  attrs?: tf.NamedAttrMap;
+}
+
+/**
+ * Builds a BatchMatMul for the wasm backend that sends every product down the stock kernel's one
+ * fast path. The stock kernel hands a single non-transposed product to XNNPACK (tens of GFLOP/s),
+ * but runs a scalar loop as soon as a transpose flag is set or the batch is more than one, some 10
+ * to 40 times slower. This kernel instead:
+ *
+ * 1. transposes a transposed operand explicitly with the wasm Transpose kernel (a copy, O(size));
+ * 2. folds a's batch into its rows when b has a batch of one and a is not transposed
+ *    (`[batch, m, k] x [k, n]` is one `[batch * m, k] x [k, n]` product, with no copy);
+ * 3. otherwise runs one 2-D product per output batch entry on copies of the two slices, following
+ *    the broadcast of the batch dimensions, and copies each result into place.
+ *
+ * Outputs match the stock kernel's shapes and dtypes; only float32 inputs are handled (others go to
+ * the stock kernel, which rejects them with its own message).
+ */
+export function makeBatchMatMul(stock: tf.KernelFunc, transpose: tf.KernelFunc): tf.KernelFunc {
+  const kernel = (args: KernelArgs): tf.TensorInfo => {
+    const backend = args.backend as WasmBackend;
+    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const { transposeA, transposeB } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
+    if (a.dtype !== 'float32' || b.dtype !== 'float32') return stock(args as never) as tf.TensorInfo;
+
+    const m = transposeA ? a.shape[a.shape.length - 1] : a.shape[a.shape.length - 2];
+    const kA = transposeA ? a.shape[a.shape.length - 2] : a.shape[a.shape.length - 1];
+    const kB = transposeB ? b.shape[b.shape.length - 1] : b.shape[b.shape.length - 2];
+    const n = transposeB ? b.shape[b.shape.length - 2] : b.shape[b.shape.length - 1];
+    if (kA !== kB) {
+      throw new Error(
+        `matMul: inner dimensions differ: a has ${kA} (shape [${a.shape}], transposeA=${transposeA}) and ` +
+          `b has ${kB} (shape [${b.shape}], transposeB=${transposeB})`,
+      );
+    }
+    const k = kA;
+    const outerA = a.shape.slice(0, -2);
+    const outerB = b.shape.slice(0, -2);
+    const outer = tf.broadcast_util.assertAndGetBroadcastShape(outerA, outerB);
+    const outShape = [...outer, m, n];
+    const batchA = sizeOf(outerA);
+    const batchB = sizeOf(outerB);
+    const batch = sizeOf(outer);
+
+    const temporaries: tf.TensorInfo[] = [];
+    const plain = (x: tf.TensorInfo, rows: number, cols: number, transposed: boolean, count: number) => {
+      // [count, rows, cols] row-major, made so with one explicit transpose when needed.
+      if (!transposed) return { dataId: x.dataId, shape: [count, rows, cols], dtype: x.dtype };
+      const view = { dataId: x.dataId, shape: [count, cols, rows], dtype: x.dtype };
+      const result = transpose({ inputs: { x: view }, backend: args.backend, attrs: { perm: [0, 2, 1] } } as never) as tf.TensorInfo;
+      temporaries.push(result);
+      return result;
+    };
+    const product = (left: tf.TensorInfo, right: tf.TensorInfo): tf.TensorInfo =>
+      stock({
+        inputs: { a: left, b: right },
+        backend: args.backend,
+        attrs: { transposeA: false, transposeB: false },
+      } as never) as tf.TensorInfo;
+
+    try {
+      if (batchB === 1 && (batchA === 1 || !transposeA)) {
+        const left = plain(a, batchA * m, k, transposeA, 1);
+        const right = plain(b, k, n, transposeB, 1);
+        const out = product(left, right);
+        out.shape = outShape;
+        return out;
+      }
+
+      const left = plain(a, m, k, transposeA, batchA);
+      const right = plain(b, k, n, transposeB, batchB);
+      const indexA = broadcastIndex(outer, outerA);
+      const indexB = broadcastIndex(outer, outerB);
+      const out = backend.makeOutput(outShape, 'float32');
+      const sliceA = sliceOf(backend, left, batchA, m, k, temporaries);
+      const sliceB = sliceOf(backend, right, batchB, k, n, temporaries);
+      for (let i = 0; i < batch; i++) {
+        const result = product(sliceA(indexA(i)), sliceB(indexB(i)));
+        const values = backend.typedArrayFromHeap(result);
+        backend.typedArrayFromHeap(out).set(values, i * m * n);
+        backend.disposeData(result.dataId);
+      }
+      return out;
+    } finally {
+      for (const info of temporaries) backend.disposeData(info.dataId);
+    }
+  };
+  return kernel as unknown as tf.KernelFunc;
+}
+
+/**
+ * Returns a function giving entry `index` of a `[count, rows, cols]` tensor as its own
+ * `[1, rows, cols]` tensor: the tensor itself when count is 1, else a copy, made once per entry and
+ * kept until the kernel ends (so a broadcast operand is copied, and packed by XNNPACK, only once).
+ */
+function sliceOf(
+  backend: WasmBackend,
+  x: tf.TensorInfo,
+  count: number,
+  rows: number,
+  cols: number,
+  temporaries: tf.TensorInfo[],
+): (index: number) => tf.TensorInfo {
+  const shape = [1, rows, cols];
+  if (count === 1) return () => ({ dataId: x.dataId, shape, dtype: x.dtype });
+  const made = new Map<number, tf.TensorInfo>();
+  const size = rows * cols;
+  return (index) => {
+    let slice = made.get(index);
+    if (slice === undefined) {
+      slice = backend.makeOutput(shape, 'float32');
+      temporaries.push(slice);
+      made.set(index, slice);
+      // Take the source view after makeOutput, which may grow the heap.
+      const source = backend.typedArrayFromHeap(x).subarray(index * size, (index + 1) * size);
+      backend.typedArrayFromHeap(slice).set(source);
+    }
+    return slice;
+  };
+}
+
+/**
+ * Maps a flat index over the broadcast batch shape `outer` to the flat index into an operand whose
+ * batch shape is `operand` (right-aligned; size-1 and missing dimensions repeat).
+ */
+function broadcastIndex(outer: number[], operand: number[]): (index: number) => number {
+  if (sizeOf(operand) === 1) return () => 0;
+  if (tf.util.arraysEqual(outer, operand)) return (index) => index;
+  const offset = outer.length - operand.length;
+  return (index) => {
+    let remaining = index;
+    let result = 0;
+    let stride = 1;
+    for (let axis = outer.length - 1; axis >= 0; axis--) {
+      const coordinate = remaining % outer[axis];
+      remaining = Math.floor(remaining / outer[axis]);
+      const operandAxis = axis - offset;
+      if (operandAxis < 0) continue;
+      const dim = operand[operandAxis];
+      if (dim !== 1) result += coordinate * stride;
+      stride *= dim;
+    }
+    return result;
+  };
+}
+
+function sizeOf(shape: number[]): number {
+  return shape.reduce((acc, dim) => acc * dim, 1);
+}

@@ -1,0 +1,110 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { initBackend, registerWasmKernels, tf } from '../src/index.js';
+import { expectClose, expectWasmMatchesCpu, runOn, values } from './compare.js';
+
+/** One product: operand shapes (as stored, i.e. already transposed when the flag is set) and flags. */
+type Case = [string, number[], number[], boolean, boolean];
+
+const CASES: Case[] = [
+  ['plain 2-D, non-square', [5, 7], [7, 3], false, false],
+  ['transposeA', [7, 5], [7, 3], true, false],
+  ['transposeB', [5, 7], [3, 7], false, true],
+  ['both transposed', [7, 5], [3, 7], true, true],
+  ['a single row', [1, 6], [6, 4], false, false],
+  ['a single row, transposeB', [1, 6], [4, 6], false, true],
+  ['a single column out', [4, 6], [6, 1], false, false],
+  ['equal batches', [3, 4, 5], [3, 5, 2], false, false],
+  ['equal batches, transposeA', [3, 5, 4], [3, 5, 2], true, false],
+  ['equal batches, both transposed', [3, 5, 4], [3, 2, 5], true, true],
+  ['a batched, b broadcast (folded into rows)', [3, 4, 5], [1, 5, 2], false, false],
+  ['a batched, b rank 2', [2, 3, 4, 5], [5, 6], false, false],
+  ['a batched and transposed, b broadcast', [3, 5, 4], [5, 2], true, false],
+  ['a broadcast, b batched', [4, 5], [3, 5, 2], false, false],
+  ['both broadcast across different axes', [2, 1, 3, 4], [1, 3, 4, 2], false, false],
+  ['both broadcast, transposeB', [2, 1, 3, 4], [3, 2, 4], false, true],
+];
+
+const stockSwitch = process.env.MOEBENCH_STOCK_KERNELS;
+
+describe('BatchMatMul replacement on wasm', () => {
+  afterAll(async () => {
+    await initBackend('wasm');
+  });
+
+  it('is registered by default and the stock switch puts the stock kernel back', async () => {
+    delete process.env.MOEBENCH_STOCK_KERNELS;
+    const replaced = await initBackend('wasm');
+    expect(replaced.replacementKernels).toBe(true);
+    const replacement = tf.getKernel('BatchMatMul', 'wasm');
+
+    const stock = await initBackend('wasm', { stockKernels: true });
+    expect(stock.replacementKernels).toBe(false);
+    expect(tf.getKernel('BatchMatMul', 'wasm')).not.toBe(replacement);
+
+    process.env.MOEBENCH_STOCK_KERNELS = '1';
+    expect(registerWasmKernels()).toBe(false);
+    expect(registerWasmKernels({ stockKernels: false })).toBe(true);
+    expect(tf.getKernel('BatchMatMul', 'wasm')).toBe(replacement);
+    if (stockSwitch === undefined) delete process.env.MOEBENCH_STOCK_KERNELS;
+    else process.env.MOEBENCH_STOCK_KERNELS = stockSwitch;
+  });
+
+  // The reference broadcasts the batch dimensions explicitly with tf.broadcastTo: tfjs's own cpu and
+  // stock wasm kernels give wrong values when a and b are broadcast along different axes.
+  for (const [name, shapeA, shapeB, transposeA, transposeB] of CASES) {
+    it(`matches cpu with explicit broadcasting, in value and gradient: ${name}`, async () => {
+      const build = (explicit: boolean) => () => {
+        const a = tf.tensor(values(shapeA.reduce((x, y) => x * y), 1), shapeA);
+        const b = tf.tensor(values(shapeB.reduce((x, y) => x * y), 2), shapeB);
+        const outer = tf.broadcast_util.assertAndGetBroadcastShape(shapeA.slice(0, -2), shapeB.slice(0, -2));
+        const expand = (x: tf.Tensor) => (explicit ? tf.broadcastTo(x, [...outer, ...x.shape.slice(-2)]) : x);
+        const multiply = (x: tf.Tensor, y: tf.Tensor) => tf.matMul(expand(x), expand(y), transposeA, transposeB);
+        const product = multiply(a, b);
+        const weights = tf.tensor(values(product.size, 3), product.shape);
+        return [product, ...tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(multiply(x, y), weights)))([a, b])];
+      };
+      const reference = await runOn('cpu', build(true));
+      await initBackend('wasm');
+      const backend = tf.backend() as unknown as { numDataIds(): number };
+      const dataIdsBefore = backend.numDataIds();
+      const actual = await runOn('wasm', build(false));
+      expectClose(actual, reference, 1e-5);
+      // The kernel's own temporaries (transposed copies, batch slices) are all freed.
+      expect(backend.numDataIds()).toBe(dataIdsBefore);
+      expect(actual[1].shape).toEqual(shapeA);
+      expect(actual[2].shape).toEqual(shapeB);
+    });
+  }
+
+  it('agrees with the cpu kernel itself where that one is right', async () => {
+    await expectWasmMatchesCpu(
+      () => tf.matMul(tf.tensor(values(3 * 5 * 4, 6), [3, 5, 4]), tf.tensor(values(2 * 5, 7), [2, 5]), true, true),
+      1e-5,
+    );
+  });
+
+  it('gives the stock kernel results on a large batched, transposed product', async () => {
+    const build = () =>
+      tf.matMul(tf.tensor(values(4 * 64 * 96, 4), [4, 64, 96]), tf.tensor(values(4 * 80 * 64, 5), [4, 80, 64]), true, true);
+    const stock = await runOn('wasm', build, { stockKernels: true });
+    const replaced = await runOn('wasm', build, { stockKernels: false });
+    expectClose(replaced, stock, 1e-5);
+    expect(replaced[0].shape).toEqual([4, 96, 80]);
+  });
+
+  it('matches hand-computed products', async () => {
+    const [out] = await runOn('wasm', () =>
+      tf.matMul(tf.tensor3d([1, 2, 3, 4, 5, 6, 7, 8], [2, 2, 2]), tf.tensor2d([1, 0, 1, 1], [2, 2]), false, true),
+    );
+    // b^T = [[1, 1], [0, 1]]: row [x, y] -> [x, x + y].
+    expect(out.values).toEqual([1, 3, 3, 7, 5, 11, 7, 15]);
+  });
+
+  it('rejects mismatched inner dimensions, naming both shapes', async () => {
+    await initBackend('wasm');
+    const a = tf.ones([2, 3]);
+    const b = tf.ones([4, 5]);
+    expect(() => tf.matMul(a, b)).toThrow(/3.*4|inner/);
+    tf.dispose([a, b]);
+  });
+});
