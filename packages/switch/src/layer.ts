@@ -1,0 +1,80 @@
+import { Rng, tf } from '@moebench/backend';
+import { ExpertBank, MoeFeedForward, type Router, type RouterContext, type RoutingPlan } from '@moebench/moe';
+import { resolveSwitchOptions, type ResolvedSwitchOptions, type SwitchOptions } from './options.js';
+import { switchRoute } from './route.js';
+
+/** The Switch router: owns Wr [d, E] and routes with the training or evaluation capacity factor. */
+export class SwitchRouter implements Router {
+  /** Router name. */
+  readonly name = 'switch';
+  /** Choices per token. */
+  readonly k = 1;
+  /** Router weights Wr [d, E]. */
+  readonly weights: tf.Variable;
+
+  /** Creates the router weights from the resolved options and `rng`. */
+  constructor(
+    readonly options: ResolvedSwitchOptions,
+    rng: Rng,
+  ) {
+    const { dModel, numExperts, routerInitScale } = options;
+    const initial = rng.truncatedNormal([dModel, numExperts], Math.sqrt(routerInitScale / dModel));
+    this.weights = tf.variable(initial, true, options.name === undefined ? undefined : `${options.name}/router`);
+    initial.dispose();
+  }
+
+  /** The router weights. */
+  get trainableVariables(): tf.Variable[] {
+    return [this.weights];
+  }
+
+  /** Routes `features` [S, d]; see `switchRoute`. */
+  route(features: tf.Tensor2D, context: RouterContext): RoutingPlan {
+    const { capacityFactor, evalCapacityFactor, jitterEps, balanceLossWeight, zLossWeight } = this.options;
+    return switchRoute(
+      features,
+      this.weights as tf.Tensor2D,
+      { capacityFactor: context.training ? capacityFactor : evalCapacityFactor, jitterEps, balanceLossWeight, zLossWeight },
+      context,
+    );
+  }
+
+  /** Releases the router weights. */
+  dispose(): void {
+    this.weights.dispose();
+  }
+}
+
+/** A Switch Transformer MoE feed-forward layer: `SwitchRouter` + `ExpertBank`. */
+export class SwitchLayer extends MoeFeedForward {
+  /** The resolved options, every default filled in. */
+  readonly options: ResolvedSwitchOptions;
+
+  /** Validates `options` and creates the router and experts. */
+  constructor(options: SwitchOptions) {
+    const resolved = resolveSwitchOptions(options);
+    const rng = new Rng(resolved.seed);
+    const router = new SwitchRouter(resolved, rng.fork('router'));
+    const bank = new ExpertBank({
+      numExperts: resolved.numExperts,
+      dModel: resolved.dModel,
+      hiddenSize: resolved.hiddenSize,
+      activation: resolved.activation,
+      initScale: resolved.expertInitScale,
+      rng: rng.fork('experts'),
+      name: resolved.name === undefined ? undefined : `${resolved.name}/experts`,
+    });
+    super({ router, bank });
+    this.options = resolved;
+  }
+
+  /** The Switch router. */
+  get switchRouter(): SwitchRouter {
+    return this.router as SwitchRouter;
+  }
+}
+
+/** Creates a Switch layer; see `SwitchOptions` for the defaults. */
+export function createSwitchLayer(options: SwitchOptions): SwitchLayer {
+  return new SwitchLayer(options);
+}
