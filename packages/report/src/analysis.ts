@@ -3,6 +3,7 @@
  * perplexity at equal training time, throughput and routing health, each over the seeds.
  */
 import { judgeClaim, type ClaimVerdict } from './claim.js';
+import { displayName } from './labels.js';
 import { routingHealth, type RoutingHealth } from './routing-health.js';
 import { seedFigure, type SeedFigure } from './statistics.js';
 import { perplexityAt, timeToTarget, type CurvePoint } from './time-to-target.js';
@@ -236,8 +237,8 @@ function describeScale(subject: ModelRun, baseline: ModelRun, baselineRuns: Mode
   const tokens = baselineRuns.length === 0 ? null : Math.max(...baselineRuns.map((run) => lastOf(run.evaluations).tokens));
   const seconds = baselineRuns.length === 0 ? null : Math.max(...baselineRuns.map((run) => lastOf(run.evaluations).trainingSeconds));
   const parts = [
-    `${subject.name} ${formatCount(subject.totalParameters)} params, ${formatCount(subject.forwardFlopsPerToken)} FLOPs/token`,
-    `${baseline.name} ${formatCount(baseline.totalParameters)} params, ${formatCount(baseline.forwardFlopsPerToken)} FLOPs/token`,
+    `${displayName(subject.name)} ${formatCount(subject.totalParameters)} params, ${formatCount(subject.forwardFlopsPerToken)} FLOPs/token`,
+    `${displayName(baseline.name)} ${formatCount(baseline.totalParameters)} params, ${formatCount(baseline.forwardFlopsPerToken)} FLOPs/token`,
   ];
   if (tokens !== null && seconds !== null) parts.push(`target at ${formatCount(tokens)} tokens, ${seconds.toFixed(0)} s`);
   return parts.join('; ');

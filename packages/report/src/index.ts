@@ -7,3 +7,7 @@ export * from './analysis.js';
 export * from './labels.js';
 export * from './render.js';
 export * from './charts.js';
+export * from './document.js';
+export * from './markdown.js';
+export * from './html.js';
+export * from './write-report.js';

@@ -83,7 +83,7 @@ export function routingHealth(run: ModelRun, collapseThreshold = 0.5): RoutingHe
 
     if (finalChoices > 0 && maxTokenShare > collapseThreshold) {
       collapseWarnings.push(
-        `${run.name} ${layer}: expert ${busiestExpert} took ${(maxTokenShare * 100).toFixed(1)}% of the tokens ` +
+        `${run.name} (seed ${run.seed}) ${layer}: expert ${busiestExpert} took ${(maxTokenShare * 100).toFixed(1)}% of the tokens ` +
           `over the last quarter of training (router collapse).`,
       );
     }

@@ -178,7 +178,7 @@ describe('routingHealth', () => {
     expect(health.layers[1].meanIdleExperts).toBe(2);
     expect(health.layers[1].meanDroppedFraction).toBeCloseTo(0.2, 12);
     expect(health.collapseWarnings).toEqual([
-      'switch block1.moe: expert 0 took 70.0% of the tokens over the last quarter of training (router collapse).',
+      'switch (seed 1) block1.moe: expert 0 took 70.0% of the tokens over the last quarter of training (router collapse).',
     ]);
   });
 

@@ -1,0 +1,110 @@
+/**
+ * Writes the report files: charts (SVG and PNG), report.md, report.html and summary.json.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { analyse, AXES, type Analysis, type AnalysisOptions } from './analysis.js';
+import {
+  droppedFractionChart,
+  layerLoadChart,
+  loadOverTimeChart,
+  perplexityChart,
+  throughputChart,
+  type ChartSpec,
+} from './charts.js';
+import { describeVerdictRule, PAPER_CLAIM } from './claim.js';
+import { buildDocument, type ChartReference } from './document.js';
+import { renderHtml } from './html.js';
+import { renderMarkdown } from './markdown.js';
+import { findChartFonts, renderPng, renderSvg } from './render.js';
+import type { ReportData } from './types.js';
+
+/** Folder, under the output folder, that holds the chart files. */
+export const CHARTS_FOLDER = 'charts';
+
+/** Options of `writeReportFromData`. */
+export interface WriteReportDataOptions extends AnalysisOptions {
+  /** Folder to write into; created when missing. Existing report files in it are overwritten. */
+  outDir: string;
+  /** Font files for PNG rendering. Default: DejaVu Sans regular and bold, found by `findChartFonts`. */
+  fontFiles?: string[];
+  /** PNG pixels per SVG unit (default 2). */
+  pngScale?: number;
+}
+
+/** The summary.json document: every figure of the report's tables, plus what they were computed from. */
+export interface ReportSummary {
+  run: ReportData['run'];
+  claim: typeof PAPER_CLAIM;
+  verdictRule: string;
+  analysis: Analysis;
+  /** Chart files, relative to the output folder. */
+  charts: string[];
+}
+
+/**
+ * Analyses `data` and writes the report into `options.outDir`. Returns the absolute paths of every
+ * file written, report.md first.
+ */
+export async function writeReportFromData(data: ReportData, options: WriteReportDataOptions): Promise<{ files: string[] }> {
+  if (typeof options.outDir !== 'string' || options.outDir === '') {
+    throw new Error(`writeReport: outDir is ${JSON.stringify(options.outDir)}; pass the folder to write the report into.`);
+  }
+  const fontFiles = options.fontFiles ?? findChartFonts();
+  const analysis = analyse(data, options);
+
+  const outDir = resolve(options.outDir);
+  const chartsDir = join(outDir, CHARTS_FOLDER);
+  mkdirSync(chartsDir, { recursive: true });
+
+  const charts = buildCharts(data, analysis);
+  const files: string[] = [];
+  const svgByChart = new Map<string, string>();
+  for (const { chart } of charts) {
+    const svg = await renderSvg(chart.spec);
+    svgByChart.set(chart.name, svg);
+    const svgFile = join(chartsDir, `${chart.name}.svg`);
+    const pngFile = join(chartsDir, `${chart.name}.png`);
+    writeFileSync(svgFile, svg);
+    writeFileSync(pngFile, renderPng(svg, fontFiles, options.pngScale ?? 2).png);
+    files.push(svgFile, pngFile);
+  }
+
+  const references: ChartReference[] = charts.map(({ chart, section }) => ({ name: chart.name, title: chart.title, section }));
+  const blocks = buildDocument(analysis, data.run, references);
+  const markdownFile = join(outDir, 'report.md');
+  const htmlFile = join(outDir, 'report.html');
+  const summaryFile = join(outDir, 'summary.json');
+  writeFileSync(markdownFile, renderMarkdown(blocks, CHARTS_FOLDER));
+  writeFileSync(htmlFile, renderHtml(blocks, svgByChart, `moebench report: run ${data.run.runId}`));
+
+  const summary: ReportSummary = {
+    run: data.run,
+    claim: PAPER_CLAIM,
+    verdictRule: describeVerdictRule(analysis.singleSeedMargin),
+    analysis,
+    charts: files.map((file) => file.slice(outDir.length + 1)),
+  };
+  writeFileSync(summaryFile, `${JSON.stringify(summary, null, 2)}\n`);
+  return { files: [markdownFile, htmlFile, summaryFile, ...files] };
+}
+
+function buildCharts(data: ReportData, analysis: Analysis): Array<{ chart: ChartSpec; section: ChartReference['section'] }> {
+  const evaluated = data.models.filter((run) => run.evaluations.length > 0);
+  const routed = data.models.filter((run) => run.routing.length > 0);
+  const charts: Array<{ chart: ChartSpec; section: ChartReference['section'] }> = [];
+
+  if (evaluated.length > 0) {
+    for (const axis of AXES) charts.push({ chart: perplexityChart(evaluated, axis, data.run), section: 'curves' });
+  }
+  if (analysis.models.some((model) => model.tokensPerSecond !== null)) {
+    charts.push({ chart: throughputChart(analysis.models, data.run), section: 'throughput' });
+  }
+  if (routed.length > 0) charts.push({ chart: droppedFractionChart(routed, data.run), section: 'routing' });
+  for (const health of analysis.routing) {
+    const run = routed.find((candidate) => candidate.name === health.name && candidate.seed === health.seed)!;
+    charts.push({ chart: layerLoadChart(health, data.run), section: 'routing' });
+    charts.push({ chart: loadOverTimeChart(run, data.run), section: 'routing' });
+  }
+  return charts;
+}

@@ -1,0 +1,55 @@
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { writeReportFromData, type ReportSummary } from '../src/index.js';
+import { sampleModels } from './fixtures.js';
+
+const run = {
+  runId: 'sample',
+  corpus: 'sotu (byte-level)',
+  backend: 'wasm',
+  hardware: '2 CPU cores',
+  versions: { node: '20.20.2' },
+  gitSha: 'abcdef0123456789',
+  gitDirty: false,
+  date: '2026-12-04T20:00:00Z',
+  suite: 'smoke',
+};
+
+describe('writeReportFromData', () => {
+  it('writes report.md, report.html, summary.json and every chart', async () => {
+    const outDir = mkdtempSync(join(tmpdir(), 'moebench-report-'));
+    const { files } = await writeReportFromData({ run, models: sampleModels([1, 2]) }, { outDir });
+
+    const names = files.map((file) => file.slice(outDir.length + 1));
+    expect(names.slice(0, 3)).toEqual(['report.md', 'report.html', 'summary.json']);
+    // 3 curves, throughput, dropped fraction, and two heatmaps per MoE run (5 MoE models x 2 seeds), as SVG and PNG.
+    expect(names.filter((name) => name.endsWith('.svg'))).toHaveLength(5 + 2 * 10);
+    expect(names.filter((name) => name.endsWith('.png'))).toHaveLength(5 + 2 * 10);
+    for (const file of files) expect(existsSync(file)).toBe(true);
+
+    const markdown = readFileSync(join(outDir, 'report.md'), 'utf8');
+    expect(markdown).toContain('![Validation perplexity vs training time](charts/perplexity-vs-time.png)');
+    expect(markdown).toContain('| GShard | up to 2x |');
+    expect(markdown).toContain('Warning: switch (seed 2) block1.moe: expert 0 took');
+
+    const html = readFileSync(join(outDir, 'report.html'), 'utf8');
+    expect(html.startsWith('<!DOCTYPE html>')).toBe(true);
+    expect(html.match(/<svg /g)).toHaveLength(25);
+    expect(html).not.toMatch(/<img |<link |<script /);
+
+    const summary = JSON.parse(readFileSync(join(outDir, 'summary.json'), 'utf8')) as ReportSummary;
+    expect(summary.analysis.subject).toBe('smlp');
+    expect(summary.analysis.seedCount).toBe(2);
+    expect(summary.analysis.comparisons).toHaveLength(6);
+    const transformer = summary.analysis.comparisons.find((comparison) => comparison.baseline === 'transformer')!;
+    expect(transformer.speedups.time.speedup!.n).toBe(2);
+    expect(transformer.claim.verdict).toBe('reproduced');
+    expect(summary.charts).toContain('charts/expert-load-gshard-seed2.png');
+  });
+
+  it('rejects an empty outDir before any work', async () => {
+    await expect(writeReportFromData({ run, models: [] }, { outDir: '' })).rejects.toThrow('writeReport: outDir is ""');
+  });
+});
