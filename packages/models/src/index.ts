@@ -14,3 +14,4 @@ export { accountModel, accountParts, type PartAccount } from './accounting.js';
 export { CHECKPOINT_MAGIC, type CheckpointTables } from './checkpoint.js';
 export { countMatMulMultiplyAdds, type MatMulCount } from './matmul-count.js';
 export { createModel, type CreateModelOptions } from './registry.js';
+export { matchCompute, type ComputeMatch, type ComputeMatchOptions } from './compute-matching.js';
