@@ -8,4 +8,16 @@ export {
   type BackendName,
   type InitBackendOptions,
 } from './init.js';
-export { registerWasmKernels, type WasmKernelOptions } from './kernels/register.js';
+export {
+  MISSING_KERNELS,
+  REPLACED_KERNELS,
+  registerWasmKernels,
+  wasmReplacementsActive,
+  type WasmKernelOptions,
+} from './kernels/register.js';
+export {
+  describeBackend,
+  type BackendDescription,
+  type HostDescription,
+  type WasmDescription,
+} from './describe.js';

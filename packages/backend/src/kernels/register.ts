@@ -13,7 +13,7 @@ export interface WasmKernelOptions {
 }
 
 /** Kernels the stock wasm backend lacks; registered whatever the stock switch says. */
-const MISSING_KERNELS: tf.KernelConfig[] = [unsortedSegmentSumConfig];
+export const MISSING_KERNELS: readonly tf.KernelConfig[] = [unsortedSegmentSumConfig];
 
 /** Names of the stock wasm kernels moebench replaces (unless the stock switch is on). */
 export const REPLACED_KERNELS = [tf.BatchMatMul] as const;

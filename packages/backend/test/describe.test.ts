@@ -1,0 +1,53 @@
+import os from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { describeBackend, initBackend, tf } from '../src/index.js';
+
+describe('describeBackend', () => {
+  it('describes wasm with its SIMD and thread facts and the kernels moebench added and replaced', async () => {
+    await initBackend('wasm', { stockKernels: false });
+    const description = await describeBackend();
+    expect(description.backend).toBe('wasm');
+    expect(description.tfjsVersion).toBe(tf.version_core);
+    expect(description.wasm).toMatchObject({
+      version: '4.22.0',
+      replacementKernels: true,
+      replacedKernels: ['BatchMatMul'],
+      addedKernels: ['UnsortedSegmentSum'],
+    });
+    const wasm = description.wasm!;
+    expect(wasm.threads).toBeGreaterThanOrEqual(1);
+    expect(wasm.binary).toBe(
+      `tfjs-backend-wasm${wasm.multithreadSupported ? '-threaded' : ''}${wasm.simd ? '-simd' : ''}.wasm`,
+    );
+    expect(description.native).toBeUndefined();
+  });
+
+  it('reports the stock switch as replacements off', async () => {
+    await initBackend('wasm', { stockKernels: true });
+    const { wasm } = await describeBackend();
+    expect(wasm?.replacementKernels).toBe(false);
+    expect(wasm?.replacedKernels).toEqual([]);
+    expect(wasm?.addedKernels).toEqual(['UnsortedSegmentSum']);
+    await initBackend('wasm', { stockKernels: false });
+  });
+
+  it('describes cpu without wasm facts, and the host as node:os sees it', async () => {
+    await initBackend('cpu');
+    const description = await describeBackend();
+    expect(description.backend).toBe('cpu');
+    expect(description.wasm).toBeUndefined();
+    expect(description.host).toEqual({
+      cpuModel: os.cpus()[0].model.trim(),
+      cpuCores: os.availableParallelism(),
+      memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+      platform: `${process.platform}-${process.arch}`,
+      node: process.version,
+    });
+  });
+
+  it('is a plain JSON object', async () => {
+    await initBackend('wasm');
+    const description = await describeBackend();
+    expect(JSON.parse(JSON.stringify(description))).toEqual(description);
+  });
+});
