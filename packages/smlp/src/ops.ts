@@ -94,3 +94,45 @@ export function causalTokenMixing(values: tf.Tensor2D, weight: tf.Tensor2D, bias
 export function makeVariable(init: () => tf.Tensor, prefix: string | undefined, label: string): tf.Variable {
   return tf.tidy(() => tf.variable(init(), true, prefix === undefined ? undefined : `${prefix}/${label}`));
 }
+
+/**
+ * Multiplies batches of matrices, a [batch, m, k] by b [batch, k, n] (equal batch sizes, no
+ * broadcasting), with a gradient that transposes its operands explicitly, for the reason given
+ * at `matMul2d`.
+ */
+export const batchMatMul3d: (a: tf.Tensor3D, b: tf.Tensor3D) => tf.Tensor3D = tf.customGrad(
+  ((...inputs: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [a, b, save] = inputs as [tf.Tensor3D, tf.Tensor3D, tf.GradSaveFunc];
+    save([a, b]);
+    return {
+      value: tf.matMul(a, b),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const upstream = dy as tf.Tensor3D;
+        const [savedA, savedB] = saved as [tf.Tensor3D, tf.Tensor3D];
+        return [
+          tf.matMul(upstream, tf.transpose(savedB, [0, 2, 1]) as tf.Tensor3D),
+          tf.matMul(tf.transpose(savedA, [0, 2, 1]) as tf.Tensor3D, upstream),
+        ];
+      },
+    };
+  }) as Parameters<typeof tf.customGrad>[0],
+) as unknown as (a: tf.Tensor3D, b: tf.Tensor3D) => tf.Tensor3D;
+
+/**
+ * Mixes tokens causally with one matrix per expert: out[e, t, n] = sum over s <= t of
+ * weights[e, t, s] * values[e, s, n], plus bias[e, t], as one batched product.
+ *
+ * `values` is [experts, seqLen, columns]; `weights` [experts, maxSeqLen, maxSeqLen] and `bias`
+ * [experts, maxSeqLen] are cut to their top-left seqLen block; `mask` is the [maxSeqLen, maxSeqLen]
+ * causal mask.
+ */
+export function expertTokenMixing(values: tf.Tensor3D, weights: tf.Tensor3D, bias: tf.Tensor2D, mask: tf.Tensor2D): tf.Tensor3D {
+  const [experts, seqLen] = values.shape;
+  const full = weights.shape[1] === seqLen;
+  const block = full ? weights : (tf.slice(weights, [0, 0, 0], [experts, seqLen, seqLen]) as tf.Tensor3D);
+  const blockMask = full ? mask : (tf.slice(mask, [0, 0], [seqLen, seqLen]) as tf.Tensor2D);
+  const rowBias = full ? bias : (tf.slice(bias, [0, 0], [experts, seqLen]) as tf.Tensor2D);
+  // [experts, seqLen, columns]
+  const mixed = batchMatMul3d(tf.mul(block, blockMask) as tf.Tensor3D, values);
+  return tf.add(mixed, tf.reshape(rowBias, [experts, seqLen, 1])) as tf.Tensor3D;
+}
