@@ -86,6 +86,24 @@ const CONFIG_KEYS = [
 
 const OPTION_KEYS = ['switch', 'gshard', 'base', 'hash', 'gmlp', 'smlp'] as const;
 
+/** Layer options the model sets from its own config fields, by options object: option -> config field. */
+const MODEL_SET_OPTIONS: Record<(typeof OPTION_KEYS)[number], Record<string, string>> = {
+  switch: { dModel: 'dModel', numExperts: 'experts', hiddenSize: 'ffnHidden', seed: 'the seed of createModel', name: 'the model' },
+  gshard: { dModel: 'dModel', numExperts: 'experts', hiddenSize: 'ffnHidden', seed: 'the seed of createModel', name: 'the model' },
+  base: { dModel: 'dModel', numExperts: 'experts', hiddenSize: 'ffnHidden', seed: 'the seed of createModel', name: 'the model' },
+  hash: { dModel: 'dModel', numExperts: 'experts', hiddenSize: 'ffnHidden', seed: 'the seed of createModel', name: 'the model' },
+  gmlp: {
+    dModel: 'dModel',
+    maxSeqLen: 'seqLen',
+    hiddenSize: 'ffnHidden',
+    initStd: 'initStd',
+    layerNormEpsilon: 'layerNormEpsilon',
+    seed: 'the seed of createModel',
+    name: 'the model',
+  },
+  smlp: {},
+};
+
 /** The architectures built on the Transformer (attention) block. */
 export const TRANSFORMER_FAMILY: readonly Architecture[] = ['transformer', 'gshard', 'switch', 'base', 'hash'];
 
@@ -162,6 +180,12 @@ export function resolveConfig(architecture: Architecture, config: ModelConfig): 
     if (value === undefined) continue;
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
       throw new Error(`Invalid model config: ${key} must be an options object, received ${describe(value)}.`);
+    }
+    for (const option of Object.keys(value)) {
+      const owner = MODEL_SET_OPTIONS[key][option];
+      if (owner !== undefined) {
+        throw new Error(`Invalid model config: ${key}.${option} is set by ${owner.startsWith('the ') ? owner : `the config field ${owner}`}; remove it from ${key}.`);
+      }
     }
     options[key] = value;
   }

@@ -40,7 +40,7 @@ export class TransformerLanguageModel extends EmbeddingLanguageModel {
       const attention = new CausalSelfAttention(this.store, `${name}.attention`, dModel, heads, seqLen, initStd, residualStd);
       let feedForward: TransformerBlock['feedForward'];
       if (sparse.has(i)) {
-        const layer = createSparseFeedForward(kind as SparseKind, config, this.store, `${name}.moe`);
+        const layer = createSparseFeedForward(kind as SparseKind, config, this.store, `${name}.moe`, seed);
         this.sparseLayers.push(layer);
         feedForward = { kind: 'sparse', layer };
       } else {

@@ -10,6 +10,7 @@ import { evalLogits, languageModelLoss, lossAndGradients, randomTokens, TINY } f
 const CASES: Array<{ architecture: Architecture; config: ModelConfig }> = [
   { architecture: 'transformer', config: TINY },
   { architecture: 'gmlp', config: TINY },
+  { architecture: 'switch', config: TINY },
 ];
 
 const directory = mkdtempSync(join(tmpdir(), 'moebench-models-'));
@@ -108,15 +109,18 @@ describe.each(CASES)('$architecture', ({ architecture, config }) => {
     const run = (seed: number) => {
       const model = createModel(architecture, config, { seed });
       const tokens = randomTokens(4, 2, config.seqLen, config.vocabSize);
-      const losses = [1, 2, 3].map((step) => sgdStep(model, tokens, 0.1, step));
+      const evalLoss = () => tf.tidy(() => languageModelLoss(model.forward(tokens, { training: false }), tokens).dataSync()[0]);
+      const before = evalLoss();
+      const losses = [1, 2, 3, 4, 5].map((step) => sgdStep(model, tokens, 0.1, step));
+      const after = evalLoss();
       tokens.dispose();
       model.dispose();
-      return losses;
+      return { losses, before, after };
     };
     const first = run(7);
     expect(run(7)).toEqual(first);
-    expect(run(8)).not.toEqual(first);
-    expect(first[2]).toBeLessThan(first[0]);
+    expect(run(8).losses).not.toEqual(first.losses);
+    expect(first.after).toBeLessThan(first.before);
   });
 
   it('keeps the tensor count flat across steps', () => {

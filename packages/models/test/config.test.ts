@@ -29,6 +29,15 @@ describe('resolveConfig', () => {
     );
   });
 
+  it('rejects layer options the model config sets', () => {
+    const base = { vocabSize: 50, dModel: 16, layers: 2, seqLen: 8 };
+    expect(() => resolveConfig('switch', { ...base, switch: { numExperts: 3 } })).toThrow(
+      'switch.numExperts is set by the config field experts; remove it from switch.',
+    );
+    expect(() => resolveConfig('gmlp', { ...base, gmlp: { maxSeqLen: 4 } })).toThrow('gmlp.maxSeqLen is set by the config field seqLen');
+    expect(resolveConfig('switch', { ...base, switch: { capacityFactor: 1.25 } }).switch).toEqual({ capacityFactor: 1.25 });
+  });
+
   it('ignores heads outside the Transformer family', () => {
     expect(resolveConfig('gmlp', { vocabSize: 50, dModel: 10, layers: 2, seqLen: 8, heads: 3 }).dModel).toBe(10);
   });
