@@ -3,15 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend, Rng, tf } from '@moebench/backend';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countMatMulMultiplyAdds, createModel, type Architecture, type LanguageModel, type ModelConfig } from '../src/index.js';
-import { evalLogits, languageModelLoss, lossAndGradients, randomTokens, TINY } from './helpers.js';
-
-/** Per-architecture settings of the tiny test models. */
-const CASES: Array<{ architecture: Architecture; config: ModelConfig }> = [
-  { architecture: 'transformer', config: TINY },
-  { architecture: 'gmlp', config: TINY },
-  { architecture: 'switch', config: TINY },
-];
+import { countMatMulMultiplyAdds, createModel, type LanguageModel } from '../src/index.js';
+import { CASES, evalLogits, languageModelLoss, lossAndGradients, randomTokens } from './helpers.js';
 
 const directory = mkdtempSync(join(tmpdir(), 'moebench-models-'));
 

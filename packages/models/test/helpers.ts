@@ -1,8 +1,15 @@
 import { Rng, tf } from '@moebench/backend';
-import type { ForwardOutput, LanguageModel, ModelConfig } from '../src/index.js';
+import type { Architecture, ForwardOutput, LanguageModel, ModelConfig } from '../src/index.js';
 
 /** A config small enough for finite differences and profiling on the cpu backend. */
 export const TINY: ModelConfig = { vocabSize: 11, dModel: 8, layers: 2, seqLen: 6, heads: 2, ffnHidden: 12, experts: 2 };
+
+/** The architectures under test with their tiny configs. */
+export const CASES: Array<{ architecture: Architecture; config: ModelConfig }> = [
+  { architecture: 'transformer', config: TINY },
+  { architecture: 'gmlp', config: TINY },
+  { architecture: 'switch', config: TINY },
+];
 
 /** Random token ids [batch, time] from a seeded stream. */
 export function randomTokens(seed: number, batch: number, time: number, vocabSize: number): tf.Tensor2D {
