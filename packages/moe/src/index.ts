@@ -8,3 +8,4 @@ export { computeRoutingStats, meanEntropy } from './stats.js';
 export { MoeFeedForward, type MoeFeedForwardOptions } from './feed-forward.js';
 export { requireInteger, requireNumber, requireOneOf } from './validate.js';
 export { selectGates } from './gates.js';
+export { argmaxRows } from './argmax.js';

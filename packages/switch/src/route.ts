@@ -1,5 +1,6 @@
 import { tf } from '@moebench/backend';
 import {
+  argmaxRows,
   assignSlots,
   balanceLoss,
   computeCapacity,
@@ -19,19 +20,6 @@ export interface SwitchRouteOptions {
   balanceLossWeight: number;
   /** Weight of the z-loss; 0 leaves it out of `plan.losses`. */
   zLossWeight: number;
-}
-
-/** Returns the index of the largest value of each row of `values` [rows, columns]; ties go to the lowest index. */
-export function argmaxRows(values: Float32Array | Int32Array | Uint8Array, rows: number, columns: number): Int32Array {
-  const result = new Int32Array(rows);
-  for (let row = 0; row < rows; row++) {
-    let best = 0;
-    for (let column = 1; column < columns; column++) {
-      if (values[row * columns + column] > values[row * columns + best]) best = column;
-    }
-    result[row] = best;
-  }
-  return result;
 }
 
 /**

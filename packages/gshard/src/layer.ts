@@ -1,0 +1,74 @@
+import { Rng, tf } from '@moebench/backend';
+import { ExpertBank, MoeFeedForward, type Router, type RouterContext, type RoutingPlan } from '@moebench/moe';
+import { resolveGShardOptions, type ResolvedGShardOptions, type GShardOptions } from './options.js';
+import { gshardRoute } from './route.js';
+
+/** The GShard top-2 router: owns Wr [d, E] and routes with its options. */
+export class GShardRouter implements Router {
+  /** Router name. */
+  readonly name = 'gshard';
+  /** Choices per token. */
+  readonly k = 2;
+  /** Router weights Wr [d, E]. */
+  readonly weights: tf.Variable;
+
+  /** Creates the router weights from the resolved options and `rng`. */
+  constructor(
+    readonly options: ResolvedGShardOptions,
+    rng: Rng,
+  ) {
+    const { dModel, numExperts, routerInitScale } = options;
+    const initial = rng.truncatedNormal([dModel, numExperts], Math.sqrt(routerInitScale / dModel));
+    this.weights = tf.variable(initial, true, options.name === undefined ? undefined : `${options.name}/router`);
+    initial.dispose();
+  }
+
+  /** The router weights. */
+  get trainableVariables(): tf.Variable[] {
+    return [this.weights];
+  }
+
+  /** Routes `features` [S, d]; see `gshardRoute`. */
+  route(features: tf.Tensor2D, context: RouterContext): RoutingPlan {
+    return gshardRoute(features, this.weights as tf.Tensor2D, this.options, context);
+  }
+
+  /** Releases the router weights. */
+  dispose(): void {
+    this.weights.dispose();
+  }
+}
+
+/** A GShard top-2 MoE feed-forward layer: `GShardRouter` + `ExpertBank`. */
+export class GShardLayer extends MoeFeedForward {
+  /** The resolved options, every default filled in. */
+  readonly options: ResolvedGShardOptions;
+
+  /** Validates `options` and creates the router and experts. */
+  constructor(options: GShardOptions) {
+    const resolved = resolveGShardOptions(options);
+    const rng = new Rng(resolved.seed);
+    const router = new GShardRouter(resolved, rng.fork('router'));
+    const bank = new ExpertBank({
+      numExperts: resolved.numExperts,
+      dModel: resolved.dModel,
+      hiddenSize: resolved.hiddenSize,
+      activation: resolved.activation,
+      initScale: resolved.expertInitScale,
+      rng: rng.fork('experts'),
+      name: resolved.name === undefined ? undefined : `${resolved.name}/experts`,
+    });
+    super({ router, bank });
+    this.options = resolved;
+  }
+
+  /** The GShard router. */
+  get gshardRouter(): GShardRouter {
+    return this.router as GShardRouter;
+  }
+}
+
+/** Creates a GShard layer; see `GShardOptions` for the defaults. */
+export function createGShardLayer(options: GShardOptions): GShardLayer {
+  return new GShardLayer(options);
+}

@@ -1,0 +1,84 @@
+import { ACTIVATIONS, requireInteger, requireNumber, requireOneOf, type Activation } from '@moebench/moe';
+
+/** How the second expert is chosen in training. */
+export const SECOND_EXPERT_POLICIES = ['sampling', 'random', 'all'] as const;
+
+/**
+ * `sampling`: argmax of logits plus Gumbel noise with the first expert masked out (a draw from the
+ * router distribution without the first expert), always kept. `random`: the plain second argmax,
+ * kept only when a uniform draw is below 2 x its normalised gate. `all`: the plain second argmax, always kept.
+ */
+export type SecondExpertPolicy = (typeof SECOND_EXPERT_POLICIES)[number];
+
+/** When the two gates are renormalised to sum to one. */
+export const GATE_NORMALIZATIONS = ['after-capacity', 'before-capacity'] as const;
+
+/**
+ * `after-capacity`: over the choices that survived capacity, so a token that lost its second choice
+ * gets gate 1 on its first. `before-capacity`: over both chosen experts, so a kept gate keeps its share.
+ */
+export type GateNormalization = (typeof GATE_NORMALIZATIONS)[number];
+
+/** Options of a GShard layer. Every field but `dModel` has a default. */
+export interface GShardOptions {
+  /** Model width d. Required, >= 1. */
+  dModel: number;
+  /** Experts E, >= 2 (two distinct experts per token). Default: 8. */
+  numExperts?: number;
+  /** Hidden width f of each expert. Default: 4 * dModel. */
+  hiddenSize?: number;
+  /** Second-expert policy in training; evaluation always takes the plain second argmax. Default: 'sampling'. */
+  secondExpertPolicy?: SecondExpertPolicy;
+  /** When the gates are renormalised. Default: 'after-capacity'. */
+  normalizeGates?: GateNormalization;
+  /** Training capacity C = floor(2 x ceil(S / E) x capacityFactor); <= 0 drops nothing. Default: 1.0. */
+  capacityFactor?: number;
+  /**
+   * Evaluation capacity C = ceil(evalCapacityTokenFraction x S); <= 0 uses the training formula.
+   * Default: 0.25.
+   */
+  evalCapacityTokenFraction?: number;
+  /** Weight of the load-balancing loss, >= 0. Default: 0.01. */
+  balanceLossWeight?: number;
+  /** Weight of the router z-loss, >= 0; 0 leaves it out. Default: 0. */
+  zLossWeight?: number;
+  /** Scale s of the router init: truncated normal with std sqrt(s / dModel). Default: 1. */
+  routerInitScale?: number;
+  /** Scale of the experts' fan-in init (see `ExpertBankOptions.initScale`). Default: 1. */
+  expertInitScale?: number;
+  /** Activation inside each expert. Default: 'gelu'. */
+  activation?: Activation;
+  /** Seed of the weight init. Default: 0. */
+  seed?: number | string;
+  /** Prefix of the variable names; tfjs needs them unique. Default: none (tfjs numbers them). */
+  name?: string;
+}
+
+/** GShard options with every default filled in. */
+export type ResolvedGShardOptions = Required<Omit<GShardOptions, 'name'>> & { name: string | undefined };
+
+/**
+ * Fills in the defaults and validates every field.
+ *
+ * @throws RangeError naming the field, the value received and what is allowed.
+ */
+export function resolveGShardOptions(options: GShardOptions): ResolvedGShardOptions {
+  const owner = 'GShard';
+  const dModel = requireInteger(owner, 'dModel', options.dModel, 1);
+  return {
+    dModel,
+    numExperts: requireInteger(owner, 'numExperts', options.numExperts ?? 8, 2),
+    hiddenSize: requireInteger(owner, 'hiddenSize', options.hiddenSize ?? 4 * dModel, 1),
+    secondExpertPolicy: requireOneOf(owner, 'secondExpertPolicy', options.secondExpertPolicy ?? 'sampling', SECOND_EXPERT_POLICIES),
+    normalizeGates: requireOneOf(owner, 'normalizeGates', options.normalizeGates ?? 'after-capacity', GATE_NORMALIZATIONS),
+    capacityFactor: requireNumber(owner, 'capacityFactor', options.capacityFactor ?? 1.0),
+    evalCapacityTokenFraction: requireNumber(owner, 'evalCapacityTokenFraction', options.evalCapacityTokenFraction ?? 0.25, -Infinity, 1),
+    balanceLossWeight: requireNumber(owner, 'balanceLossWeight', options.balanceLossWeight ?? 0.01, 0),
+    zLossWeight: requireNumber(owner, 'zLossWeight', options.zLossWeight ?? 0, 0),
+    routerInitScale: requireNumber(owner, 'routerInitScale', options.routerInitScale ?? 1, 0),
+    expertInitScale: requireNumber(owner, 'expertInitScale', options.expertInitScale ?? 1, 0),
+    activation: requireOneOf(owner, 'activation', options.activation ?? 'gelu', ACTIVATIONS),
+    seed: options.seed ?? 0,
+    name: options.name,
+  };
+}

@@ -1,0 +1,292 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend, Rng, tf } from '@moebench/backend';
+import { combine, dispatch } from '@moebench/moe';
+import { runReadmeExamples } from '../../../testing/readme-example.js';
+import { maxAbsDiff, naiveCombine, naiveDispatch, values } from '../../moe/test/reference.js';
+import {
+  createGShardLayer,
+  gshardCapacity,
+  gshardRoute,
+  resolveGShardOptions,
+  type GShardRouteOptions,
+} from '../src/index.js';
+
+const base: GShardRouteOptions = {
+  secondExpertPolicy: 'all',
+  normalizeGates: 'after-capacity',
+  capacityFactor: 0.75,
+  evalCapacityTokenFraction: 0.25,
+  balanceLossWeight: 0.01,
+  zLossWeight: 0,
+};
+
+function softmaxRow(logits: number[]): number[] {
+  const exps = logits.map(Math.exp);
+  const total = exps.reduce((a, b) => a + b, 0);
+  return exps.map((value) => value / total);
+}
+
+// With Wr = I the features are the logits. First and second choices: (0, 1), (1, 0), (0, 2), (0, 1).
+const handLogits = [[3, 2, 0], [2, 3, 0], [3, 0, 2], [3, 2, 1]];
+
+describe('gshardCapacity', () => {
+  it('uses floor(2 ceil(S / E) x factor) in training', () => {
+    expect(gshardCapacity({ tokens: 16, numExperts: 4, capacityFactor: 1, evalCapacityTokenFraction: 0.25, training: true })).toBe(8);
+    expect(gshardCapacity({ tokens: 10, numExperts: 4, capacityFactor: 0.75, evalCapacityTokenFraction: 0.25, training: true })).toBe(4);
+  });
+
+  it('uses ceil(fraction x S) in evaluation', () => {
+    expect(gshardCapacity({ tokens: 16, numExperts: 4, capacityFactor: 1, evalCapacityTokenFraction: 0.25, training: false })).toBe(4);
+    expect(gshardCapacity({ tokens: 10, numExperts: 4, capacityFactor: 1, evalCapacityTokenFraction: 0.25, training: false })).toBe(3);
+    expect(gshardCapacity({ tokens: 16, numExperts: 4, capacityFactor: 1, evalCapacityTokenFraction: 0, training: false })).toBe(8);
+  });
+
+  it('clamps to [1, S] and drops nothing for a factor <= 0', () => {
+    expect(gshardCapacity({ tokens: 3, numExperts: 2, capacityFactor: 4, evalCapacityTokenFraction: 0.25, training: true })).toBe(3);
+    expect(gshardCapacity({ tokens: 64, numExperts: 64, capacityFactor: 0.1, evalCapacityTokenFraction: 0.25, training: true })).toBe(1);
+    expect(gshardCapacity({ tokens: 9, numExperts: 3, capacityFactor: 0, evalCapacityTokenFraction: 0.25, training: true })).toBe(9);
+  });
+});
+
+describe.each(['cpu', 'wasm'] as const)('GShard on %s', (backend) => {
+  beforeAll(async () => {
+    await initBackend(backend);
+  });
+
+  it('routes a hand-computed plan with gates renormalised after capacity', () => {
+    tf.tidy(() => {
+      const plan = gshardRoute(tf.tensor2d(handLogits), tf.eye(3) as tf.Tensor2D, base, { training: true });
+      // C = floor(2 x ceil(4 / 3) x 0.75) = 3. Expert 0 takes the first choices of tokens 0, 2, 3,
+      // so token 1's second choice (expert 0) is dropped.
+      expect(plan.capacity).toBe(3);
+      expect(Array.from(plan.experts)).toEqual([0, 1, 1, 0, 0, 2, 0, 1]);
+      expect(Array.from(plan.slots)).toEqual([0, 1, 0, -1, 1, 0, 2, 2]);
+
+      const expected = handLogits.flatMap((row, token) => {
+        const probs = softmaxRow(row);
+        const [first, second] = [[0, 1], [1, 0], [0, 2], [0, 1]][token];
+        if (token === 1) return [1, 0];
+        return [probs[first] / (probs[first] + probs[second]), probs[second] / (probs[first] + probs[second])];
+      });
+      values(plan.gates).forEach((gate, index) => expect(gate).toBeCloseTo(expected[index], 6));
+
+      // Balance loss by hand: first-choice fractions [3/4, 1/4, 0].
+      const rows = handLogits.map(softmaxRow);
+      const meanProbs = [0, 1, 2].map((e) => rows.reduce((sum, row) => sum + row[e], 0) / 4);
+      expect(plan.losses.balance.dataSync()[0]).toBeCloseTo(0.01 * 3 * (0.75 * meanProbs[0] + 0.25 * meanProbs[1]), 7);
+    });
+  });
+
+  it('keeps the first gate share when normalising before capacity', () => {
+    tf.tidy(() => {
+      const plan = gshardRoute(tf.tensor2d(handLogits), tf.eye(3) as tf.Tensor2D, { ...base, normalizeGates: 'before-capacity' }, { training: true });
+      const probs = softmaxRow(handLogits[1]);
+      expect(values(plan.gates)[2]).toBeCloseTo(probs[1] / (probs[1] + probs[0]), 6);
+      expect(plan.slots[3]).toBe(-1);
+    });
+  });
+
+  it('reports fairseq-style routing statistics', () => {
+    tf.tidy(() => {
+      const plan = gshardRoute(tf.tensor2d(handLogits), tf.eye(3) as tf.Tensor2D, base, { training: true });
+      expect(plan.extraStats).toEqual({
+        overflowFirstPercent: 0,
+        overflowSecondPercent: 25,
+        skippedSecondPercent: 0,
+        unusedFirstExperts: 1,
+        unusedSecondExperts: 0,
+        busiestShareFirstPercent: 75,
+        idlestShareFirstPercent: 0,
+      });
+    });
+  });
+
+  it('gives a balance loss of alpha under uniform routing', () => {
+    tf.tidy(() => {
+      const plan = gshardRoute(new Rng(1).normalTensor([16, 4]) as tf.Tensor2D, tf.zeros([4, 8]), base, { training: true });
+      expect(plan.losses.balance.dataSync()[0]).toBeCloseTo(0.01, 7);
+    });
+  });
+
+  it('passes a finite non-zero balance gradient to a zero router', () => {
+    tf.tidy(() => {
+      const features = new Rng(2).normalTensor([16, 4]) as tf.Tensor2D;
+      const gradient = tf.grad((w: tf.Tensor) => gshardRoute(features, w as tf.Tensor2D, base, { training: true }).losses.balance)(tf.zeros([4, 8]));
+      const gradientValues = values(gradient);
+      expect(gradientValues.every(Number.isFinite)).toBe(true);
+      expect(Math.max(...gradientValues.map(Math.abs))).toBeGreaterThan(1e-6);
+    });
+  });
+
+  it('trains the router through the gates at balanced load', () => {
+    tf.tidy(() => {
+      const features = tf.eye(4) as tf.Tensor2D;
+      const router = tf.add(tf.mul(tf.eye(4), 2), tf.tensor2d([[0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], [1, 0, 0, 0]])) as tf.Tensor2D;
+      const plan = gshardRoute(features, router, { ...base, capacityFactor: 0 }, { training: true });
+      expect(Array.from(plan.experts)).toEqual([0, 1, 1, 2, 2, 3, 3, 0]);
+      // The balance loss is constant at uniform first-choice load; the gates still carry a gradient.
+      const gradient = tf.grad((w: tf.Tensor) => {
+        const routed = gshardRoute(features, w as tf.Tensor2D, { ...base, capacityFactor: 0 }, { training: true });
+        return tf.add(tf.sum(tf.mul(routed.gates, tf.tensor2d([[1, 2], [3, 4], [5, 6], [7, 8]]))), routed.losses.balance) as tf.Scalar;
+      })(router);
+      const gradientValues = values(gradient);
+      expect(gradientValues.every(Number.isFinite)).toBe(true);
+      expect(Math.max(...gradientValues.map(Math.abs))).toBeGreaterThan(1e-3);
+    });
+  });
+
+  it('samples the second expert from the remaining distribution', () => {
+    tf.tidy(() => {
+      // Every token has probabilities [0.5, 0.3, 0.2]: e1 = 0, and e2 = 1 with probability 0.3 / 0.5.
+      const tokens = 4000;
+      const row = [Math.log(0.5), Math.log(0.3), Math.log(0.2)];
+      const features = tf.tile(tf.tensor2d([row]), [tokens, 1]) as tf.Tensor2D;
+      const options = { ...base, secondExpertPolicy: 'sampling' as const, capacityFactor: 0 };
+      const plan = gshardRoute(features, tf.eye(3) as tf.Tensor2D, options, { training: true, rng: new Rng(3) });
+      const seconds = Array.from({ length: tokens }, (_, token) => plan.experts[2 * token + 1]);
+      expect(seconds.includes(0)).toBe(false);
+      expect(seconds.filter((e) => e === 1).length / tokens).toBeCloseTo(0.6, 1);
+      expect(Math.abs(seconds.filter((e) => e === 1).length / tokens - 0.6)).toBeLessThan(0.03);
+
+      const again = gshardRoute(features, tf.eye(3) as tf.Tensor2D, options, { training: true, rng: new Rng(3) });
+      expect(Array.from(again.experts)).toEqual(Array.from(plan.experts));
+      const evaluation = gshardRoute(features, tf.eye(3) as tf.Tensor2D, options, { training: false });
+      expect(evaluation.experts[1]).toBe(1);
+    });
+  });
+
+  it('keeps a random second expert with probability 2 g2', () => {
+    tf.tidy(() => {
+      // Probabilities [0.6, 0.15, 0.25]: e2 = 2 with normalised g2 = 0.25 / 0.85, kept with probability 2 g2.
+      const tokens = 4000;
+      const features = tf.tile(tf.tensor2d([[Math.log(0.6), Math.log(0.15), Math.log(0.25)]]), [tokens, 1]) as tf.Tensor2D;
+      const options = { ...base, secondExpertPolicy: 'random' as const, capacityFactor: 0 };
+      const plan = gshardRoute(features, tf.eye(3) as tf.Tensor2D, options, { training: true, rng: new Rng(4) });
+      const kept = Array.from({ length: tokens }, (_, token) => plan.experts[2 * token + 1]).filter((e) => e === 2).length;
+      const skipped = Array.from({ length: tokens }, (_, token) => plan.experts[2 * token + 1]).filter((e) => e === -1).length;
+      expect(kept + skipped).toBe(tokens);
+      expect(Math.abs(kept / tokens - (2 * 0.25) / 0.85)).toBeLessThan(0.03);
+      expect(plan.extraStats?.skippedSecondPercent).toBeCloseTo((100 * skipped) / tokens, 6);
+
+      // A token without a second expert gets gate 1 on its first after capacity.
+      const gates = values(plan.gates);
+      const token = Array.from({ length: tokens }, (_, t) => t).find((t) => plan.experts[2 * t + 1] === -1)!;
+      expect(gates[2 * token]).toBeCloseTo(1, 6);
+      expect(() => gshardRoute(features, tf.eye(3) as tf.Tensor2D, options, { training: true })).toThrow(
+        'gshardRoute: context.rng is missing; the "random" second-expert policy draws from it in training',
+      );
+    });
+  });
+
+  it('leaves tokens with both choices dropped at exactly zero', () => {
+    const layer = createGShardLayer({ dModel: 3, numExperts: 3, hiddenSize: 6, secondExpertPolicy: 'all', capacityFactor: 0.5 });
+    tf.tidy(() => layer.gshardRouter.weights.assign(tf.eye(3) as tf.Tensor2D));
+    tf.tidy(() => {
+      // All six tokens choose (0, 1) and C = floor(2 x 2 x 0.5) = 2: tokens 0-1 fill both experts,
+      // so tokens 2-5 lose both choices.
+      const input = tf.tile(tf.tensor2d([[3, 2, 0]]), [6, 1]);
+      const { output, stats } = layer.apply(input, { training: true });
+      const plan = layer.router.route(input as tf.Tensor2D, { training: true });
+      expect(Array.from(plan.slots)).toEqual([0, 0, 1, 1, -1, -1, -1, -1, -1, -1, -1, -1]);
+      expect(stats.droppedFraction).toBeCloseTo(8 / 12, 10);
+      const rows = values(output);
+      expect(rows.slice(6)).toEqual(new Array(12).fill(0));
+      expect(rows.slice(0, 6).every((value) => value !== 0)).toBe(true);
+    });
+    layer.dispose();
+  });
+
+  it('matches the one-hot reference in outputs and gradients', () => {
+    const layer = createGShardLayer({ dModel: 4, numExperts: 4, hiddenSize: 6, capacityFactor: 0.5, routerInitScale: 8, seed: 5 });
+    const input = new Rng(6).normalTensor([12, 4]) as tf.Tensor2D;
+    let dropped = 0;
+    const lossOf = (fast: boolean) => () =>
+      tf.tidy(() => {
+        const plan = layer.router.route(input, { training: true, rng: new Rng(7) });
+        dropped = Array.from(plan.slots).filter((slot) => slot < 0).length;
+        const outputs = layer.bank.apply(fast ? dispatch(input, plan) : naiveDispatch(input, plan));
+        const combined = fast ? combine(outputs, plan) : naiveCombine(outputs, plan);
+        const weights = tf.reshape(tf.range(1, 49), [12, 4]);
+        return tf.add(tf.sum(tf.mul(tf.square(combined), weights)), plan.losses.balance) as tf.Scalar;
+      });
+    const fast = tf.variableGrads(lossOf(true), layer.trainableVariables);
+    const naive = tf.variableGrads(lossOf(false), layer.trainableVariables);
+    expect(dropped).toBeGreaterThan(0);
+    expect(fast.value.dataSync()[0]).toBeCloseTo(naive.value.dataSync()[0], 3);
+    for (const variable of layer.trainableVariables) {
+      const reference = naive.grads[variable.name];
+      const scale = Math.max(1, tf.tidy(() => tf.max(tf.abs(reference)).dataSync()[0]));
+      expect(maxAbsDiff(fast.grads[variable.name], reference) / scale, variable.name).toBeLessThan(1e-5);
+      expect(tf.tidy(() => tf.max(tf.abs(fast.grads[variable.name])).dataSync()[0]), variable.name).toBeGreaterThan(0);
+    }
+    tf.dispose([fast.value, naive.value, ...Object.values(fast.grads), ...Object.values(naive.grads), input]);
+    layer.dispose();
+  });
+
+  it('repeats losses for the same seed and keeps tensors flat', () => {
+    const run = (): number[] => {
+      const layer = createGShardLayer({ dModel: 4, numExperts: 4, hiddenSize: 8, seed: 'same' });
+      const input = new Rng(8).normalTensor([2, 8, 4]);
+      const optimizer = tf.train.adam(0.01);
+      const losses: number[] = [];
+      let tensorsAfterFirst = 0;
+      for (let step = 0; step < 4; step++) {
+        const cost = optimizer.minimize(() => {
+          const { output, auxLoss } = layer.apply(input, { training: true, rng: new Rng(`step-${step}`) });
+          return tf.add(tf.mean(tf.square(tf.sub(output, input))), auxLoss) as tf.Scalar;
+        }, true, layer.trainableVariables)!;
+        losses.push(cost.dataSync()[0]);
+        cost.dispose();
+        if (step === 0) tensorsAfterFirst = tf.memory().numTensors;
+      }
+      expect(tf.memory().numTensors).toBe(tensorsAfterFirst);
+      optimizer.dispose();
+      input.dispose();
+      layer.dispose();
+      return losses;
+    };
+    const first = run();
+    expect(run()).toEqual(first);
+    expect(first.every(Number.isFinite)).toBe(true);
+  });
+});
+
+describe('GShard options', () => {
+  it('fills in the documented defaults', () => {
+    expect(resolveGShardOptions({ dModel: 8 })).toMatchObject({
+      numExperts: 8, hiddenSize: 32, secondExpertPolicy: 'sampling', normalizeGates: 'after-capacity',
+      capacityFactor: 1, evalCapacityTokenFraction: 0.25, balanceLossWeight: 0.01, zLossWeight: 0,
+      routerInitScale: 1, expertInitScale: 1, activation: 'gelu', seed: 0,
+    });
+  });
+
+  it('rejects invalid options by field and value', () => {
+    expect(() => resolveGShardOptions({ dModel: 4, numExperts: 1 })).toThrow('GShard: numExperts must be an integer >= 2, received 1');
+    expect(() => resolveGShardOptions({ dModel: 4, secondExpertPolicy: 'top' as never })).toThrow(
+      'GShard: secondExpertPolicy must be one of "sampling", "random", "all", received "top"',
+    );
+    expect(() => resolveGShardOptions({ dModel: 4, capacityFactor: Number.POSITIVE_INFINITY })).toThrow(
+      'GShard: capacityFactor must be a finite number, received Infinity',
+    );
+    expect(() => resolveGShardOptions({ dModel: 4, evalCapacityTokenFraction: 2 })).toThrow(
+      'GShard: evalCapacityTokenFraction must be a finite number <= 1, received 2',
+    );
+  });
+
+  it('counts two active experts per token', async () => {
+    await initBackend('cpu');
+    const layer = createGShardLayer({ dModel: 4, numExperts: 3, hiddenSize: 8 });
+    const perExpert = 2 * 4 * 8 + 8 + 4;
+    expect(layer.parameterCount()).toEqual({ total: 12 + 3 * perExpert, activePerToken: 12 + 2 * perExpert });
+    expect(layer.flopsPerToken()).toBe(2 * 12 + 2 * 4 * 4 * 8);
+    layer.dispose();
+  });
+});
+
+describe('README', () => {
+  it('runs the usage example', async () => {
+    const { checked, mismatches } = await runReadmeExamples(new URL('../README.md', import.meta.url).pathname);
+    expect(mismatches).toEqual([]);
+    expect(checked).toBe(4);
+  });
+});
