@@ -1,0 +1,597 @@
+import Database from 'better-sqlite3';
+import { mkdirSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { ResultsError } from './errors.js';
+import { MODEL_STATUSES, RUN_STATUSES, SCHEMA_SQL, SCHEMA_VERSION, type ModelStatus, type RunStatus } from './schema.js';
+import type {
+  CheckpointRecord,
+  EvaluationInput,
+  EvaluationRecord,
+  ModelInput,
+  ModelRecord,
+  RoutingRecord,
+  RoutingStatsInput,
+  RunManifest,
+  RunRecord,
+  StepInput,
+  StepRecord,
+} from './types.js';
+
+/** Options of `openStore`. */
+export interface OpenStoreOptions {
+  /**
+   * Open an existing store for reading only (reports, exports); every write then raises a
+   * ResultsError. Default: false, which creates the file and its folder when missing.
+   */
+  readonly?: boolean;
+}
+
+/** What `createRun` needs. */
+export interface CreateRunInput {
+  /** Run id. Default: `<suite>-<UTC date>-<time>`, with `-2`, `-3`, ... appended when taken. */
+  id?: string;
+  /** Suite name, for example `quick`. */
+  suite: string;
+  /** The run manifest; `configHash` is copied to its own column for lookups. */
+  manifest: RunManifest;
+}
+
+type Row = Record<string, unknown>;
+
+/**
+ * Opens (or creates) a run store at `path`: a SQLite file in WAL mode with synchronous = FULL, and
+ * every write its own transaction, so a process killed at any moment leaves every finished write
+ * in the file. Bad paths raise a ResultsError before anything is written.
+ */
+export function openStore(path: string, options: OpenStoreOptions = {}): ResultsStore {
+  return new ResultsStore(path, options);
+}
+
+/** A run store: runs, their models, and each model's steps, evaluations, routing statistics and checkpoints. */
+export class ResultsStore {
+  /** Absolute path of the SQLite file. */
+  readonly path: string;
+  /** Whether the store was opened read-only. */
+  readonly readonly: boolean;
+  private readonly db: Database.Database;
+  private readonly statements = new Map<string, Database.Statement>();
+
+  constructor(path: string, options: OpenStoreOptions = {}) {
+    if (typeof path !== 'string' || path.trim() === '') {
+      throw new ResultsError('path', path, 'is empty', 'a file path for the run store, for example runs/results.sqlite');
+    }
+    this.path = resolve(path);
+    this.readonly = options.readonly ?? false;
+    this.db = openDatabase(this.path, this.readonly);
+    try {
+      this.prepareSchema();
+    } catch (error) {
+      this.db.close();
+      throw error;
+    }
+  }
+
+  /** Schema version of the file (`SCHEMA_VERSION` for stores this version writes). */
+  schemaVersion(): number {
+    return this.db.pragma('user_version', { simple: true }) as number;
+  }
+
+  /** Closes the file. The store cannot be used afterwards. */
+  close(): void {
+    this.db.close();
+  }
+
+  // ---- runs ----
+
+  /** Records a new run with status `running` and returns it. */
+  createRun(input: CreateRunInput): RunRecord {
+    this.checkWritable();
+    requireText('suite', input.suite);
+    if (input.manifest === null || typeof input.manifest !== 'object') {
+      throw new ResultsError('manifest', input.manifest, 'must be an object', 'a RunManifest');
+    }
+    requireText('manifest.configHash', input.manifest.configHash);
+    const now = timestamp();
+    const id = input.id ?? this.freeRunId(`${input.suite}-${now.slice(0, 19).replace(/[-:]/g, '').replace('T', '-')}`);
+    requireText('id', id);
+    if (this.getRun(id)) {
+      throw new ResultsError('id', id, 'is already used by a run in this store', 'a new run id, or omit id to get one');
+    }
+    this.statement(
+      `INSERT INTO runs (id, suite, manifest, config_hash, status, error, started_at, updated_at, finished_at)
+       VALUES (?, ?, ?, ?, 'running', NULL, ?, ?, NULL)`,
+    ).run(id, input.suite, JSON.stringify(input.manifest), input.manifest.configHash, now, now);
+    return this.getRun(id)!;
+  }
+
+  /** Sets a run's status; `error` is the failure message or interruption cause. Ending statuses set `finishedAt`. */
+  setRunStatus(runId: string, status: RunStatus, error: string | null = null): void {
+    this.checkWritable();
+    requireOneOf('status', status, RUN_STATUSES);
+    this.requireRun(runId);
+    const now = timestamp();
+    this.statement(`UPDATE runs SET status = ?, error = ?, updated_at = ?, finished_at = ? WHERE id = ?`).run(
+      status,
+      error,
+      now,
+      status === 'running' ? null : now,
+      runId,
+    );
+  }
+
+  /** The run `runId`, or undefined. */
+  getRun(runId: string): RunRecord | undefined {
+    const row = this.statement(`SELECT * FROM runs WHERE id = ?`).get(runId) as Row | undefined;
+    return row && toRun(row);
+  }
+
+  /** Every run, oldest first. */
+  listRuns(): RunRecord[] {
+    return (this.statement(`SELECT * FROM runs ORDER BY started_at, id`).all() as Row[]).map(toRun);
+  }
+
+  /** The most recently started run, of `suite` when given, or undefined. */
+  latestRun(suite?: string): RunRecord | undefined {
+    const row = (
+      suite === undefined
+        ? this.statement(`SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1`).get()
+        : this.statement(`SELECT * FROM runs WHERE suite = ? ORDER BY started_at DESC, rowid DESC LIMIT 1`).get(suite)
+    ) as Row | undefined;
+    return row && toRun(row);
+  }
+
+  // ---- models ----
+
+  /** Adds a model to a run with status `running` and returns it. */
+  addModel(runId: string, input: ModelInput): ModelRecord {
+    this.checkWritable();
+    this.requireRun(runId);
+    requireText('name', input.name);
+    requireText('architecture', input.architecture);
+    requireCount('totalParameters', input.totalParameters);
+    requireCount('activeParametersPerToken', input.activeParametersPerToken);
+    requireNonNegative('forwardFlopsPerToken', input.forwardFlopsPerToken);
+    if (this.getModel(runId, input.name)) {
+      throw new ResultsError('name', input.name, `is already a model of run ${runId}`, 'a name unique within the run');
+    }
+    const now = timestamp();
+    const result = this.statement(
+      `INSERT INTO models (run_id, name, architecture, config, total_parameters, active_parameters_per_token,
+         forward_flops_per_token, status, reason, diverged_step, started_at, updated_at, finished_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, 'running', NULL, NULL, ?, ?, NULL)`,
+    ).run(
+      runId,
+      input.name,
+      input.architecture,
+      JSON.stringify(input.config ?? null),
+      input.totalParameters,
+      input.activeParametersPerToken,
+      input.forwardFlopsPerToken,
+      now,
+      now,
+    );
+    return this.getModelById(Number(result.lastInsertRowid))!;
+  }
+
+  /**
+   * Sets a model's status. `reason` explains a skip (required for `skipped`); `divergedStep` is
+   * required for `diverged`. Ending statuses set `finishedAt`.
+   */
+  setModelStatus(modelId: number, status: ModelStatus, detail: { reason?: string; divergedStep?: number } = {}): void {
+    this.checkWritable();
+    requireOneOf('status', status, MODEL_STATUSES);
+    this.requireModel(modelId);
+    if (status === 'skipped') requireText('reason', detail.reason);
+    if (status === 'diverged') requireCount('divergedStep', detail.divergedStep);
+    const now = timestamp();
+    this.statement(
+      `UPDATE models SET status = ?, reason = ?, diverged_step = ?, updated_at = ?, finished_at = ? WHERE id = ?`,
+    ).run(status, detail.reason ?? null, detail.divergedStep ?? null, now, status === 'running' ? null : now, modelId);
+  }
+
+  /** The model called `name` in run `runId`, or undefined. */
+  getModel(runId: string, name: string): ModelRecord | undefined {
+    const row = this.statement(`SELECT * FROM models WHERE run_id = ? AND name = ?`).get(runId, name) as Row | undefined;
+    return row && toModel(row);
+  }
+
+  /** The model with store id `modelId`, or undefined. */
+  getModelById(modelId: number): ModelRecord | undefined {
+    const row = this.statement(`SELECT * FROM models WHERE id = ?`).get(modelId) as Row | undefined;
+    return row && toModel(row);
+  }
+
+  /** The models of a run, in the order they were added. */
+  listModels(runId: string): ModelRecord[] {
+    return (this.statement(`SELECT * FROM models WHERE run_id = ? ORDER BY id`).all(runId) as Row[]).map(toModel);
+  }
+
+  // ---- series ----
+
+  /** Records one training step; a step number already stored for the model raises a ResultsError. */
+  recordStep(modelId: number, input: StepInput): void {
+    this.checkWritable();
+    this.requireModel(modelId);
+    requireCount('step', input.step);
+    requireCount('tokensSeen', input.tokensSeen);
+    this.insertUnique('step', input.step, modelId, () =>
+      this.statement(
+        `INSERT INTO steps (model_id, step, loss, aux_loss, lr, grad_norm, tokens_seen, tokens_per_second, training_seconds, recorded_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(
+        modelId,
+        input.step,
+        input.loss,
+        input.auxLoss ?? 0,
+        input.lr,
+        input.gradNorm,
+        input.tokensSeen,
+        input.tokensPerSecond,
+        input.trainingSeconds,
+        timestamp(),
+      ),
+    );
+  }
+
+  /** Records one evaluation; a step already evaluated for the model raises a ResultsError. */
+  recordEvaluation(modelId: number, input: EvaluationInput): void {
+    this.checkWritable();
+    this.requireModel(modelId);
+    requireCount('step', input.step);
+    requireCount('tokensSeen', input.tokensSeen);
+    this.insertUnique('step', input.step, modelId, () =>
+      this.statement(
+        `INSERT INTO evaluations (model_id, step, tokens_seen, training_seconds, eval_seconds, val_loss, perplexity, bits_per_byte, recorded_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(
+        modelId,
+        input.step,
+        input.tokensSeen,
+        input.trainingSeconds,
+        input.evalSeconds,
+        input.valLoss,
+        input.perplexity,
+        input.bitsPerByte,
+        timestamp(),
+      ),
+    );
+  }
+
+  /**
+   * Records the routing statistics of every MoE layer of a model for one step, in one transaction:
+   * `layers[i]` is MoE layer i, as a model's forward pass returns them.
+   */
+  recordRouting(modelId: number, step: number, layers: Array<{ layer: string; stats: RoutingStatsInput }>): void {
+    this.checkWritable();
+    this.requireModel(modelId);
+    requireCount('step', step);
+    const insert = this.statement(
+      `INSERT INTO routing (model_id, step, layer_index, layer, tokens_per_expert, kept_per_expert, dropped_fraction,
+         router_entropy, max_over_mean_load, idle_experts, extra)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const insertAll = this.db.transaction(() => {
+      layers.forEach(({ layer, stats }, index) => {
+        if (!Array.isArray(stats.tokensPerExpert) || !Array.isArray(stats.keptPerExpert)) {
+          throw new ResultsError(`layers[${index}].stats`, JSON.stringify(stats), 'lacks tokensPerExpert or keptPerExpert', 'RoutingStats');
+        }
+        insert.run(
+          modelId,
+          step,
+          index,
+          layer,
+          JSON.stringify(stats.tokensPerExpert),
+          JSON.stringify(stats.keptPerExpert),
+          stats.droppedFraction,
+          stats.routerEntropy,
+          stats.maxOverMeanLoad,
+          stats.idleExperts,
+          JSON.stringify(stats.extra ?? {}),
+        );
+      });
+    });
+    this.insertUnique('step', step, modelId, () => insertAll());
+  }
+
+  /** Records a checkpoint written at `step`, with the state the trainer needs to resume from it. */
+  recordCheckpoint(modelId: number, checkpoint: { step: number; path: string; state?: unknown }): void {
+    this.checkWritable();
+    this.requireModel(modelId);
+    requireCount('step', checkpoint.step);
+    requireText('path', checkpoint.path);
+    this.insertUnique('step', checkpoint.step, modelId, () =>
+      this.statement(`INSERT INTO checkpoints (model_id, step, path, state, recorded_at) VALUES (?, ?, ?, ?, ?)`).run(
+        modelId,
+        checkpoint.step,
+        checkpoint.path,
+        JSON.stringify(checkpoint.state ?? null),
+        timestamp(),
+      ),
+    );
+  }
+
+  /**
+   * Deletes a model's steps, evaluations, routing rows and checkpoints after `step`, in one
+   * transaction, and sets it back to `running`. Resuming from a checkpoint at `step` calls this
+   * first, since the interrupted process may have recorded steps past its last checkpoint.
+   */
+  rewindModel(modelId: number, step: number): void {
+    this.checkWritable();
+    this.requireModel(modelId);
+    requireCount('step', step);
+    this.db.transaction(() => {
+      for (const table of ['steps', 'evaluations', 'routing', 'checkpoints']) {
+        this.statement(`DELETE FROM ${table} WHERE model_id = ? AND step > ?`).run(modelId, step);
+      }
+      this.statement(`UPDATE models SET status = 'running', diverged_step = NULL, finished_at = NULL, updated_at = ? WHERE id = ?`).run(
+        timestamp(),
+        modelId,
+      );
+    })();
+  }
+
+  /** A model's steps in step order. */
+  steps(modelId: number): StepRecord[] {
+    return (this.statement(`SELECT * FROM steps WHERE model_id = ? ORDER BY step`).all(modelId) as Row[]).map(toStep);
+  }
+
+  /** A model's evaluations in step order. */
+  evaluations(modelId: number): EvaluationRecord[] {
+    return (this.statement(`SELECT * FROM evaluations WHERE model_id = ? ORDER BY step`).all(modelId) as Row[]).map(toEvaluation);
+  }
+
+  /** A model's routing rows in step order, then layer order. */
+  routing(modelId: number): RoutingRecord[] {
+    return (this.statement(`SELECT * FROM routing WHERE model_id = ? ORDER BY step, layer_index`).all(modelId) as Row[]).map(toRouting);
+  }
+
+  /** A model's checkpoints in step order. */
+  checkpoints(modelId: number): CheckpointRecord[] {
+    return (this.statement(`SELECT * FROM checkpoints WHERE model_id = ? ORDER BY step`).all(modelId) as Row[]).map(toCheckpoint);
+  }
+
+  /** A model's latest checkpoint, or undefined. */
+  latestCheckpoint(modelId: number): CheckpointRecord | undefined {
+    const row = this.statement(`SELECT * FROM checkpoints WHERE model_id = ? ORDER BY step DESC LIMIT 1`).get(modelId) as Row | undefined;
+    return row && toCheckpoint(row);
+  }
+
+  /** The last recorded step of a model, or undefined when it has none. */
+  lastStep(modelId: number): StepRecord | undefined {
+    const row = this.statement(`SELECT * FROM steps WHERE model_id = ? ORDER BY step DESC LIMIT 1`).get(modelId) as Row | undefined;
+    return row && toStep(row);
+  }
+
+  /**
+   * Runs a read-only SQL query, for exports and reports that need a join the readers lack.
+   * `params` binds `?` placeholders (an array) or `@name` placeholders (an object). A statement
+   * that would write raises a ResultsError.
+   */
+  query(sql: string, params: unknown[] | Record<string, unknown> = []): Row[] {
+    const statement = this.db.prepare(sql);
+    if (!statement.readonly) {
+      throw new ResultsError('sql', sql, 'would write to the store', 'a read-only statement such as SELECT');
+    }
+    return (Array.isArray(params) ? statement.all(...params) : statement.all(params)) as Row[];
+  }
+
+  // ---- internals ----
+
+  private statement(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  private prepareSchema(): void {
+    const version = this.schemaVersion();
+    const tables = (this.db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).all() as Row[]).map((row) => row.name);
+    if (version > SCHEMA_VERSION) {
+      throw new ResultsError('path', this.path, `has schema version ${version}, newer than this version reads`, `a store of schema version ${SCHEMA_VERSION} or older`);
+    }
+    if (version === 0 && tables.length > 0) {
+      throw new ResultsError('path', this.path, 'is a SQLite file but not a moebench run store', 'a run store file or a new path');
+    }
+    if (version === 0) {
+      if (this.readonly) {
+        throw new ResultsError('path', this.path, 'is an empty file, not a run store', 'a run store written by moebench');
+      }
+      this.db.transaction(() => {
+        this.db.exec(SCHEMA_SQL);
+        this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      })();
+    }
+  }
+
+  private checkWritable(): void {
+    if (this.readonly) {
+      throw new ResultsError('store', this.path, 'is open read-only', 'writes only on a store opened without { readonly: true }');
+    }
+  }
+
+  private requireRun(runId: string): void {
+    if (!this.statement(`SELECT 1 FROM runs WHERE id = ?`).get(runId)) {
+      throw new ResultsError('runId', runId, 'is not a run in this store', 'the id of a run created by createRun');
+    }
+  }
+
+  private requireModel(modelId: number): void {
+    if (!this.statement(`SELECT 1 FROM models WHERE id = ?`).get(modelId)) {
+      throw new ResultsError('modelId', modelId, 'is not a model in this store', 'the id of a model added by addModel');
+    }
+  }
+
+  private freeRunId(base: string): string {
+    let id = base;
+    for (let n = 2; this.getRun(id); n++) id = `${base}-${n}`;
+    return id;
+  }
+
+  private insertUnique(field: string, step: number, modelId: number, insert: () => void): void {
+    try {
+      insert();
+    } catch (error) {
+      if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+        throw new ResultsError(field, step, `is already recorded for model ${modelId}`, 'a step not yet recorded (rewindModel clears steps after a checkpoint)');
+      }
+      throw error;
+    }
+  }
+}
+
+function openDatabase(path: string, readonly: boolean): Database.Database {
+  let isDirectory = false;
+  let exists = false;
+  try {
+    const stats = statSync(path);
+    exists = true;
+    isDirectory = stats.isDirectory();
+  } catch {
+    exists = false;
+  }
+  if (isDirectory) {
+    throw new ResultsError('path', path, 'is a folder', 'a file path for the run store, for example runs/results.sqlite');
+  }
+  if (readonly && !exists) {
+    throw new ResultsError('path', path, 'does not exist', 'the path of an existing run store');
+  }
+  if (!readonly) mkdirSync(dirname(path), { recursive: true });
+
+  let db: Database.Database;
+  try {
+    db = new Database(path, { readonly, fileMustExist: readonly });
+    db.pragma('busy_timeout = 5000');
+    if (!readonly) {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+    }
+    db.pragma('foreign_keys = ON');
+    db.prepare(`SELECT count(*) FROM sqlite_master`).get();
+  } catch (error) {
+    const message = (error as Error).message;
+    if (/not a database|file is encrypted/.test(message)) {
+      throw new ResultsError('path', path, 'is not a SQLite file', 'a run store written by moebench, or a new path');
+    }
+    throw new ResultsError('path', path, `cannot be opened (${message})`, 'a readable run store path');
+  }
+  return db;
+}
+
+function timestamp(): string {
+  return new Date().toISOString();
+}
+
+function requireText(field: string, value: unknown): void {
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw new ResultsError(field, value, 'must be a non-empty string', 'a non-empty string');
+  }
+}
+
+function requireCount(field: string, value: unknown): void {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new ResultsError(field, value, 'must be a non-negative integer', 'an integer >= 0');
+  }
+}
+
+function requireNonNegative(field: string, value: unknown): void {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new ResultsError(field, value, 'must be a finite number >= 0', 'a finite number >= 0');
+  }
+}
+
+function requireOneOf(field: string, value: unknown, allowed: readonly string[]): void {
+  if (typeof value !== 'string' || !allowed.includes(value)) {
+    throw new ResultsError(field, value, 'is not a valid status', `one of ${allowed.join(', ')}`);
+  }
+}
+
+function toRun(row: Row): RunRecord {
+  return {
+    id: row.id as string,
+    suite: row.suite as string,
+    manifest: JSON.parse(row.manifest as string) as RunManifest,
+    configHash: row.config_hash as string,
+    status: row.status as RunStatus,
+    error: row.error as string | null,
+    startedAt: row.started_at as string,
+    updatedAt: row.updated_at as string,
+    finishedAt: row.finished_at as string | null,
+  };
+}
+
+function toModel(row: Row): ModelRecord {
+  return {
+    id: row.id as number,
+    runId: row.run_id as string,
+    name: row.name as string,
+    architecture: row.architecture as string,
+    config: JSON.parse(row.config as string),
+    totalParameters: row.total_parameters as number,
+    activeParametersPerToken: row.active_parameters_per_token as number,
+    forwardFlopsPerToken: row.forward_flops_per_token as number,
+    status: row.status as ModelStatus,
+    reason: row.reason as string | null,
+    divergedStep: row.diverged_step as number | null,
+    startedAt: row.started_at as string,
+    updatedAt: row.updated_at as string,
+    finishedAt: row.finished_at as string | null,
+  };
+}
+
+function toStep(row: Row): StepRecord {
+  return {
+    modelId: row.model_id as number,
+    step: row.step as number,
+    loss: row.loss as number | null,
+    auxLoss: row.aux_loss as number | null,
+    lr: row.lr as number,
+    gradNorm: row.grad_norm as number | null,
+    tokensSeen: row.tokens_seen as number,
+    tokensPerSecond: row.tokens_per_second as number,
+    trainingSeconds: row.training_seconds as number,
+    recordedAt: row.recorded_at as string,
+  };
+}
+
+function toEvaluation(row: Row): EvaluationRecord {
+  return {
+    modelId: row.model_id as number,
+    step: row.step as number,
+    tokensSeen: row.tokens_seen as number,
+    trainingSeconds: row.training_seconds as number,
+    evalSeconds: row.eval_seconds as number,
+    valLoss: row.val_loss as number | null,
+    perplexity: row.perplexity as number | null,
+    bitsPerByte: row.bits_per_byte as number | null,
+    recordedAt: row.recorded_at as string,
+  };
+}
+
+function toRouting(row: Row): RoutingRecord {
+  return {
+    modelId: row.model_id as number,
+    step: row.step as number,
+    layerIndex: row.layer_index as number,
+    layer: row.layer as string,
+    tokensPerExpert: JSON.parse(row.tokens_per_expert as string) as number[],
+    keptPerExpert: JSON.parse(row.kept_per_expert as string) as number[],
+    droppedFraction: row.dropped_fraction as number,
+    routerEntropy: row.router_entropy as number | null,
+    maxOverMeanLoad: row.max_over_mean_load as number,
+    idleExperts: row.idle_experts as number,
+    extra: JSON.parse(row.extra as string) as Record<string, number>,
+  };
+}
+
+function toCheckpoint(row: Row): CheckpointRecord {
+  return {
+    modelId: row.model_id as number,
+    step: row.step as number,
+    path: row.path as string,
+    state: JSON.parse(row.state as string),
+    recordedAt: row.recorded_at as string,
+  };
+}
