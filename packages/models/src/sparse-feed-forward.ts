@@ -1,5 +1,6 @@
 import { tf } from '@moebench/backend';
 import type { MoeLayer, RouterContext, RoutingStats } from '@moebench/moe';
+import { createGShardLayer } from '@moebench/gshard';
 import { createSwitchLayer } from '@moebench/switch';
 import type { CheckpointTables } from './checkpoint.js';
 import type { ResolvedModelConfig } from './config.js';
@@ -12,7 +13,7 @@ export type SparseKind = 'gshard' | 'switch' | 'base' | 'hash';
 
 /**
  * A MoE sublayer as the Transformer block runs it: the residual stream in, the new residual stream
- * out. For GShard, Switch and HASH that is x + MoE(LN(x)); the BASE layer carries its own residual
+ * out. The routing group is the whole batch, S = batch x time tokens, flattened time-major. For GShard, Switch and HASH that is x + MoE(LN(x)); the BASE layer carries its own residual
  * and gate and reads x itself.
  */
 export interface SparseFeedForward {
@@ -43,6 +44,10 @@ export function createSparseFeedForward(
       const layer = createSwitchLayer({ ...config.switch, dModel: config.dModel, numExperts: config.experts, hiddenSize: config.ffnHidden, seed: layerSeed });
       return preNormResidual(layer, config, store, name);
     }
+    case 'gshard': {
+      const layer = createGShardLayer({ ...config.gshard, dModel: config.dModel, numExperts: config.experts, hiddenSize: config.ffnHidden, seed: layerSeed });
+      return preNormResidual(layer, config, store, name);
+    }
     default:
       throw new Error(`The ${kind} MoE layer package has not been wired in yet (block ${name}).`);
   }
@@ -54,14 +59,46 @@ function preNormResidual(layer: MoeLayer, config: ResolvedModelConfig, store: Pa
   store.adopt(name, layer.trainableVariables);
   return {
     apply(x, context) {
-      const result = layer.apply(norm.apply(x), routerContext(context, name));
-      return { output: tf.add(x, result.output) as tf.Tensor2D, auxLoss: result.auxLoss, stats: result.stats };
+      const result = layer.apply(toTimeMajor(norm.apply(x), context), routerContext(context, name));
+      return { output: tf.add(x, fromTimeMajor(result.output, context)) as tf.Tensor2D, auxLoss: result.auxLoss, stats: result.stats };
     },
     dispose: () => layer.dispose(),
   };
 }
 
-/** The router context of one layer: token ids for HASH, and the step's random stream forked by layer name. */
+/**
+ * Reorders rows [batch * time, d] from batch-major to time-major (position 0 of every sequence,
+ * then position 1, ...), the order of fairseq's T x B x C layout. Routers give capacity slots in
+ * row order, so in this order a token competes for slots only with tokens at the same or earlier
+ * positions, and dropping stays causal.
+ */
+function toTimeMajor(x: tf.Tensor, context: StepContext): tf.Tensor2D {
+  const { batch, time } = context;
+  const width = x.shape[x.rank - 1];
+  return tf.reshape(tf.transpose(tf.reshape(x, [batch, time, width]), [1, 0, 2]), [time * batch, width]);
+}
+
+/** Reorders time-major rows back to batch-major. */
+function fromTimeMajor(x: tf.Tensor, context: StepContext): tf.Tensor2D {
+  const { batch, time } = context;
+  const width = x.shape[x.rank - 1];
+  return tf.reshape(tf.transpose(tf.reshape(x, [time, batch, width]), [1, 0, 2]), [batch * time, width]);
+}
+
+/** Reorders per-row values from batch-major to time-major, as `toTimeMajor` does. */
+function timeMajorIds(ids: Int32Array, context: StepContext): Int32Array {
+  const { batch, time } = context;
+  const out = new Int32Array(ids.length);
+  for (let b = 0; b < batch; b++) for (let t = 0; t < time; t++) out[t * batch + b] = ids[b * time + t];
+  return out;
+}
+
+/** The router context of one layer: token ids in routing order (HASH), and the step's random stream forked by layer name. */
 function routerContext(context: StepContext, name: string): RouterContext {
-  return { training: context.training, tokenIds: context.tokenIds, previousTokenIds: context.previousTokenIds, rng: context.rng.fork(name) };
+  return {
+    training: context.training,
+    tokenIds: timeMajorIds(context.tokenIds, context),
+    previousTokenIds: timeMajorIds(context.previousTokenIds, context),
+    rng: context.rng.fork(name),
+  };
 }

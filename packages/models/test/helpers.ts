@@ -9,6 +9,7 @@ export const CASES: Array<{ architecture: Architecture; config: ModelConfig }> =
   { architecture: 'transformer', config: TINY },
   { architecture: 'gmlp', config: TINY },
   { architecture: 'switch', config: TINY },
+  { architecture: 'gshard', config: TINY },
 ];
 
 /** Random token ids [batch, time] from a seeded stream. */
