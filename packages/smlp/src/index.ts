@@ -5,7 +5,7 @@ export {
   type SpatialGatingUnitOptions,
 } from './spatial-gating.js';
 export { createGmlpBlock, type GmlpBlock, type GmlpBlockOptions, type ResolvedGmlpBlockOptions } from './gmlp-block.js';
-export { batchMatMul3d, causalMask, causalTokenMixing, dense, expertTokenMixing, gelu, layerNorm, matMul2d } from './ops.js';
+export { causalMask, causalTokenMixing, dense, expertTokenMixing, gelu, layerNorm } from './ops.js';
 export {
   createSmoe,
   SMOE_ROUTING_MODES,

@@ -1,34 +1,8 @@
 /**
- * Tensor functions the sMLP modules share: a 2D matMul whose gradient avoids transposed-operand
- * matMuls, layer normalisation, GELU and the causal spatial mixing product.
+ * Tensor functions the sMLP modules share: dense layers, layer normalisation, GELU and the causal
+ * token-mixing products.
  */
 import { tf } from '@moebench/backend';
-
-/**
- * Multiplies a [m, k] by b [k, n] with a gradient that transposes its operands explicitly.
- *
- * The stock gradient of `tf.matMul` calls matMul with `transposeA`/`transposeB` set, and the wasm
- * backend of tfjs 4.22 runs those flags 7x to 30x slower than an explicit transpose followed by a
- * plain matMul ([128, 2048] operands, 2-core x86 machine; see the package README's performance
- * notes). The values are the same as `tf.matMul(a, b)`.
- */
-export const matMul2d: (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D = tf.customGrad(
-  ((...inputs: Array<tf.Tensor | tf.GradSaveFunc>) => {
-    const [a, b, save] = inputs as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-    save([a, b]);
-    return {
-      value: tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
-      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-        const upstream = dy as tf.Tensor2D;
-        const [savedA, savedB] = saved as [tf.Tensor2D, tf.Tensor2D];
-        return [
-          tf.matMul(upstream, tf.transpose(savedB) as tf.Tensor2D),
-          tf.matMul(tf.transpose(savedA) as tf.Tensor2D, upstream),
-        ];
-      },
-    };
-  }) as Parameters<typeof tf.customGrad>[0],
-) as unknown as (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D;
 
 /**
  * Applies a dense layer to the last axis: x [..., in] times kernel [in, out] plus bias [out].
@@ -37,7 +11,7 @@ export function dense(x: tf.Tensor, kernel: tf.Tensor2D, bias: tf.Tensor1D): tf.
   const inputs = kernel.shape[0];
   const outputs = kernel.shape[1];
   const flat = tf.reshape(x, [-1, inputs]) as tf.Tensor2D;
-  const projected = tf.add(matMul2d(flat, kernel), bias);
+  const projected = tf.add(tf.matMul(flat, kernel), bias);
   return tf.reshape(projected, [...x.shape.slice(0, -1), outputs]);
 }
 
@@ -52,7 +26,7 @@ export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, e
   return tf.add(tf.mul(normalised, gamma), beta);
 }
 
-/** GELU with the tanh approximation (as GPT-2 and BERT use); every tfjs backend has Tanh. */
+/** Applies GELU with the tanh approximation (the form GPT-2 uses), because every tfjs backend has Tanh. */
 export function gelu(x: tf.Tensor): tf.Tensor {
   const cubic = tf.mul(tf.pow(x, 3), 0.044715);
   const inner = tf.mul(tf.add(x, cubic), Math.sqrt(2 / Math.PI));
@@ -83,7 +57,7 @@ export function causalTokenMixing(values: tf.Tensor2D, weight: tf.Tensor2D, bias
   const blockMask = mask.shape[0] === seqLen ? mask : (tf.slice(mask, [0, 0], [seqLen, seqLen]) as tf.Tensor2D);
   const rowBias = bias.shape[0] === seqLen ? bias : (tf.slice(bias, [0], [seqLen]) as tf.Tensor1D);
   // [seqLen, columns]
-  const mixed = matMul2d(tf.mul(block, blockMask) as tf.Tensor2D, values);
+  const mixed = tf.matMul(tf.mul(block, blockMask) as tf.Tensor2D, values);
   return tf.add(mixed, tf.reshape(rowBias, [seqLen, 1]));
 }
 
@@ -96,35 +70,12 @@ export function makeVariable(init: () => tf.Tensor, prefix: string | undefined, 
 }
 
 /**
- * Multiplies batches of matrices, a [batch, m, k] by b [batch, k, n] (equal batch sizes, no
- * broadcasting), with a gradient that transposes its operands explicitly, for the reason given
- * at `matMul2d`.
- */
-export const batchMatMul3d: (a: tf.Tensor3D, b: tf.Tensor3D) => tf.Tensor3D = tf.customGrad(
-  ((...inputs: Array<tf.Tensor | tf.GradSaveFunc>) => {
-    const [a, b, save] = inputs as [tf.Tensor3D, tf.Tensor3D, tf.GradSaveFunc];
-    save([a, b]);
-    return {
-      value: tf.matMul(a, b),
-      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-        const upstream = dy as tf.Tensor3D;
-        const [savedA, savedB] = saved as [tf.Tensor3D, tf.Tensor3D];
-        return [
-          tf.matMul(upstream, tf.transpose(savedB, [0, 2, 1]) as tf.Tensor3D),
-          tf.matMul(tf.transpose(savedA, [0, 2, 1]) as tf.Tensor3D, upstream),
-        ];
-      },
-    };
-  }) as Parameters<typeof tf.customGrad>[0],
-) as unknown as (a: tf.Tensor3D, b: tf.Tensor3D) => tf.Tensor3D;
-
-/**
  * Mixes tokens causally with one matrix per expert: out[e, t, n] = sum over s <= t of
  * weights[e, t, s] * values[e, s, n], plus bias[e, t], as one batched product.
  *
- * `values` is [experts, seqLen, columns]; `weights` [experts, maxSeqLen, maxSeqLen] and `bias`
- * [experts, maxSeqLen] are cut to their top-left seqLen block; `mask` is the [maxSeqLen, maxSeqLen]
- * causal mask.
+ * `values` is [experts, seqLen, columns]. The weights [experts, maxSeqLen, maxSeqLen] and the bias
+ * [experts, maxSeqLen] are cut to their top-left seqLen block, and `mask` is the [maxSeqLen,
+ * maxSeqLen] causal mask.
  */
 export function expertTokenMixing(values: tf.Tensor3D, weights: tf.Tensor3D, bias: tf.Tensor2D, mask: tf.Tensor2D): tf.Tensor3D {
   const [experts, seqLen] = values.shape;
@@ -133,6 +84,6 @@ export function expertTokenMixing(values: tf.Tensor3D, weights: tf.Tensor3D, bia
   const blockMask = full ? mask : (tf.slice(mask, [0, 0], [seqLen, seqLen]) as tf.Tensor2D);
   const rowBias = full ? bias : (tf.slice(bias, [0, 0], [experts, seqLen]) as tf.Tensor2D);
   // [experts, seqLen, columns]
-  const mixed = batchMatMul3d(tf.mul(block, blockMask) as tf.Tensor3D, values);
+  const mixed = tf.matMul(tf.mul(block, blockMask) as tf.Tensor3D, values);
   return tf.add(mixed, tf.reshape(rowBias, [experts, seqLen, 1])) as tf.Tensor3D;
 }
