@@ -70,7 +70,7 @@ export interface Comparison {
   /** The baseline's final perplexity (the target), over the paired seeds. */
   target: SeedFigure | null;
   speedups: Record<Axis, AxisSpeedup>;
-  /** Verdict on the paper's claim, from the time speedup. */
+  /** Verdict on the sMLP paper's claim (`PAPER_CLAIM`), judged on the time speedup. */
   claim: ClaimVerdict;
   /** Scale of the measurement, in words: parameters, FLOPs, tokens and time of both models. */
   scale: string;
@@ -207,9 +207,11 @@ function compare(subjectRuns: ModelRun[], baselineRuns: ModelRun[], singleSeedMa
 function summariseModel(runs: ModelRun[], equalTimeSeconds: number | null): ModelSummary {
   const first = runs[0];
   const evaluated = runs.filter((run) => run.evaluations.length > 0);
-  const ends = runs.flatMap((run) => {
-    const end = run.steps.length > 0 ? lastOf(run.steps) : run.evaluations.length > 0 ? lastOf(run.evaluations) : null;
-    return end === null ? [] : [end];
+  // The end of training is the last step, or the last evaluation for a run stored without steps.
+  const ends = runs.flatMap((run): Array<{ tokens: number; trainingSeconds: number }> => {
+    if (run.steps.length > 0) return [lastOf(run.steps)];
+    if (run.evaluations.length > 0) return [lastOf(run.evaluations)];
+    return [];
   });
   const bitsPerByte = evaluated.flatMap((run) => lastOf(run.evaluations).bitsPerByte ?? []);
   const atEqualTime =

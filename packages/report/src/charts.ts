@@ -1,6 +1,6 @@
 /**
  * Vega-lite specs of the report's charts. Each spec sets the font explicitly and ends with the
- * provenance footer, so a chart copied out of the report still says where it came from.
+ * provenance footer, so a chart copied out of the report still shows where it came from.
  */
 import type { TopLevelSpec } from 'vega-lite';
 import { axisValue, type Axis } from './analysis.js';

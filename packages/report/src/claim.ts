@@ -3,12 +3,14 @@
  */
 import type { SeedFigure } from './statistics.js';
 
-/** The claim under test, as the sMLP paper's abstract states it. */
+/** The claim under test, paraphrased from the sMLP paper's abstract, with the scale the paper worked at. */
 export const PAPER_CLAIM = {
   text: 'up to 2x training efficiency over GShard, Switch, BASE Layers, HASH Layers, a dense Transformer and gMLP',
   source: 'Yu et al., "Efficient Language Modeling with Sparse all-MLP", 2022 (arXiv:2203.06850)',
-  /** The largest speedup the paper claims. */
+  /** The largest speedup the sMLP paper claims. */
   speedup: 2,
+  /** Scale of the paper's models, for comparison with the scale measured here. */
+  scale: 'models with billions of parameters trained on GPUs (its zero-shot results list a 9.4B-parameter sMLP)',
 } as const;
 
 /** Outcome of comparing one baseline's measured speedup with the claim. */
@@ -18,7 +20,7 @@ export type Verdict = 'reproduced' | 'not reproduced' | 'inconclusive';
 export interface ClaimVerdict {
   verdict: Verdict;
   reason: string;
-  /** Whether the measured mean speedup reaches the paper's 2x; null when there is no speedup. */
+  /** Whether the measured mean speedup reaches the claimed 2x; null when there is no speedup. */
   reachesPaperSpeedup: boolean | null;
 }
 
@@ -32,7 +34,7 @@ export interface VerdictInput {
   reachedSeeds: number;
 }
 
-/** The verdict rule in words, printed under the claim table. */
+/** Describes the verdict rule in words, for the paragraph under the claim table. */
 export function describeVerdictRule(singleSeedMargin: number): string {
   const low = (1 + singleSeedMargin).toFixed(2);
   const high = (1 / (1 + singleSeedMargin)).toFixed(2);

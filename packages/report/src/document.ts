@@ -20,7 +20,7 @@ export type Block =
 export interface ChartReference {
   name: string;
   title: string;
-  /** Which section shows it. */
+  /** Section that shows the chart. */
   section: 'curves' | 'throughput' | 'routing';
 }
 
@@ -37,7 +37,7 @@ export function buildDocument(analysis: Analysis, run: RunContext, charts: reado
 
   blocks.push(
     { kind: 'heading', level: 2, text: "The paper's claim" },
-    { kind: 'quote', text: `sMLP achieves ${PAPER_CLAIM.text}. (${PAPER_CLAIM.source})` },
+    { kind: 'quote', text: `sMLP achieves ${PAPER_CLAIM.text}. (${PAPER_CLAIM.source}; ${PAPER_CLAIM.scale}.)` },
     {
       kind: 'table',
       headers: ['Baseline', 'Paper', `Measured speedup, time`, 'Tokens', 'FLOPs', 'Reaches 2x', 'Verdict', 'Reason', 'Measured at'],
@@ -47,7 +47,7 @@ export function buildDocument(analysis: Analysis, run: RunContext, charts: reado
         formatSpeedup(comparison, 'time'),
         formatSpeedup(comparison, 'tokens'),
         formatSpeedup(comparison, 'flops'),
-        comparison.claim.reachesPaperSpeedup === null ? 'n/a' : comparison.claim.reachesPaperSpeedup ? 'yes' : 'no',
+        formatYesNo(comparison.claim.reachesPaperSpeedup),
         `**${comparison.claim.verdict}**`,
         comparison.claim.reason,
         comparison.scale,
@@ -189,6 +189,11 @@ function seedsSentence(analysis: Analysis): string {
   return analysis.seedCount > 1
     ? 'Figures are means over seeds with the 95% t interval in brackets.'
     : 'One seed: figures have no interval.';
+}
+
+function formatYesNo(value: boolean | null): string {
+  if (value === null) return 'n/a';
+  return value ? 'yes' : 'no';
 }
 
 function formatPerplexity(value: number): string {

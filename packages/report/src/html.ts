@@ -33,7 +33,7 @@ export function renderHtml(blocks: readonly Block[], svgByChart: ReadonlyMap<str
       case 'chart': {
         const svg = svgByChart.get(block.name);
         if (svg === undefined) throw new Error(`renderHtml: no SVG for chart "${block.name}".`);
-        return `<figure aria-label="${escapeHtml(block.title)}">${stripXmlDeclaration(svg)}</figure>`;
+        return `<figure aria-label="${escapeHtml(block.title)}">${scopeIds(stripXmlDeclaration(svg), block.name)}</figure>`;
       }
     }
   });
@@ -54,6 +54,17 @@ function inline(text: string): string {
 
 function escapeHtml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+/**
+ * Prefixes every element id of an SVG, and the references to it, with the chart name: SVGs inlined
+ * in one HTML document share one id namespace, so two charts with a `gradient_1` would clash.
+ */
+function scopeIds(svg: string, prefix: string): string {
+  return svg
+    .replace(/\bid="([^"]+)"/g, `id="${prefix}-$1"`)
+    .replace(/url\(#([^)]+)\)/g, `url(#${prefix}-$1)`)
+    .replace(/href="#([^"]+)"/g, `href="#${prefix}-$1"`);
 }
 
 function stripXmlDeclaration(svg: string): string {

@@ -11,3 +11,4 @@ export * from './document.js';
 export * from './markdown.js';
 export * from './html.js';
 export * from './write-report.js';
+export * from './store.js';

@@ -17,9 +17,10 @@ import { buildDocument, type ChartReference } from './document.js';
 import { renderHtml } from './html.js';
 import { renderMarkdown } from './markdown.js';
 import { findChartFonts, renderPng, renderSvg } from './render.js';
+import { readReportData } from './store.js';
 import type { ReportData } from './types.js';
 
-/** Folder, under the output folder, that holds the chart files. */
+/** Folder, under the output folder, that contains the chart files. */
 export const CHARTS_FOLDER = 'charts';
 
 /** Options of `writeReportFromData`. */
@@ -107,4 +108,30 @@ function buildCharts(data: ReportData, analysis: Analysis): Array<{ chart: Chart
     charts.push({ chart: loadOverTimeChart(run, data.run), section: 'routing' });
   }
   return charts;
+}
+
+/** Options of `writeReport`. */
+export interface WriteReportOptions extends Omit<WriteReportDataOptions, 'outDir'> {
+  /** Path of the @moebench/results SQLite store. */
+  storePath: string;
+  /** Run to report on. Default: the most recently started run of the store. */
+  runId?: string;
+  /** Folder to write into; created when missing. */
+  outDir: string;
+}
+
+/**
+ * Reads one run from the store at `storePath` and writes its report into `outDir`: report.md,
+ * report.html, summary.json and the chart files under charts/. Returns the absolute paths of every
+ * file written, report.md first.
+ */
+export async function writeReport(options: WriteReportOptions): Promise<{ files: string[] }> {
+  const { storePath, runId, ...rest } = options;
+  if (typeof storePath !== 'string' || storePath === '') {
+    throw new Error(`writeReport: storePath is ${JSON.stringify(storePath)}; pass the path of a moebench run store.`);
+  }
+  if (typeof rest.outDir !== 'string' || rest.outDir === '') {
+    throw new Error(`writeReport: outDir is ${JSON.stringify(rest.outDir)}; pass the folder to write the report into.`);
+  }
+  return writeReportFromData(readReportData(storePath, runId), rest);
 }

@@ -12,7 +12,7 @@ export function evaluations(points: Array<[number, number]>): EvaluationPoint[] 
   }));
 }
 
-/** A model run with the given curve; everything else has plain defaults that `overrides` may replace. */
+/** Builds a model run with the given curve; everything else has plain defaults that `overrides` may replace. */
 export function modelRun(name: string, curve: Array<[number, number]>, overrides: Partial<ModelRun> = {}): ModelRun {
   return {
     name,

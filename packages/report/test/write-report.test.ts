@@ -38,6 +38,10 @@ describe('writeReportFromData', () => {
     expect(html.startsWith('<!DOCTYPE html>')).toBe(true);
     expect(html.match(/<svg /g)).toHaveLength(25);
     expect(html).not.toMatch(/<img |<link |<script /);
+    const ids = [...html.matchAll(/\bid="([^"]+)"/g)].map((match) => match[1]);
+    expect(ids.length).toBeGreaterThan(0);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(html).toContain('fill="url(#expert-load-switch-seed1-gradient_');
 
     const summary = JSON.parse(readFileSync(join(outDir, 'summary.json'), 'utf8')) as ReportSummary;
     expect(summary.analysis.subject).toBe('smlp');

@@ -1,0 +1,158 @@
+/**
+ * Reads one run of a @moebench/results store into the plain series the analysis works on.
+ */
+import {
+  openStore,
+  type EvaluationRecord,
+  type ModelRecord,
+  type ResultsStore,
+  type RoutingRecord,
+  type RunRecord,
+  type StepRecord,
+} from '@moebench/results';
+import type { ModelRun, ReportData, RunContext } from './types.js';
+
+/** Choices per token of the architectures whose router picks more than one expert. */
+const TOP_K_BY_ARCHITECTURE: Record<string, number> = { gshard: 2 };
+
+/**
+ * Reads run `runId` (default: the most recently started run) from the store at `storePath`, opened
+ * read-only.
+ *
+ * @throws when the store cannot be opened, contains no run, or has no run `runId` (the message lists
+ *   the runs it has).
+ */
+export function readReportData(storePath: string, runId?: string): ReportData {
+  const store = openStore(storePath, { readonly: true });
+  try {
+    return reportDataFromStore(store, runId);
+  } finally {
+    store.close();
+  }
+}
+
+/** Reads run `runId` (default: the latest) from an open store; see `readReportData`. */
+export function reportDataFromStore(store: ResultsStore, runId?: string): ReportData {
+  const run = runId === undefined ? store.latestRun() : store.getRun(runId);
+  if (run === undefined) {
+    const ids = store.listRuns().map((record) => record.id);
+    if (runId === undefined) throw new Error(`The run store ${store.path} contains no run; run a suite first.`);
+    throw new Error(`Run "${runId}" not found in ${store.path}. Runs in the store: ${ids.length === 0 ? 'none' : ids.join(', ')}.`);
+  }
+
+  const context = runContext(run);
+  const models = store
+    .listModels(run.id)
+    .map((model) => modelRun(model, run, store.steps(model.id), store.evaluations(model.id), store.routing(model.id)));
+  return { run: context, models };
+}
+
+/** Builds the provenance of a run from its record and manifest. */
+export function runContext(run: RunRecord): RunContext {
+  const manifest = run.manifest;
+  const backend = asRecord(manifest.backend);
+  const host = asRecord(backend.host);
+  const data = asRecord(manifest.data);
+
+  const versions: Record<string, string> = { ...manifest.versions };
+  if (typeof backend.tfjsVersion === 'string' && !Object.keys(versions).some((name) => name.includes('tfjs-core'))) {
+    versions['tfjs-core'] = backend.tfjsVersion;
+  }
+
+  const hardwareParts: string[] = [];
+  if (Array.isArray(backend.gpus) && backend.gpus.length > 0) hardwareParts.push(backend.gpus.join(', '));
+  if (typeof host.cpuModel === 'string') {
+    hardwareParts.push(typeof host.cpuCores === 'number' ? `${host.cpuModel} (${host.cpuCores} cores)` : host.cpuModel);
+  }
+
+  const corpus = typeof data.corpus === 'string' ? data.corpus : 'unknown corpus';
+  return {
+    runId: run.id,
+    corpus: typeof data.tokenizer === 'string' ? `${corpus}, ${data.tokenizer} tokenizer` : corpus,
+    backend: firstText(backend.backend, backend.name) ?? 'unknown backend',
+    hardware: hardwareParts.length > 0 ? hardwareParts.join(', ') : 'unknown hardware',
+    versions,
+    gitSha: manifest.gitSha ?? 'unknown',
+    gitDirty: manifest.gitDirty ?? false,
+    date: run.startedAt,
+    suite: run.suite,
+  };
+}
+
+function modelRun(
+  model: ModelRecord,
+  run: RunRecord,
+  steps: StepRecord[],
+  evaluations: EvaluationRecord[],
+  routing: RoutingRecord[],
+): ModelRun {
+  const config = asRecord(model.config);
+  const reason =
+    model.status === 'diverged' && model.divergedStep !== null
+      ? `loss not finite at step ${model.divergedStep}${model.reason ? ` (${model.reason})` : ''}`
+      : model.reason ?? undefined;
+
+  // An evaluation whose loss was NaN is stored with a null perplexity; it has no place on a curve.
+  const measured = evaluations.filter((evaluation) => evaluation.perplexity !== null && Number.isFinite(evaluation.perplexity));
+  const dropped = evaluations.length - measured.length;
+
+  return {
+    name: model.name,
+    architecture: model.architecture,
+    seed: seedOf(config, run),
+    status: model.status,
+    statusReason: dropped > 0 ? [reason, `${dropped} evaluation(s) without a finite perplexity left out`].filter(Boolean).join('; ') : reason,
+    totalParameters: model.totalParameters,
+    activeParametersPerToken: model.activeParametersPerToken,
+    forwardFlopsPerToken: model.forwardFlopsPerToken,
+    choicesPerToken: choicesPerTokenOf(config, model.architecture),
+    evaluations: measured.map((evaluation) => ({
+      step: evaluation.step,
+      tokens: evaluation.tokensSeen,
+      trainingSeconds: evaluation.trainingSeconds,
+      validationLoss: evaluation.valLoss ?? Math.log(evaluation.perplexity!),
+      perplexity: evaluation.perplexity!,
+      bitsPerByte: evaluation.bitsPerByte,
+    })),
+    steps: steps.map((step) => ({
+      step: step.step,
+      tokens: step.tokensSeen,
+      trainingSeconds: step.trainingSeconds,
+      loss: step.loss ?? Number.NaN,
+    })),
+    routing: routing.map((row) => ({
+      step: row.step,
+      layer: row.layer,
+      tokensPerExpert: row.tokensPerExpert,
+      droppedFraction: row.droppedFraction,
+      idleExperts: row.idleExperts,
+    })),
+  };
+}
+
+/** Returns the model's seed: `config.seed`, else the run's `init` seed, else its first numeric seed, else 0. */
+function seedOf(config: Record<string, unknown>, run: RunRecord): number {
+  if (typeof config.seed === 'number') return config.seed;
+  const seeds = run.manifest.seeds ?? {};
+  if (typeof seeds.init === 'number') return seeds.init;
+  const numeric = Object.values(seeds).find((value): value is number => typeof value === 'number');
+  return numeric ?? 0;
+}
+
+/** Returns the routing choices per token: a numeric `k` or `topK` in the model config, else 2 for GShard and 1 otherwise. */
+function choicesPerTokenOf(config: Record<string, unknown>, architecture: string): number {
+  for (const key of ['k', 'topK']) {
+    const value = config[key];
+    if (typeof value === 'number' && Number.isInteger(value) && value >= 1) return value;
+  }
+  return TOP_K_BY_ARCHITECTURE[architecture] ?? 1;
+}
+
+/** Returns the first argument that is a string, or undefined. */
+function firstText(...values: unknown[]): string | undefined {
+  return values.find((value): value is string => typeof value === 'string');
+}
+
+function asRecord(value: unknown): Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+}
