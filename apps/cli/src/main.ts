@@ -1,1 +1,80 @@
-export {};
+#!/usr/bin/env node
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { BACKEND_NAMES, initBackend } from '@moebench/backend';
+import { ARCHITECTURES } from '@moebench/models';
+import { parseCommandLine, USAGE, UsageError, type Command } from './args.js';
+import { collectEnvironment } from './environment.js';
+import { writeRunReport } from './report.js';
+import { runCommand } from './run.js';
+import { BUILTIN_SUITES, loadSuite, resolveSuitePath } from './suite.js';
+
+async function main(argv: string[]): Promise<number> {
+  let command: Command;
+  try {
+    command = parseCommandLine(argv);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`${error.message}\n\n${USAGE}`);
+      return 2;
+    }
+    throw error;
+  }
+
+  switch (command.command) {
+    case 'help':
+      process.stdout.write(USAGE);
+      return 0;
+    case 'list':
+      printList();
+      return 0;
+    case 'env': {
+      await initBackend(command.backend ?? 'auto');
+      process.stdout.write(`${JSON.stringify(await collectEnvironment(), null, 2)}\n`);
+      return 0;
+    }
+    case 'report': {
+      const storePath = findStore(command.target);
+      const outDir = resolve(command.out ?? join(dirname(storePath), 'report'));
+      const written = await writeRunReport(storePath, undefined, outDir, (line) => process.stdout.write(`${line}\n`));
+      process.stdout.write(`Report: ${written}\n`);
+      return 0;
+    }
+    case 'run': {
+      const output = process.stderr.isTTY ? process.stderr : process.stdout;
+      return runCommand(command, { write: (text) => output.write(text), isTTY: output.isTTY === true, columns: output.columns });
+    }
+  }
+}
+
+function printList(): void {
+  const lines = ['Architectures:', ...ARCHITECTURES.map((name) => `  ${name}`), '', 'Suites:'];
+  for (const name of BUILTIN_SUITES) {
+    const suite = loadSuite(resolveSuitePath(name));
+    lines.push(`  ${name.padEnd(6)} ${suite.description}`);
+  }
+  lines.push('', `Backends: ${BACKEND_NAMES.join(', ')}`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+// A run folder holds store.sqlite; a file path is taken as the store itself.
+function findStore(target: string): string {
+  const path = resolve(target);
+  if (!existsSync(path)) throw new Error(`moebench report: ${target} not found; give a run folder or its store.sqlite file.`);
+  if (statSync(path).isDirectory()) {
+    const store = join(path, 'store.sqlite');
+    if (!existsSync(store)) throw new Error(`moebench report: ${target} holds no store.sqlite, so it is not a run folder.`);
+    return store;
+  }
+  return path;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`moebench: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

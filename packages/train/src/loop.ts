@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { tf } from '@moebench/backend';
 import type { ForwardOutput, LanguageModel } from '@moebench/models';
@@ -39,6 +40,8 @@ export interface TrainOptions {
     /** Checkpoints kept on disk. Default 1. */
     keep?: number;
   };
+  /** Evaluate the initial weights before the first step of a fresh (not resumed) run. Default true. */
+  evaluateAtStart?: boolean;
   /** Continue from the latest checkpoint in `checkpoint.dir` when there is one. Default false. */
   resume?: boolean;
   /** Stops the run between steps when aborted: a checkpoint is written and the status is `interrupted`. */
@@ -47,8 +50,8 @@ export interface TrainOptions {
   onStep?: (metrics: StepMetrics) => void | Promise<void>;
   /** Called after each evaluation. */
   onEvaluation?: (metrics: EvaluationMetrics) => void | Promise<void>;
-  /** Called after a checkpoint is written. */
-  onCheckpoint?: (steps: number) => void | Promise<void>;
+  /** Called after a checkpoint is written, with its folder and the loop state it holds. */
+  onCheckpoint?: (checkpoint: { steps: number; path: string; state: LoopState }) => void | Promise<void>;
   /** Called once when training continues from a checkpoint, before any new step. */
   onResume?: (state: LoopState) => void | Promise<void>;
   /** Clock in milliseconds. Default `performance.now`. */
@@ -174,11 +177,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       lastEvaluation = { ...result, step: state.steps, trainingTokens: state.tokens, trainingSeconds: state.trainingSeconds, evaluationSeconds: seconds };
       await options.onEvaluation?.(lastEvaluation);
     };
+    let lastCheckpointStep = resumedFromStep;
     const saveCheckpoint = async (): Promise<void> => {
-      if (!options.checkpoint) return;
+      if (!options.checkpoint || lastCheckpointStep === state.steps) return;
+      lastCheckpointStep = state.steps;
       state.samplerPosition = batches.getPosition();
-      await writeCheckpoint(options.checkpoint.dir, model, optimizer, { ...state }, options.checkpoint.keep ?? 1);
-      await options.onCheckpoint?.(state.steps);
+      const info = await writeCheckpoint(options.checkpoint.dir, model, optimizer, { ...state }, options.checkpoint.keep ?? 1);
+      await options.onCheckpoint?.({ steps: info.steps, path: join(options.checkpoint.dir, info.folder), state: { ...state } });
     };
     const finish = (status: TrainResult['status'], divergence?: TrainResult['divergence']): TrainResult => ({
       status,
@@ -191,7 +196,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       ...(divergence ? { divergence } : {}),
     });
 
-    if (resumedFromStep === null) await runEvaluation();
+    if (resumedFromStep === null && options.evaluateAtStart !== false) await runEvaluation();
 
     while (budgetFraction(budget, progress()) < 1) {
       if (options.signal?.aborted) {

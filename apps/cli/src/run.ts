@@ -1,0 +1,332 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { initBackend } from '@moebench/backend';
+import { BatchSampler, evaluationBatches, prepareDataset, type Batch, type Dataset, type SamplerState } from '@moebench/data';
+import { createModel, type LanguageModel, type ModelConfig } from '@moebench/models';
+import { hashConfig, openStore, type ModelRecord, type ResultsStore, type RunManifest } from '@moebench/results';
+import { budgetFraction, readCheckpointInfo, train, type BatchSource, type TokenBatch, type TrainResult } from '@moebench/train';
+import { collectEnvironment, type EnvironmentFacts } from './environment.js';
+import { planModels, type PlannedModel } from './plan.js';
+import { formatNumber, ProgressReporter, type ProgressOutput } from './progress.js';
+import { writeRunReport } from './report.js';
+import { loadSuite, resolveSuitePath, validateSuite, type Suite } from './suite.js';
+
+/** What `moebench run` was asked to do. */
+export interface RunRequest {
+  /** Suite name or file; null for the default (quick). Ignored with `resume`. */
+  suite: string | null;
+  /** Run folder; null for runs/<suite>-<UTC time>/. */
+  out: string | null;
+  /** Backend overriding the suite's; null keeps the suite's. */
+  backend: string | null;
+  /** Single seed overriding the suite's seeds; null keeps them. */
+  seed: number | null;
+  /** Model names or architectures to train; null trains all. */
+  only: string[] | null;
+  /** Run folder to continue; null starts a new run. */
+  resume: string | null;
+}
+
+/** What a run folder keeps to be resumed: the suite and options as the run started with them. */
+interface SavedRunSettings {
+  suite: Suite;
+  only: string[] | null;
+  backend: string;
+  runId: string;
+}
+
+const SETTINGS_FILE = 'run.json';
+const STORE_FILE = 'store.sqlite';
+
+/** Exit code of a run stopped by SIGINT or SIGTERM, as shells report a SIGINT death. */
+export const INTERRUPTED_EXIT_CODE = 130;
+
+/**
+ * Runs a suite end to end: validates the suite, the options and every model config; starts the
+ * backend; loads and splits the corpus; then trains each model at each seed under the suite's
+ * budget, streaming steps, evaluations, routing statistics and checkpoints into the run store; and
+ * writes the report. A first SIGINT or SIGTERM stops the current model after its step, writes a
+ * checkpoint and marks the model and the run interrupted; `--resume` continues from there.
+ *
+ * @returns the process exit code: 0 when every model finished (done or diverged), 1 when a model
+ *   could not be built and was skipped, 130 when interrupted.
+ */
+export async function runCommand(request: RunRequest, output: ProgressOutput): Promise<number> {
+  const progress = new ProgressReporter(output);
+
+  // Everything that can be checked without data is checked first.
+  let suite: Suite;
+  let only: string[] | null;
+  let backendName: string;
+  let runDir: string;
+  let resumedRunId: string | null = null;
+  if (request.resume !== null) {
+    runDir = resolve(request.resume);
+    const settings = readSettings(runDir);
+    suite = validateSuite(settings.suite, join(runDir, SETTINGS_FILE));
+    only = settings.only;
+    backendName = request.backend ?? settings.backend;
+    resumedRunId = settings.runId;
+  } else {
+    suite = loadSuite(resolveSuitePath(request.suite ?? 'quick'));
+    if (request.seed !== null) suite = { ...suite, seeds: [request.seed] };
+    only = request.only;
+    backendName = request.backend ?? suite.backend;
+    runDir = resolve(request.out ?? join('runs', `${suite.name}-${utcStamp()}`));
+    if (existsSync(runDir) && readdirSync(runDir).length > 0) {
+      throw new Error(`Run folder ${runDir} already exists and is not empty: continue it with --resume ${runDir}, or choose another --out.`);
+    }
+  }
+  const plans = planModels(suite, only);
+
+  const backend = await initBackend(backendName);
+  const environment = await collectEnvironment();
+  progress.log(`moebench run: suite ${suite.name}, ${plans.length} model run(s), backend ${backend.name}, run folder ${runDir}`);
+  if (backend.autoFallbackReason) progress.log(`Backend auto chose wasm: ${backend.autoFallbackReason}`);
+
+  const dataset = prepareDataset({
+    corpus: { name: suite.data.corpus, paths: suite.data.paths },
+    tokenizer: suite.data.tokenizer,
+    batchSize: suite.data.batchSize,
+    seqLen: suite.data.seqLen,
+  });
+  const validation = validationBatches(dataset, suite);
+  progress.log(
+    `Data: ${dataset.manifest.corpus}, ${formatNumber(dataset.train.tokenCount)} training tokens, ` +
+      `${validation.length} validation batches of ${suite.data.batchSize} x ${suite.data.seqLen} tokens`,
+  );
+
+  mkdirSync(runDir, { recursive: true });
+  const store = openStore(join(runDir, STORE_FILE));
+  const controller = new AbortController();
+  let signalName: string | null = null;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (signalName !== null) {
+      // A second signal leaves at once; every store write is its own committed transaction.
+      progress.log(`${signal} again: exiting without waiting for the current step.`);
+      process.exit(INTERRUPTED_EXIT_CODE);
+    }
+    signalName = signal;
+    progress.log(`${signal} received: stopping after the current step and writing a checkpoint (send it again to exit at once).`);
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  let runId = '';
+  try {
+    if (resumedRunId !== null) {
+      if (store.getRun(resumedRunId) === undefined) throw new Error(`Run folder ${runDir}: ${STORE_FILE} holds no run "${resumedRunId}", so it cannot be resumed.`);
+      runId = resumedRunId;
+      store.setRunStatus(runId, 'running');
+    } else {
+      const manifest = buildManifest(suite, plans, dataset, environment);
+      runId = store.createRun({ suite: suite.name, manifest }).id;
+      const settings: SavedRunSettings = { suite, only, backend: backendName, runId };
+      writeFileSync(join(runDir, SETTINGS_FILE), `${JSON.stringify(settings, null, 2)}\n`);
+    }
+
+    let skipped = 0;
+    for (const plan of plans) {
+      if (controller.signal.aborted) break;
+      const result = await trainPlan(plan, { suite, dataset, validation, store, runId, runDir, progress, signal: controller.signal });
+      if (result === 'interrupted') break;
+      if (result === 'skipped') skipped += 1;
+    }
+
+    if (signalName !== null) {
+      store.setRunStatus(runId, 'interrupted', signalName);
+      progress.log(`Run interrupted. Store: ${join(runDir, STORE_FILE)}. Continue with: moebench run --resume ${runDir}`);
+      return INTERRUPTED_EXIT_CODE;
+    }
+    store.setRunStatus(runId, 'done');
+    const reportDir = join(runDir, 'report');
+    const written = await writeRunReport(join(runDir, STORE_FILE), runId, reportDir, (line) => progress.log(line));
+    progress.log(`Run done. Store: ${join(runDir, STORE_FILE)}. Report: ${written}`);
+    if (skipped > 0) {
+      progress.log(`${skipped} model run(s) were skipped because they could not be built; see the lines above.`);
+      return 1;
+    }
+    return 0;
+  } catch (error) {
+    if (runId !== '') store.setRunStatus(runId, 'failed', (error as Error).message);
+    throw error;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    store.close();
+  }
+}
+
+interface TrainContext {
+  suite: Suite;
+  dataset: Dataset;
+  validation: TokenBatch[];
+  store: ResultsStore;
+  runId: string;
+  runDir: string;
+  progress: ProgressReporter;
+  signal: AbortSignal;
+}
+
+// Trains one planned model, or skips it when the store already holds its final status.
+async function trainPlan(plan: PlannedModel, context: TrainContext): Promise<TrainResult['status'] | 'kept' | 'skipped'> {
+  const { suite, store, runId, progress } = context;
+  const existing = store.getModel(runId, plan.name);
+  if (existing && (existing.status === 'done' || existing.status === 'diverged' || existing.status === 'skipped')) {
+    progress.log(`${plan.name}: kept from the interrupted run (${existing.status}).`);
+    return 'kept';
+  }
+
+  const record: ModelRecord =
+    existing ??
+    store.addModel(runId, {
+      name: plan.name,
+      architecture: plan.architecture,
+      config: { ...storedConfig(plan.config), seed: plan.seed },
+      totalParameters: plan.accounting.totalParameters,
+      activeParametersPerToken: plan.accounting.activeParametersPerToken,
+      forwardFlopsPerToken: plan.accounting.forwardFlopsPerToken,
+    });
+  const checkpointDir = join(context.runDir, 'checkpoints', plan.name);
+  const checkpoint = await readCheckpointInfo(checkpointDir);
+  // Rows past the checkpoint were written after it and are replayed by the resumed run. Without a
+  // checkpoint the model starts over, keeping only the evaluation of its initial weights.
+  if (existing) store.rewindModel(record.id, checkpoint?.steps ?? 0);
+  const initialEvaluationStored = store.evaluations(record.id).some((evaluation) => evaluation.step === 0);
+
+  const flops = plan.flopsError === null ? '' : `, ${(plan.flopsError * 100).toFixed(1)}% from the FLOP target`;
+  progress.log(
+    `${plan.name}: ${plan.architecture}, seed ${plan.seed}, ${formatNumber(plan.accounting.totalParameters)} parameters, ` +
+      `${formatNumber(plan.accounting.forwardFlopsPerToken)} forward FLOPs/token${flops}${checkpoint ? `, resuming at step ${checkpoint.steps}` : ''}`,
+  );
+  const config: ModelConfig = plan.architecture === 'hash' ? { ...plan.config, hash: { ...plan.config.hash, unigramCounts: context.dataset.unigramCounts() } } : plan.config;
+  let model: LanguageModel;
+  try {
+    model = createModel(plan.architecture, config, { seed: plan.seed });
+  } catch (error) {
+    // A model that cannot be built is recorded and skipped, so the rest of the suite still runs.
+    const reason = `the model could not be built: ${(error as Error).message}`;
+    store.setModelStatus(record.id, 'skipped', { reason });
+    progress.log(`${plan.name}: skipped, ${reason}`);
+    return 'skipped';
+  }
+
+  const tokens = context.dataset.train.tokens;
+  const sampler = new SamplerSource(new BatchSampler({ tokens, batchSize: suite.data.batchSize, seqLen: suite.data.seqLen, seed: plan.seed }), tokens);
+  const training = suite.training;
+  if (checkpoint === null) progress.startModel(plan.name, training.budget);
+  try {
+    const result = await train({
+      model,
+      batches: sampler,
+      validation: context.validation,
+      budget: training.budget,
+      evaluationInterval: training.evaluationInterval,
+      optimizer: { beta1: training.beta1, beta2: training.beta2, weightDecay: training.weightDecay },
+      schedule: { peakLearningRate: training.learningRate, minLearningRate: training.minLearningRate, warmupSteps: training.warmupSteps },
+      gradientClipNorm: training.gradientClipNorm,
+      seed: plan.seed,
+      checkpoint: { dir: checkpointDir, interval: training.checkpointInterval },
+      resume: checkpoint !== null,
+      evaluateAtStart: !initialEvaluationStored,
+      signal: context.signal,
+      onResume: (state) => {
+        progress.startModel(plan.name, training.budget, budgetFraction(training.budget, { steps: state.steps, tokens: state.tokens, seconds: state.trainingSeconds }));
+      },
+      onStep: (metrics) => {
+        store.recordStep(record.id, {
+          step: metrics.step,
+          loss: metrics.loss,
+          auxLoss: metrics.auxLoss,
+          lr: metrics.learningRate,
+          gradNorm: metrics.gradientNorm,
+          tokensSeen: metrics.tokens,
+          tokensPerSecond: metrics.tokensPerSecond,
+          trainingSeconds: metrics.trainingSeconds,
+        });
+        if (metrics.routing.length > 0) store.recordRouting(record.id, metrics.step, metrics.routing);
+        progress.step(metrics);
+      },
+      onEvaluation: (metrics) => {
+        store.recordEvaluation(record.id, {
+          step: metrics.step,
+          tokensSeen: metrics.trainingTokens,
+          trainingSeconds: metrics.trainingSeconds,
+          evalSeconds: metrics.evaluationSeconds,
+          valLoss: metrics.loss,
+          perplexity: metrics.perplexity,
+          bitsPerByte: metrics.bitsPerByte,
+        });
+        progress.evaluation(metrics);
+      },
+      onCheckpoint: (saved) => {
+        store.recordCheckpoint(record.id, { step: saved.steps, path: saved.path, state: saved.state });
+      },
+    });
+    if (result.status === 'diverged') {
+      store.setModelStatus(record.id, 'diverged', { divergedStep: result.divergence?.step, reason: `loss ${result.divergence?.loss}, gradient norm ${result.divergence?.gradientNorm}` });
+    } else {
+      store.setModelStatus(record.id, result.status);
+    }
+    progress.finishModel(result);
+    return result.status;
+  } finally {
+    model.dispose();
+  }
+}
+
+// Adapts the data package's sampler to the training loop's batch source.
+class SamplerSource implements BatchSource {
+  constructor(
+    private sampler: BatchSampler,
+    private readonly tokens: Int32Array,
+  ) {}
+  next(): TokenBatch {
+    return this.sampler.next();
+  }
+  getPosition(): unknown {
+    return this.sampler.state();
+  }
+  setPosition(position: unknown): void {
+    this.sampler = BatchSampler.restore(this.tokens, position as SamplerState);
+  }
+}
+
+function validationBatches(dataset: Dataset, suite: Suite): TokenBatch[] {
+  const batches = evaluationBatches(dataset.validation.tokens, { batchSize: suite.data.batchSize, seqLen: suite.data.seqLen, maxBatches: suite.training.evaluationBatches });
+  return batches.map((batch: Batch) => ({ ...batch, targetBytes: batch.batchSize * batch.seqLen * dataset.validation.bytesPerToken }));
+}
+
+function buildManifest(suite: Suite, plans: PlannedModel[], dataset: Dataset, environment: EnvironmentFacts): RunManifest {
+  const config = { suite, models: plans.map((plan) => ({ name: plan.name, architecture: plan.architecture, seed: plan.seed, config: storedConfig(plan.config) })) };
+  return {
+    gitSha: environment.gitSha,
+    gitDirty: environment.gitDirty,
+    versions: environment.versions,
+    backend: { ...environment.backend },
+    seeds: Object.fromEntries(plans.map((plan) => [plan.name, plan.seed])),
+    data: { ...dataset.manifest },
+    config,
+    configHash: hashConfig(config),
+  };
+}
+
+// The corpus unigram counts a HASH model is built with are data, not config: they stay out of the store.
+function storedConfig(config: ModelConfig): ModelConfig {
+  if (config.hash === undefined || !('unigramCounts' in config.hash)) return config;
+  const { unigramCounts: _counts, ...hash } = config.hash;
+  return { ...config, hash };
+}
+
+function readSettings(runDir: string): SavedRunSettings {
+  const path = join(runDir, SETTINGS_FILE);
+  if (!existsSync(path)) {
+    throw new Error(`--resume ${runDir}: no ${SETTINGS_FILE} found there, so it is not a moebench run folder (or the run failed before it started).`);
+  }
+  return JSON.parse(readFileSync(path, 'utf8')) as SavedRunSettings;
+}
+
+function utcStamp(): string {
+  return new Date().toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-');
+}
