@@ -29,7 +29,7 @@ export interface BatchSamplerOptions {
   position?: number;
 }
 
-/** What a BatchSampler needs to continue where it stopped; plain JSON. */
+/** Resumable state of a BatchSampler, as plain JSON. */
 export interface SamplerState {
   /** Seed of the window draws. */
   seed: number | string;
@@ -58,8 +58,8 @@ export function checkBatchFits(field: string, tokenCount: number, batchSize: num
 }
 
 /**
- * Draws training batches of random windows: batch i holds `batchSize` windows of seqLen + 1
- * consecutive tokens, each starting at a uniform offset in [0, tokens.length - seqLen - 1]. The
+ * Draws training batches of random windows: batch i has `batchSize` windows of seqLen + 1
+ * consecutive tokens, and each window starts at a uniform offset in [0, tokens.length - seqLen - 1]. The
  * offsets of batch i come from their own stream, `new Rng(seed).fork('batch/' + i)`, so batch i
  * depends only on the seed and i: every model of a suite sees the same batches, and a sampler
  * resumed at position i continues exactly as the original would have.
@@ -123,7 +123,7 @@ export class BatchSampler {
     return windowsToBatch(this.tokens, starts, this.seqLen);
   }
 
-  /** The state to save with a checkpoint. */
+  /** Returns the state to save with a checkpoint. */
   state(): SamplerState {
     return { seed: this.seed, position: this.nextIndex, batchSize: this.batchSize, seqLen: this.seqLen, tokenCount: this.tokens.length };
   }
@@ -135,16 +135,16 @@ export interface EvaluationBatchOptions {
   batchSize: number;
   /** Tokens per window fed to the model. */
   seqLen: number;
-  /** Upper bound on the number of batches. Default: every full batch the split holds. */
+  /** Upper bound on the number of batches. Default: every full batch the split has. */
   maxBatches?: number;
 }
 
 /**
- * Cuts a validation or test split into fixed batches, the same for every model and every call:
- * the split holds W = floor((tokens - 1) / seqLen) windows that do not overlap (window j starts at
- * j x seqLen). When W exceeds maxBatches x batchSize, windows are taken evenly spaced, window
- * floor(m x W / wanted) for m = 0 .. wanted-1; windows beyond the last full batch are left out.
- * No randomness is involved.
+ * Cuts a validation or test split into fixed batches, the same for every model and every call.
+ * The split has W = floor((tokens - 1) / seqLen) windows that do not overlap (window j starts at
+ * j x seqLen). The batches take `wanted` of them, maxBatches x batchSize or as many as fill whole
+ * batches, spread evenly: window floor(m x W / wanted) for m = 0 .. wanted-1. No randomness is
+ * involved.
  */
 export function evaluationBatches(tokens: Int32Array, options: EvaluationBatchOptions): Batch[] {
   const batchSize = checkInteger('batchSize', options.batchSize, 1);

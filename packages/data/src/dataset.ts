@@ -5,7 +5,7 @@ import { loadCorpus } from './load-corpus.js';
 import { createTokenizer, type Tokenizer, type TokenizerName } from './tokenizer.js';
 import { unigramCounts } from './unigram.js';
 
-/** What to load and how to tokenize it. */
+/** Options of `prepareDataset`: the corpus, the tokenizer and the batch shape to check. */
 export interface DatasetOptions {
   /** Corpus name or options. Default: `sotu`. */
   corpus?: CorpusName | CorpusOptions;
@@ -22,7 +22,7 @@ export interface DatasetOptions {
 
 /** One split as token ids, with the figures bits per byte and the manifest need. */
 export interface TokenizedSplit {
-  /** Which split this is. */
+  /** Split name. */
   name: SplitName;
   /** Token ids. */
   tokens: Int32Array;

@@ -1,14 +1,14 @@
 /**
  * Invalid input to the data pipeline: a corpus name, a path, a file's content, a size or an option.
- * `field` names the option or input that was wrong, `value` is what was received and `allowed`
- * says what would be accepted, so a caller (the CLI, a suite validator) can show all three.
+ * `field` names the option or input that was wrong, `value` is the value received and `allowed`
+ * describes the accepted values, so a caller (the CLI, a suite validator) can show all three.
  */
 export class DataError extends Error {
   /** Option or input that was wrong, for example `corpus`, `paths[0]` or `batchSize`. */
   readonly field: string;
   /** The value received, as text. */
   readonly value: string;
-  /** What would be accepted. */
+  /** Description of the accepted values. */
   readonly allowed: string;
 
   /** Builds the message `<field>: <problem> (received <value>). Allowed: <allowed>.` */

@@ -32,7 +32,7 @@ describe('Gpt2Tokenizer', () => {
 });
 
 describe('bits per byte', () => {
-  it('equals loss / ln 2 for bytes and divides by bytes per token for BPE', () => {
+  it('converts nats per token to bits per byte', () => {
     expect(bitsPerByte(Math.LN2, 1)).toBeCloseTo(1, 12);
     expect(bitsPerByte(4 * Math.LN2, 4)).toBeCloseTo(1, 12);
   });

@@ -57,9 +57,9 @@ export function readBrownSamples(): { samples: BrownSample[]; version: string } 
 }
 
 /**
- * Loads the Brown corpus split within each genre: a genre's samples in file-name order, the last
- * max(1, round(n x test)) go to test, the max(1, round(n x validation)) before them to validation
- * and the rest to train, so every genre appears in every split.
+ * Loads the Brown corpus split within each genre, so every genre appears in every split. Of a
+ * genre's n samples in file-name order, the last max(1, round(n x test)) go to test, the
+ * max(1, round(n x validation)) before them to validation and the rest to train.
  */
 export function loadBrown(fractions: SplitFractions): Corpus {
   const { samples, version } = readBrownSamples();

@@ -64,7 +64,7 @@ function listFiles(dir: string): string[] {
  * Cuts `text` at byte fractions: train is the first (1 - validation - test) of the UTF-8 bytes,
  * validation the next `validation`, test the rest. Each cut moves forward to the start of the next
  * line when the split has a line break after the cut point, and otherwise to the next character
- * boundary, so no character (and where possible no line) is cut in two.
+ * boundary. So no character is cut in two, and no line is where the split has a line break.
  */
 export function cutByByteFraction(text: string, fractions: SplitFractions): [string, string, string] {
   const bytes = Buffer.from(text, 'utf8');
@@ -93,9 +93,9 @@ function snapCut(bytes: Buffer, cut: number, limit: number): number {
 }
 
 /**
- * Loads a user's text files as one corpus: the files in the order given (folders in sorted path
- * order) joined by a blank line, then cut by byte fractions (see `cutByByteFraction`), so a single
- * file is split too and validation and test are the end of the text.
+ * Loads a user's text files as one corpus. The files, in the order given and folders in sorted path
+ * order, are joined by a blank line and cut by byte fractions (see `cutByByteFraction`). A single
+ * file is therefore split too, and validation and test are the end of the text.
  */
 export function loadFiles(paths: unknown, fractions: SplitFractions): Corpus {
   const documents = readTextFiles(paths);

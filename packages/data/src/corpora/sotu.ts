@@ -31,10 +31,10 @@ export function readSotuAddresses(): { addresses: SotuAddress[]; version: string
 }
 
 /**
- * Loads the State of the Union corpus split by year: years in order, each year's addresses kept
- * together, train takes the earliest years up to (1 - validation - test) of the bytes, validation
- * the following years up to (1 - test), test the latest years. Validation and test text is
- * therefore always later than training text.
+ * Loads the State of the Union corpus split by year, each year's addresses kept together. Train
+ * takes the earliest years up to (1 - validation - test) of the bytes, validation the following
+ * years up to (1 - test), and test the latest years. Validation and test text is therefore always
+ * later than training text.
  */
 export function loadSotu(fractions: SplitFractions): Corpus {
   const { addresses, version } = readSotuAddresses();
