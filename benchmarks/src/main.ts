@@ -1,1 +1,58 @@
-export {};
+/**
+ * `pnpm bench`: runs the registered bench cases on each backend variant, prints one table of
+ * tokens/s and GFLOP/s, and writes the same figures with the backend facts to a JSON file.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, USAGE } from './args.js';
+import './cases/index.js';
+import { listCases, selectCases } from './registry.js';
+import { formatTable, type BenchReport } from './report.js';
+import { runVariant, type VariantRun } from './run.js';
+import { VARIANTS } from './variants.js';
+
+const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
+
+async function main(argv: string[]): Promise<void> {
+  const args = parseArgs(argv);
+  if (args.help) {
+    console.log(USAGE);
+    return;
+  }
+  if (args.list) {
+    for (const benchCase of listCases()) console.log(`${benchCase.name}: ${benchCase.description}`);
+    return;
+  }
+  const cases = selectCases(args.filters);
+  const startedAt = new Date();
+  const name = args.name ?? `bench-${startedAt.toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-')}`;
+  const out = args.out !== undefined ? resolve(args.out) : resolve(RESULTS_DIR, `${name}.json`);
+
+  const log = (line: string) => console.error(line);
+  log(`pnpm bench: ${cases.map((c) => c.name).join(', ')} on ${args.variants.join(', ')}`);
+  const runs: VariantRun[] = [];
+  for (const variant of args.variants) runs.push(await runVariant(VARIANTS[variant], cases, log));
+
+  console.log('');
+  for (const benchCase of cases) console.log(`${benchCase.name}: ${benchCase.description}`);
+  console.log('');
+  console.log(formatTable(runs));
+
+  const report: BenchReport = {
+    name,
+    startedAt: startedAt.toISOString(),
+    arguments: argv,
+    runs,
+    results: runs.flatMap((run) => run.results),
+  };
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
+  console.log(`\nresults written to ${out}`);
+  if (report.results.some((result) => result.status === 'failed')) process.exitCode = 1;
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : String(error));
+  process.exitCode = 2;
+});

@@ -122,7 +122,7 @@ function tryLoadNative(): NativeLoad {
   const reasons: string[] = [];
   for (const packageName of NATIVE_PACKAGES) {
     try {
-      require(packageName);
+      requireQuietly(packageName);
       if (tf.findBackend('tensorflow') !== null || tf.findBackendFactory('tensorflow') !== null) {
         return { ok: true, packageName };
       }
@@ -133,4 +133,22 @@ function tryLoadNative(): NativeLoad {
     }
   }
   return { ok: false, reason: reasons.join('; ') };
+}
+
+/**
+ * Requires a native package with tfjs's "kernel ... is already registered" warnings dropped: when
+ * tfjs-node-gpu fails to load after registering its kernels, tfjs-node registers the same ones
+ * again and tfjs prints one warning per kernel (some two hundred lines). Other warnings pass.
+ */
+function requireQuietly(packageName: string): void {
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => {
+    if (typeof args[0] === 'string' && / is already registered$/.test(args[0])) return;
+    warn(...args);
+  };
+  try {
+    require(packageName);
+  } finally {
+    console.warn = warn;
+  }
 }

@@ -1,0 +1,87 @@
+import { VARIANT_NAMES, type VariantName } from './variants.js';
+
+/** Parsed command line of `pnpm bench`. */
+export interface BenchArgs {
+  /** Substrings of case names to run (`--filter`, repeatable or comma-separated). Default: all cases. */
+  filters: string[];
+  /** Variants to run (`--variants`). Default: wasm, wasm-stock, cpu, tensorflow (skipped when it cannot load). */
+  variants: VariantName[];
+  /** Where the JSON goes (`--out`). Default: benchmarks/results/<name>.json. */
+  out?: string;
+  /** Run name (`--name`). Default: `bench-<UTC date and time>`. */
+  name?: string;
+  /** Only list the cases (`--list`). */
+  list: boolean;
+  /** Only print the usage (`--help`). */
+  help: boolean;
+}
+
+/** Usage text of `pnpm bench`. */
+export const USAGE = `Usage: pnpm bench [--filter <text>]... [--variants <list>] [--name <name>] [--out <file.json>] [--list]
+
+  --filter <text>    run the cases whose name contains <text> (repeatable, or comma-separated); default: all
+  --variants <list>  comma-separated, from: ${VARIANT_NAMES.join(', ')}; default: all
+  --name <name>      run name; the JSON goes to benchmarks/results/<name>.json; default: bench-<UTC time>
+  --out <file.json>  write the JSON here instead
+  --list             list the registered cases and exit
+  --help             print this text and exit`;
+
+/** Parses `pnpm bench` arguments. Throws on an unknown flag or a bad value, saying what is allowed. */
+export function parseArgs(argv: readonly string[]): BenchArgs {
+  const args: BenchArgs = { filters: [], variants: [...VARIANT_NAMES], list: false, help: false };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const value = (): string => {
+      const next = argv[i + 1];
+      if (next === undefined || next.startsWith('--')) throw new Error(`${flag} needs a value. ${USAGE}`);
+      i++;
+      return next;
+    };
+    switch (flag) {
+      case '--':
+        break;
+      case '--filter':
+        args.filters.push(...splitList(value()));
+        break;
+      case '--variants': {
+        const names = splitList(value());
+        for (const name of names) {
+          if (!(VARIANT_NAMES as readonly string[]).includes(name)) {
+            throw new Error(`--variants: unknown variant "${name}". Allowed: ${VARIANT_NAMES.join(', ')}`);
+          }
+        }
+        if (names.length === 0) throw new Error(`--variants: empty list. Allowed: ${VARIANT_NAMES.join(', ')}`);
+        args.variants = names as VariantName[];
+        break;
+      }
+      case '--out': {
+        const out = value();
+        if (!out.endsWith('.json')) throw new Error(`--out must name a .json file, received "${out}"`);
+        args.out = out;
+        break;
+      }
+      case '--name': {
+        const name = value();
+        if (!/^[A-Za-z0-9._-]+$/.test(name)) {
+          throw new Error(`--name may hold letters, digits, ".", "_" and "-" only, received "${name}"`);
+        }
+        args.name = name;
+        break;
+      }
+      case '--list':
+        args.list = true;
+        break;
+      case '--help':
+      case '-h':
+        args.help = true;
+        break;
+      default:
+        throw new Error(`Unknown argument "${flag}". ${USAGE}`);
+    }
+  }
+  return args;
+}
+
+function splitList(text: string): string[] {
+  return text.split(',').map((part) => part.trim()).filter((part) => part.length > 0);
+}

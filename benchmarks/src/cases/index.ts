@@ -1,0 +1,8 @@
+/**
+ * Registers every bench case. To add one: write `cases/<name>.ts` exporting a `BenchCase`, and add
+ * it to the list below.
+ */
+import { registerCase } from '../registry.js';
+import { denseFfnCase } from './dense-ffn.js';
+
+for (const benchCase of [denseFfnCase]) registerCase(benchCase);

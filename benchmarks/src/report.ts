@@ -1,0 +1,57 @@
+import type { CaseResult, VariantRun } from './run.js';
+import { VARIANTS } from './variants.js';
+
+/** The variant speedups are measured against, when it ran. */
+const BASELINE = 'wasm-stock';
+
+/** Formats every result as one aligned text table, with a speedup column against stock wasm. */
+export function formatTable(runs: readonly VariantRun[]): string {
+  const results = runs.flatMap((run) => run.results);
+  const header = ['case', 'variant', 'steps', 'ms/step', 'tokens/s', 'GFLOP/s', `vs ${BASELINE}`];
+  const rows = results.map((result) => {
+    if (result.status !== 'measured') return [result.case, result.variant, result.status, '', '', '', ''];
+    const baseline = results.find(
+      (other) => other.case === result.case && other.variant === BASELINE && other.status === 'measured',
+    );
+    return [
+      result.case,
+      result.variant,
+      String(result.steps),
+      `${result.meanMs!.toFixed(1)} ±${result.rmePercent!.toFixed(0)}%`,
+      Math.round(result.tokensPerSecond!).toLocaleString('en-US'),
+      result.gflops!.toFixed(2),
+      baseline === undefined ? '' : `${(result.gflops! / baseline.gflops!).toFixed(1)}x`,
+    ];
+  });
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column].length)));
+  const line = (cells: string[]) =>
+    cells.map((cell, column) => (column < 2 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join('  ').trimEnd();
+  const legend = runs.map((run) => `  ${run.variant}: ${VARIANTS[run.variant].label}`);
+  // Reasons can be long (load errors with paths): one line each under the table, first sentence only.
+  const notes = results
+    .filter((result) => result.status !== 'measured')
+    .map((result) => `  ${result.case} on ${result.variant} ${result.status}: ${firstSentence(result.reason ?? '')}`);
+  const lines = [line(header), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line)];
+  if (notes.length > 0) lines.push('', 'not measured:', ...notes);
+  lines.push('', 'variants:', ...legend);
+  return lines.join('\n');
+}
+
+function firstSentence(text: string): string {
+  const end = text.indexOf('. ');
+  return end < 0 ? text : text.slice(0, end + 1);
+}
+
+/** The JSON document `pnpm bench` writes: the same figures as the table, with the backend facts. */
+export interface BenchReport {
+  /** Name of the run (the file name without `.json`, unless --out chose another path). */
+  name: string;
+  /** ISO time the run started. */
+  startedAt: string;
+  /** The command-line arguments of the run. */
+  arguments: string[];
+  /** Per variant: the backend facts (`describeBackend()`) and its results. */
+  runs: VariantRun[];
+  /** Every result, flattened, for easy reading. */
+  results: CaseResult[];
+}

@@ -1,0 +1,52 @@
+/** The backend configurations a case can be measured on. */
+export const VARIANT_NAMES = ['wasm', 'wasm-stock', 'cpu', 'tensorflow'] as const;
+
+/** A variant name. */
+export type VariantName = (typeof VARIANT_NAMES)[number];
+
+/** How a variant starts its backend and how long it measures. */
+export interface Variant {
+  name: VariantName;
+  /** The backend `initBackend` gets. */
+  backend: 'wasm' | 'cpu' | 'tensorflow';
+  /** For wasm: keep the stock kernels (no moebench replacements). */
+  stockKernels: boolean;
+  /** tinybench time budget per case in ms (it also runs at least `iterations` steps). */
+  timeMs: number;
+  /** Minimum measured steps per case. */
+  iterations: number;
+  /** What the variant is, for the table's legend. */
+  label: string;
+}
+
+/**
+ * The variants. Budgets keep a case to about 5-20 s per variant: the stock wasm and cpu backends
+ * take seconds per step at the dense FFN's size, so they run a fixed few steps.
+ */
+export const VARIANTS: Record<VariantName, Variant> = {
+  wasm: {
+    name: 'wasm',
+    backend: 'wasm',
+    stockKernels: false,
+    timeMs: 3000,
+    iterations: 5,
+    label: 'wasm with moebench kernels',
+  },
+  'wasm-stock': {
+    name: 'wasm-stock',
+    backend: 'wasm',
+    stockKernels: true,
+    timeMs: 0,
+    iterations: 3,
+    label: 'wasm with stock kernels',
+  },
+  cpu: { name: 'cpu', backend: 'cpu', stockKernels: false, timeMs: 0, iterations: 2, label: 'tfjs cpu backend' },
+  tensorflow: {
+    name: 'tensorflow',
+    backend: 'tensorflow',
+    stockKernels: false,
+    timeMs: 3000,
+    iterations: 5,
+    label: 'tfjs-node (libtensorflow), when it loads',
+  },
+};

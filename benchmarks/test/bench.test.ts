@@ -1,0 +1,102 @@
+import { describe, expect, it } from 'vitest';
+import { tf } from '@moebench/backend';
+import { parseArgs } from '../src/args.js';
+import '../src/cases/index.js';
+import { listCases, registerCase, selectCases } from '../src/registry.js';
+import { formatTable } from '../src/report.js';
+import { runVariant, type VariantRun } from '../src/run.js';
+import { VARIANTS } from '../src/variants.js';
+
+describe('pnpm bench arguments', () => {
+  it('defaults to every case on every variant', () => {
+    expect(parseArgs([])).toEqual({
+      filters: [],
+      variants: ['wasm', 'wasm-stock', 'cpu', 'tensorflow'],
+      list: false,
+      help: false,
+    });
+  });
+
+  it('takes repeated and comma-separated filters, a variant list, a name and an output file', () => {
+    const args = parseArgs(['--filter', 'dense,moe', '--filter', 'switch', '--variants', 'wasm,cpu', '--name', 'r1', '--out', 'x.json']);
+    expect(args.filters).toEqual(['dense', 'moe', 'switch']);
+    expect(args.variants).toEqual(['wasm', 'cpu']);
+    expect(args.name).toBe('r1');
+    expect(args.out).toBe('x.json');
+  });
+
+  it('rejects unknown variants and flags, naming the value and what is allowed', () => {
+    expect(() => parseArgs(['--variants', 'wasm,gpu'])).toThrow('--variants: unknown variant "gpu". Allowed: wasm, wasm-stock, cpu, tensorflow');
+    expect(() => parseArgs(['--fast'])).toThrow('Unknown argument "--fast"');
+    expect(() => parseArgs(['--out', 'results.csv'])).toThrow('--out must name a .json file, received "results.csv"');
+    expect(() => parseArgs(['--filter'])).toThrow('--filter needs a value');
+  });
+});
+
+describe('bench case registry', () => {
+  it('registers the dense FFN with its FLOPs: 3 x 2 x 2 x tokens x d x f', () => {
+    const dense = listCases().find((benchCase) => benchCase.name === 'dense-ffn');
+    expect(dense?.flopsPerStep).toBe(3 * 2 * 2 * 2048 * 256 * 1024);
+    expect(dense?.tokensPerStep).toBe(2048);
+  });
+
+  it('selects by name substring and rejects a filter that matches nothing', () => {
+    expect(selectCases(['dense']).map((benchCase) => benchCase.name)).toContain('dense-ffn');
+    expect(() => selectCases(['no-such-case'])).toThrow(/--filter "no-such-case" matches no bench case. Registered cases: .*dense-ffn/);
+  });
+
+  it('rejects a duplicate or malformed name', () => {
+    const stub = { description: '', tokensPerStep: 1, flopsPerStep: 1, prepare: () => ({ run() {}, dispose() {} }) };
+    expect(() => registerCase({ ...stub, name: 'dense-ffn' })).toThrow('already registered');
+    expect(() => registerCase({ ...stub, name: 'Dense FFN' })).toThrow('lowercase words joined by dashes');
+  });
+});
+
+describe('running a case', () => {
+  it('measures a small case on wasm and derives tokens/s and GFLOP/s from the mean step time', async () => {
+    registerCase({
+      name: 'test-tiny-matmul',
+      description: '64x64 product',
+      tokensPerStep: 64,
+      flopsPerStep: 2 * 64 * 64 * 64,
+      prepare() {
+        const a = tf.ones([64, 64]);
+        return {
+          run: () => tf.tidy(() => void tf.matMul(a, a, true, false).dataSync()),
+          dispose: () => a.dispose(),
+        };
+      },
+    });
+    const run = await runVariant({ ...VARIANTS.wasm, timeMs: 0, iterations: 3 }, selectCases(['test-tiny']), () => {});
+    const [result] = run.results;
+    expect(run.backend?.wasm?.replacementKernels).toBe(true);
+    expect(result.status).toBe('measured');
+    expect(result.steps).toBeGreaterThanOrEqual(3);
+    expect(result.tokensPerSecond).toBeCloseTo(64 / (result.meanMs! / 1000), 6);
+    expect(result.gflops).toBeCloseTo((2 * 64 ** 3) / (result.meanMs! / 1000) / 1e9, 9);
+  });
+
+  it('records a throwing case as failed and carries on', async () => {
+    registerCase({
+      name: 'test-throwing',
+      description: 'throws',
+      tokensPerStep: 1,
+      flopsPerStep: 1,
+      prepare: () => ({ run: () => { throw new Error('boom'); }, dispose() {} }),
+    });
+    const run = await runVariant({ ...VARIANTS.wasm, timeMs: 0, iterations: 1 }, selectCases(['test-throwing']), () => {});
+    expect(run.results).toEqual([{ case: 'test-throwing', variant: 'wasm', status: 'failed', reason: 'boom' }]);
+  });
+
+  it('prints one table with the speedup against stock wasm', () => {
+    const runs: VariantRun[] = [
+      { variant: 'wasm', results: [{ case: 'c', variant: 'wasm', status: 'measured', steps: 5, meanMs: 100, rmePercent: 2, tokensPerSecond: 20480, gflops: 20 }] },
+      { variant: 'wasm-stock', results: [{ case: 'c', variant: 'wasm-stock', status: 'measured', steps: 3, meanMs: 1600, rmePercent: 1, tokensPerSecond: 1280, gflops: 1.25 }] },
+      { variant: 'tensorflow', results: [{ case: 'c', variant: 'tensorflow', status: 'skipped', reason: 'Not installed. Details.' }] },
+    ];
+    const table = formatTable(runs);
+    expect(table).toMatch(/c\s+wasm\s+5\s+100\.0 ±2%\s+20,480\s+20\.00\s+16\.0x/);
+    expect(table).toMatch(/c\s+wasm-stock\s+3\s+1600\.0 ±1%\s+1,280\s+1\.25\s+1\.0x/);
+    expect(table).toContain('c on tensorflow skipped: Not installed.');
+  });
+});
