@@ -213,7 +213,7 @@ function withFooter(title: string, context: RunContext, view: Record<string, unk
       view,
       {
         width: WIDTH,
-        height: 22,
+        height: 34,
         view: { stroke: null },
         data: { values: [{ footer }] },
         mark: { type: 'text', align: 'left', baseline: 'top', fontSize: 9, color: '#555', limit: WIDTH, lineHeight: 12 },

@@ -26,13 +26,29 @@ export function provenanceLine(run: RunContext): string {
   return provenanceLines(run).join(' · ');
 }
 
-/** Returns the provenance split in two lines of about equal length, for chart footers. */
-export function provenanceLines(run: RunContext): [string, string] {
-  const versions = Object.entries(run.versions)
-    .map(([name, version]) => `${name} ${version}`)
-    .join(', ');
+/** Returns the provenance in three short lines (run and corpus, backend and hardware, versions, commit and date), for chart footers. */
+export function provenanceLines(run: RunContext): [string, string, string] {
+  const versions = summariseVersions(run.versions);
   const sha = run.gitSha.length > 12 ? run.gitSha.slice(0, 12) : run.gitSha;
-  const first = [`run ${run.runId}`, `corpus ${run.corpus}`, `${run.backend} on ${run.hardware}`];
-  const second = [versions === '' ? 'versions not recorded' : versions, `git ${sha}${run.gitDirty ? ' (dirty)' : ''}`, run.date.slice(0, 10)];
-  return [first.join(' · '), second.join(' · ')];
+  return [
+    `run ${run.runId} · corpus ${run.corpus}`,
+    `${run.backend} on ${run.hardware}`,
+    [versions === '' ? 'versions not recorded' : versions, `git ${sha}${run.gitDirty ? ' (dirty)' : ''}`, run.date.slice(0, 10)].join(' · '),
+  ];
+}
+
+/**
+ * Lists software versions briefly: `@tensorflow/` is dropped from package names, and the moebench
+ * packages are shown as one `moebench <version>` entry when they all share that version.
+ */
+export function summariseVersions(versions: Record<string, string>): string {
+  const own = Object.entries(versions).filter(([name]) => name === 'moebench' || name.startsWith('@moebench/'));
+  const ownVersions = new Set(own.map(([, version]) => version));
+  const collapse = own.length > 0 && ownVersions.size === 1;
+
+  const entries = Object.entries(versions)
+    .filter(([name]) => !(collapse && (name === 'moebench' || name.startsWith('@moebench/'))))
+    .map(([name, version]) => `${name.replace(/^@tensorflow\//, '')} ${version}`);
+  if (collapse) entries.push(`moebench ${[...ownVersions][0]}`);
+  return entries.join(', ');
 }

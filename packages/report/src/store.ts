@@ -59,6 +59,13 @@ export function runContext(run: RunRecord): RunContext {
     versions['tfjs-core'] = backend.tfjsVersion;
   }
 
+  let backendLabel = firstText(backend.backend, backend.name) ?? 'unknown backend';
+  const wasm = asRecord(backend.wasm);
+  if (typeof wasm.simd === 'boolean') {
+    const threads = typeof wasm.threads === 'number' ? `, ${wasm.threads} thread(s)` : '';
+    backendLabel += ` (${wasm.simd ? 'SIMD' : 'no SIMD'}${threads})`;
+  }
+
   const hardwareParts: string[] = [];
   if (Array.isArray(backend.gpus) && backend.gpus.length > 0) hardwareParts.push(backend.gpus.join(', '));
   if (typeof host.cpuModel === 'string') {
@@ -69,7 +76,7 @@ export function runContext(run: RunRecord): RunContext {
   return {
     runId: run.id,
     corpus: typeof data.tokenizer === 'string' ? `${corpus}, ${data.tokenizer} tokenizer` : corpus,
-    backend: firstText(backend.backend, backend.name) ?? 'unknown backend',
+    backend: backendLabel,
     hardware: hardwareParts.length > 0 ? hardwareParts.join(', ') : 'unknown hardware',
     versions,
     gitSha: manifest.gitSha ?? 'unknown',
@@ -96,10 +103,11 @@ function modelRun(
   const measured = evaluations.filter((evaluation) => evaluation.perplexity !== null && Number.isFinite(evaluation.perplexity));
   const dropped = evaluations.length - measured.length;
 
+  const seed = seedOf(config, model.name, run);
   return {
-    name: model.name,
+    name: baseName(model.name, seed),
     architecture: model.architecture,
-    seed: seedOf(config, run),
+    seed,
     status: model.status,
     statusReason: dropped > 0 ? [reason, `${dropped} evaluation(s) without a finite perplexity left out`].filter(Boolean).join('; ') : reason,
     totalParameters: model.totalParameters,
@@ -130,13 +138,26 @@ function modelRun(
   };
 }
 
-/** Returns the model's seed: `config.seed`, else the run's `init` seed, else its first numeric seed, else 0. */
-function seedOf(config: Record<string, unknown>, run: RunRecord): number {
+/**
+ * Returns the model's seed: `config.seed`, else the manifest's seed for this model name, else the
+ * run's `init` seed, else its first numeric seed, else 0.
+ */
+function seedOf(config: Record<string, unknown>, name: string, run: RunRecord): number {
   if (typeof config.seed === 'number') return config.seed;
   const seeds = run.manifest.seeds ?? {};
+  if (typeof seeds[name] === 'number') return seeds[name];
   if (typeof seeds.init === 'number') return seeds.init;
   const numeric = Object.values(seeds).find((value): value is number => typeof value === 'number');
   return numeric ?? 0;
+}
+
+/**
+ * Returns the model name shared by all its seeds: the CLI stores a suite with several seeds as
+ * `<name>-seed<n>`, so that suffix is dropped when `n` is the model's seed.
+ */
+function baseName(name: string, seed: number): string {
+  const suffix = `-seed${seed}`;
+  return name.endsWith(suffix) && name.length > suffix.length ? name.slice(0, -suffix.length) : name;
 }
 
 /** Returns the routing choices per token: a numeric `k` or `topK` in the model config, else 2 for GShard and 1 otherwise. */

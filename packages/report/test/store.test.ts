@@ -10,7 +10,7 @@ const manifest = {
   gitSha: '0123456789abcdef0123',
   gitDirty: false,
   versions: { node: '20.20.2', '@tensorflow/tfjs-core': '4.22.0' },
-  backend: { backend: 'wasm', tfjsVersion: '4.22.0', host: { cpuModel: 'Test CPU', cpuCores: 2 } },
+  backend: { backend: 'wasm', tfjsVersion: '4.22.0', wasm: { simd: true, threads: 1 }, host: { cpuModel: 'Test CPU', cpuCores: 2 } },
   seeds: { data: 7, init: 3 },
   data: { corpus: 'sotu', tokenizer: 'byte' },
   config: { suite: 'smoke' },
@@ -78,7 +78,7 @@ describe('readReportData', () => {
     expect(data.run).toMatchObject({
       runId: 'smoke-b',
       corpus: 'sotu, byte tokenizer',
-      backend: 'wasm',
+      backend: 'wasm (SIMD, 1 thread(s))',
       hardware: 'Test CPU (2 cores)',
       gitSha: '0123456789abcdef0123',
       suite: 'smoke',
@@ -96,6 +96,25 @@ describe('readReportData', () => {
   it('names the runs it has when the run is missing', () => {
     expect(() => readReportData(storePath, 'quick-x')).toThrow('Run "quick-x" not found in');
     expect(() => readReportData(storePath, 'quick-x')).toThrow('Runs in the store: smoke-a, smoke-b.');
+  });
+});
+
+describe('readReportData with seeds', () => {
+  it('groups <name>-seed<n> models under one name', () => {
+    const storePath = join(mkdtempSync(join(tmpdir(), 'moebench-report-seeds-')), 'results.sqlite');
+    const store = openStore(storePath);
+    store.createRun({ id: 'seeds', suite: 'quick', manifest: { ...manifest, seeds: { 'smlp-seed4': 4, 'smlp-seed5': 5 } } });
+    for (const name of ['smlp-seed4', 'smlp-seed5']) {
+      const config = name === 'smlp-seed4' ? { seed: 4 } : {};
+      store.addModel('seeds', { name, architecture: 'smlp', config, totalParameters: 1, activeParametersPerToken: 1, forwardFlopsPerToken: 1 });
+    }
+    store.close();
+
+    const data = readReportData(storePath, 'seeds');
+    expect(data.models.map((run) => [run.name, run.seed])).toEqual([
+      ['smlp', 4],
+      ['smlp', 5],
+    ]);
   });
 });
 
