@@ -25,10 +25,17 @@ export interface AuctionOptions {
   /**
    * Final epsilon, in affinity units: the auction stops in a state where every token's expert is
    * within epsilon of its best choice at the final prices, so the total affinity is within
-   * `paddedTokens * epsilon` of the optimum. Default: `DEFAULT_RELATIVE_EPSILON` times the spread
-   * (max - min) of the affinities of the call, or 1e-6 when all affinities are equal.
+   * `paddedTokens * epsilon` of the optimum. Takes precedence over `relativeEpsilon`. Default:
+   * `relativeEpsilon` times the spread (max - min) of the affinities of the call, or 1e-6 when all
+   * affinities are equal.
    */
   epsilon?: number;
+  /**
+   * Final epsilon as a fraction of the spread (max - min) of the affinities of the call, used when
+   * `epsilon` is not given, so the precision follows the scale of the affinities. Default:
+   * `DEFAULT_RELATIVE_EPSILON` (1e-4).
+   */
+  relativeEpsilon?: number;
   /**
    * Factor by which epsilon shrinks from one round to the next (epsilon scaling). The first round
    * starts at the affinity spread divided by this factor, the last one at `epsilon`. Must be greater
@@ -37,7 +44,7 @@ export interface AuctionOptions {
   epsilonScaling?: number;
 }
 
-/** Final epsilon as a fraction of the affinity spread when `AuctionOptions.epsilon` is not given. */
+/** Default `AuctionOptions.relativeEpsilon`. */
 export const DEFAULT_RELATIVE_EPSILON = 1e-4;
 
 /** Default `AuctionOptions.epsilonScaling`. */
@@ -92,7 +99,11 @@ export function balancedAssignment(
     if (value > highest) highest = value;
   }
   const spread = highest - lowest;
-  const finalEpsilon = options.epsilon ?? (spread > 0 ? DEFAULT_RELATIVE_EPSILON * spread : 1e-6);
+  const relativeEpsilon = options.relativeEpsilon ?? DEFAULT_RELATIVE_EPSILON;
+  if (typeof relativeEpsilon !== 'number' || !Number.isFinite(relativeEpsilon) || relativeEpsilon <= 0) {
+    throw new RangeError(`balancedAssignment: relativeEpsilon must be a finite number greater than 0, received ${String(relativeEpsilon)}`);
+  }
+  const finalEpsilon = options.epsilon ?? (spread > 0 ? relativeEpsilon * spread : 1e-6);
   if (typeof finalEpsilon !== 'number' || !Number.isFinite(finalEpsilon) || finalEpsilon <= 0) {
     throw new RangeError(`balancedAssignment: epsilon must be a finite number greater than 0, received ${String(options.epsilon)}`);
   }
@@ -143,17 +154,6 @@ export function greedyAssignment(affinities: Float32Array | Float64Array, tokens
     result[s] = best;
   }
   return result;
-}
-
-/**
- * Returns each token's slot inside its expert: a running count per expert in token order, so that
- * slot numbers of an expert are 0, 1, 2, ... without gaps.
- */
-export function slotsInTokenOrder(assignment: Int32Array, experts: number): Int32Array {
-  const counts = new Int32Array(experts);
-  const slots = new Int32Array(assignment.length);
-  for (let s = 0; s < assignment.length; s++) slots[s] = counts[assignment[s]]++;
-  return slots;
 }
 
 function validateCounts(tokens: number, experts: number): void {

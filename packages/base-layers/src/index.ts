@@ -3,7 +3,9 @@ export {
   DEFAULT_RELATIVE_EPSILON,
   balancedAssignment,
   greedyAssignment,
-  slotsInTokenOrder,
   type AuctionOptions,
   type BalancedAssignment,
 } from './auction.js';
+export { resolveBaseLayerOptions, type BaseLayerOptions, type ResolvedBaseLayerOptions } from './options.js';
+export { baseRoute } from './route.js';
+export { BaseLayer, BaseRouter, createBaseLayer, expertLayerNorm } from './layer.js';
