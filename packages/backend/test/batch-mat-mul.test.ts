@@ -108,3 +108,39 @@ describe('BatchMatMul replacement on wasm', () => {
     tf.dispose([a, b]);
   });
 });
+
+describe('_FusedMatMul replacement on wasm', () => {
+  type FusedCase = [string, number[], number[], boolean, boolean, tf.fused.Activation];
+  const FUSED_CASES: FusedCase[] = [
+    ['plain with bias and relu', [6, 4], [4, 5], false, false, 'relu'],
+    ['transposeA with bias, linear', [4, 6], [4, 5], true, false, 'linear'],
+    ['transposeB with bias and sigmoid', [6, 4], [5, 4], false, true, 'sigmoid'],
+    ['batched a, shared b, elu', [3, 6, 4], [4, 5], false, false, 'elu'],
+    ['equal batches, both transposed, relu6', [2, 4, 6], [2, 5, 4], true, true, 'relu6'],
+    ['batched, leakyrelu', [2, 6, 4], [2, 4, 5], false, false, 'leakyrelu'],
+    ['batched, prelu with per-column weights', [2, 6, 4], [2, 4, 5], false, false, 'prelu'],
+  ];
+
+  for (const [name, shapeA, shapeB, transposeA, transposeB, activation] of FUSED_CASES) {
+    it(`matches cpu: ${name}`, async () => {
+      const build = () => {
+        const a = tf.tensor(values(shapeA.reduce((x, y) => x * y), 1), shapeA);
+        const b = tf.tensor(values(shapeB.reduce((x, y) => x * y), 2), shapeB);
+        const bias = tf.tensor1d(values(5, 3));
+        const preluActivationWeights = activation === 'prelu' ? tf.tensor1d(values(5, 4)) : undefined;
+        const multiply = (x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) =>
+          tf.fused.matMul({ a: x, b: y, transposeA, transposeB, bias: z, activation, preluActivationWeights, leakyreluAlpha: 0.1 });
+        const product = multiply(a, b, bias);
+        // tfjs differentiates the fused product only for linear and relu activations.
+        if (activation !== 'linear' && activation !== 'relu') return [product];
+        const weights = tf.tensor(values(product.size, 5), product.shape);
+        return [product, ...tf.grads((x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) => tf.sum(tf.mul(multiply(x, y, z), weights)))([a, b, bias])];
+      };
+      await initBackend('wasm');
+      const backend = tf.backend() as unknown as { numDataIds(): number };
+      const dataIdsBefore = backend.numDataIds();
+      await expectWasmMatchesCpu(build, 1e-5);
+      expect(backend.numDataIds()).toBe(dataIdsBefore);
+    });
+  }
+});

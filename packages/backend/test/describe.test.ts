@@ -11,7 +11,7 @@ describe('describeBackend', () => {
     expect(description.wasm).toMatchObject({
       version: '4.22.0',
       replacementKernels: true,
-      replacedKernels: ['BatchMatMul'],
+      replacedKernels: ['BatchMatMul', '_FusedMatMul'],
       addedKernels: ['UnsortedSegmentSum'],
     });
     const wasm = description.wasm!;

@@ -9,26 +9,32 @@ interface KernelArgs {
 }
 
 /**
- * Builds a BatchMatMul for the wasm backend that sends every product down the stock kernel's one
- * fast path. The stock kernel hands a single non-transposed product to XNNPACK (tens of GFLOP/s),
- * but runs a scalar loop as soon as a transpose flag is set or the batch is more than one, some 10
- * to 40 times slower. This kernel instead:
+ * Builds a BatchMatMul (or, with `fused`, a _FusedMatMul) for the wasm backend that sends every
+ * product down the stock kernel's one fast path. The stock kernel hands a single non-transposed
+ * product to XNNPACK (tens of GFLOP/s), but runs a scalar loop as soon as a transpose flag is set
+ * or the batch is more than one, some 10 to 40 times slower. This kernel instead:
  *
  * 1. transposes a transposed operand explicitly with the wasm Transpose kernel (a copy, O(size));
- * 2. folds a's batch into its rows when b has a batch of one and a is not transposed
- *    (`[batch, m, k] x [k, n]` is one `[batch * m, k] x [k, n]` product, with no copy);
+ * 2. folds a's batch into its rows when b has a batch of one (`[batch, m, k] x [k, n]` is one
+ *    `[batch * m, k] x [k, n]` product, with no copy);
  * 3. otherwise runs one 2-D product per output batch entry on copies of the two slices, following
  *    the broadcast of the batch dimensions, and copies each result into place.
  *
- * Outputs match the stock kernel's shapes and dtypes; only float32 inputs are handled (others go to
- * the stock kernel, which rejects them with its own message).
+ * Each 2-D product is the stock kernel called without transposes, so the fused variant still
+ * applies its rank-1 bias and activation inside XNNPACK. Outputs match the stock kernel's shapes and
+ * dtypes. Inputs the stock kernel handles no faster this way (non-float32, or prelu weights of rank
+ * above 1, which would need slicing per batch entry) go to the stock kernel unchanged.
  */
-export function makeBatchMatMul(stock: tf.KernelFunc, transpose: tf.KernelFunc): tf.KernelFunc {
+export function makeMatMulKernel(stock: tf.KernelFunc, transpose: tf.KernelFunc, fused = false): tf.KernelFunc {
   const kernel = (args: KernelArgs): tf.TensorInfo => {
     const backend = args.backend as WasmBackend;
-    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-    const { transposeA, transposeB } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
-    if (a.dtype !== 'float32' || b.dtype !== 'float32') return stock(args as never) as tf.TensorInfo;
+    const { a, b, ...extras } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo } & tf.NamedTensorInfoMap;
+    const attrs = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
+    const { transposeA, transposeB } = attrs;
+    const prelu = extras.preluActivationWeights as tf.TensorInfo | undefined;
+    if (a.dtype !== 'float32' || b.dtype !== 'float32' || (prelu !== undefined && prelu.shape.length > 1)) {
+      return stock(args as never) as tf.TensorInfo;
+    }
 
     const m = transposeA ? a.shape[a.shape.length - 1] : a.shape[a.shape.length - 2];
     const kA = transposeA ? a.shape[a.shape.length - 2] : a.shape[a.shape.length - 1];
@@ -60,22 +66,20 @@ export function makeBatchMatMul(stock: tf.KernelFunc, transpose: tf.KernelFunc):
     };
     const product = (left: tf.TensorInfo, right: tf.TensorInfo): tf.TensorInfo =>
       stock({
-        inputs: { a: left, b: right },
+        inputs: { ...(fused ? extras : {}), a: left, b: right },
         backend: args.backend,
-        attrs: { transposeA: false, transposeB: false },
+        attrs: { ...attrs, transposeA: false, transposeB: false },
       } as never) as tf.TensorInfo;
 
     try {
-      if (batchB === 1 && (batchA === 1 || !transposeA)) {
-        const left = plain(a, batchA * m, k, transposeA, 1);
-        const right = plain(b, k, n, transposeB, 1);
-        const out = product(left, right);
+      const left = plain(a, m, k, transposeA, batchA);
+      const right = plain(b, k, n, transposeB, batchB);
+      if (batchB === 1) {
+        const out = product({ dataId: left.dataId, shape: [1, batchA * m, k], dtype: 'float32' }, right);
         out.shape = outShape;
         return out;
       }
 
-      const left = plain(a, m, k, transposeA, batchA);
-      const right = plain(b, k, n, transposeB, batchB);
       const indexA = broadcastIndex(outer, outerA);
       const indexB = broadcastIndex(outer, outerB);
       const out = backend.makeOutput(outShape, 'float32');

@@ -1,5 +1,5 @@
 import { tf } from '../tf.js';
-import { makeBatchMatMul } from './batch_mat_mul.js';
+import { makeMatMulKernel } from './mat_mul.js';
 import { unsortedSegmentSumConfig } from './unsorted_segment_sum.js';
 
 /** Options that control moebench's kernels on the wasm backend. */
@@ -16,7 +16,7 @@ export interface WasmKernelOptions {
 export const MISSING_KERNELS: readonly tf.KernelConfig[] = [unsortedSegmentSumConfig];
 
 /** Names of the stock wasm kernels moebench replaces (unless the stock switch is on). */
-export const REPLACED_KERNELS = [tf.BatchMatMul] as const;
+export const REPLACED_KERNELS = [tf.BatchMatMul, tf._FusedMatMul] as const;
 
 /** The stock configs, saved the first time they are replaced so the stock switch can restore them. */
 const stockConfigs = new Map<string, tf.KernelConfig>();
@@ -57,16 +57,18 @@ export function wasmReplacementsActive(): boolean {
 }
 
 function buildReplacements(): void {
-  const stockBatchMatMul = stockKernel(tf.BatchMatMul);
   const stockTranspose = stockKernel(tf.Transpose);
-  stockConfigs.set(tf.BatchMatMul, stockBatchMatMul);
-  replacementConfigs.set(tf.BatchMatMul, {
-    kernelName: tf.BatchMatMul,
-    backendName: 'wasm',
-    // The replacement calls the stock kernel, whose setup binds its wasm function.
-    setupFunc: stockBatchMatMul.setupFunc,
-    kernelFunc: makeBatchMatMul(stockBatchMatMul.kernelFunc, stockTranspose.kernelFunc),
-  });
+  for (const name of REPLACED_KERNELS) {
+    const stock = stockKernel(name);
+    stockConfigs.set(name, stock);
+    replacementConfigs.set(name, {
+      kernelName: name,
+      backendName: 'wasm',
+      // The replacement calls the stock kernel, whose setup binds its wasm function.
+      setupFunc: stock.setupFunc,
+      kernelFunc: makeMatMulKernel(stock.kernelFunc, stockTranspose.kernelFunc, name === tf._FusedMatMul),
+    });
+  }
 }
 
 function stockKernel(name: string): tf.KernelConfig {
