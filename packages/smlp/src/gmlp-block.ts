@@ -11,7 +11,7 @@ import { checkInteger, checkName, checkPositive, checkSeed, checkSequenceInput }
 export interface GmlpBlockOptions {
   /** Model width d (input and output channels). Required. */
   dModel: number;
-  /** Longest sequence T the spatial weights cover. Required. */
+  /** Maximum sequence length T, the size of the spatial weights. Required. */
   maxSeqLen: number;
   /** Gated width h: U maps d -> 2h, V maps h -> d. Default: 3 * dModel (U's output is 6d, as in gMLP). */
   hiddenSize?: number;

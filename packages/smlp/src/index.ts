@@ -16,3 +16,11 @@ export {
   type SmoeRouting,
 } from './smoe.js';
 export { maxScoreAssignment } from './assignment.js';
+export {
+  createSparseBlock,
+  type SparseBlock,
+  type SparseBlockOptions,
+  type SparseBlockOutput,
+  type SparseBlockSmoeOptions,
+  type SparseBlockTmoeOptions,
+} from './sparse-block.js';

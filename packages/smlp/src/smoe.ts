@@ -10,7 +10,7 @@ import { causalMask, dense, expertTokenMixing, gelu, layerNorm, makeVariable } f
 import { initSpatialWeight } from './spatial-gating.js';
 import { checkFraction, checkInteger, checkName, checkPositive, checkSeed, checkSequenceInput } from './validate.js';
 
-/** How sMoE assigns the chunks of Z2 to experts. */
+/** The ways sMoE can assign the chunks of Z2 to experts. */
 export const SMOE_ROUTING_MODES = ['deterministic', 'partial-prediction'] as const;
 
 /** An sMoE routing mode. */
@@ -20,7 +20,7 @@ export type SmoeRouting = (typeof SMOE_ROUTING_MODES)[number];
 export interface SmoeOptions {
   /** Model width d (input and output channels). Required. */
   dModel: number;
-  /** Longest sequence T the spatial weights cover. Required. */
+  /** Maximum sequence length T, the size of the spatial weights. Required. */
   maxSeqLen: number;
   /** Number of experts E, each with its own [T, T] spatial matrix; Z2 is cut into E chunks of width h / E. Default: 4. */
   numExperts?: number;
@@ -49,7 +49,7 @@ export interface SmoeOptions {
 /** Resolved sMoE options. */
 export type ResolvedSmoeOptions = Required<Omit<SmoeOptions, 'name'>> & { name?: string };
 
-/** What sMoE returns for one call. */
+/** Output of one sMoE call. */
 export interface SmoeOutput extends MoeOutput {
   /** The update [batch, seqLen, d] (the caller adds the residual). */
   output: tf.Tensor3D;
@@ -80,8 +80,8 @@ export interface Smoe extends MoeLayer {
   prefixLength(seqLen: number): number;
   /**
    * Every trainable variable in a stable order: U kernel [d, 2h] and bias [2h], Z2 norm gamma and
-   * beta [h], spatial weights [E, T, T], spatial biases [E, T], V kernel [h, d] and bias [d], and
-   * with partial prediction the router weight [maxPrefixLength, E] last.
+   * beta [h], spatial weights [E, T, T], spatial biases [E, T], V kernel [h, d] and bias [d]. With
+   * partial prediction the router weight [maxPrefixLength, E] comes last.
    */
   readonly trainableVariables: tf.Variable[];
   /**
@@ -91,9 +91,9 @@ export interface Smoe extends MoeLayer {
   parameterCount(): { total: number; activePerToken: number };
   /**
    * Forward FLOPs per token (2 x multiply-adds): U (d * 2h), token mixing (seqLen * h, the same as
-   * one spatial gating unit of width h whatever E is) and V (h * d), plus, with partial
-   * prediction, the router's E * E * prefixLength multiply-adds per sequence spread over its
-   * seqLen tokens. Element-wise work is not counted. Default seqLen: maxSeqLen.
+   * one spatial gating unit of width h whatever E is) and V (h * d). Partial prediction adds the
+   * router's E * E * prefixLength multiply-adds per sequence, spread over its seqLen tokens.
+   * Element-wise work is not counted. Default seqLen: maxSeqLen.
    */
   flopsPerToken(seqLen?: number): number;
 }
@@ -104,13 +104,13 @@ const OWNER = 'createSmoe';
  * Builds an sMoE module: Z = GELU(U(x)) split into Z1 and Z2 [T, h]; Z2 <- LN(Z2); Z2 is cut into
  * E chunks of h / E channels; the chunk routed to expert e is mixed by that expert's causal
  * Ws_e [T, T] and bias b_e [T]; the output is V(Z1 * Z2). All experts' mixing runs as one batched
- * product, which measured faster than a loop of E products (see the package README).
+ * product, which measured faster than a loop of E products (docs/algorithms/smlp.md has the figures).
  *
- * Partial prediction is our reading of a detail the sMLP paper leaves open (how chunks are routed
- * without reading future tokens). Here: the prefix is the first P = max(1, floor(prefixFraction *
- * seqLen)) positions. The router feature of chunk i in sequence b is, at each prefix position, the
- * mean of LN(Z2) over the chunk's channels, [P]; the logits are that feature times the router
- * weight Wr [P, E] (the top rows of a [maxPrefixLength, E] matrix). Each sequence's chunks go to
+ * Partial prediction is our reading of a detail that Yu et al. (2022, "Efficient Language Modeling
+ * with Sparse all-MLP") leave open: how chunks are routed without reading future tokens. Here: the prefix is the first P = max(1, floor(prefixFraction *
+ * seqLen)) positions. The router feature of chunk i in sequence b is a [P] vector, at each prefix
+ * position the mean of LN(Z2) over the chunk's channels. Its logits are that feature times the
+ * router weight Wr [P, E], the top rows of a [maxPrefixLength, E] matrix. Each sequence's chunks go to
  * experts one-to-one (balanced top-1), by the assignment that maximises the summed logits. The
  * mixed chunk is scaled by its softmax probability for the chosen expert, as Switch scales an
  * expert's output, so the router gets a gradient. Outputs at prefix positions depend on later
@@ -229,9 +229,9 @@ export function createSmoe(options: SmoeOptions): Smoe {
 interface ChunkPlan {
   /** Expert of each chunk, [batch * E]. */
   expertOfChunk: Int32Array;
-  /** Row b * E + e holds chunk sourceRows[b * E + e]: the chunk of sequence b routed to expert e. */
+  /** For each expert-ordered row b * E + e, the chunk row routed there (sequence b, expert e). */
   sourceRows: tf.Tensor1D;
-  /** Row b * E + i of the expert-ordered chunks that holds chunk i of sequence b. */
+  /** For each chunk row b * E + i, the expert-ordered row that contains chunk i of sequence b. */
   targetRows: tf.Tensor1D;
   /** Softmax probability of each chunk for its expert, [batch * E], differentiable. */
   gates: tf.Tensor1D;

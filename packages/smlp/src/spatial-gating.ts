@@ -10,7 +10,7 @@ import { checkInteger, checkName, checkPositive, checkSeed, checkSequenceInput }
 export interface SpatialGatingUnitOptions {
   /** Width h of each half: the unit takes Z [batch, seqLen, 2h] and returns [batch, seqLen, h]. Required. */
   hiddenSize: number;
-  /** Longest sequence T the spatial weights cover; shorter sequences use the top-left block. Required. */
+  /** Maximum sequence length T, the size of the spatial weights; shorter sequences use the top-left block. Required. */
   maxSeqLen: number;
   /** The spatial weights start uniform in +-(spatialInitEpsilon / maxSeqLen). Default: 1e-3. */
   spatialInitEpsilon?: number;
