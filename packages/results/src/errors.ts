@@ -1,14 +1,14 @@
 /**
  * Invalid use of a run store: a bad path, a value outside what the schema allows, a write to a
- * store opened read-only. `field`, `value` and `allowed` say what was wrong, what was received and
- * what would be accepted.
+ * store opened read-only. `field` names what was wrong, `value` is the value received and `allowed`
+ * describes the accepted values.
  */
 export class ResultsError extends Error {
   /** Argument or column that was wrong, for example `path`, `status` or `step`. */
   readonly field: string;
   /** The value received, as text. */
   readonly value: string;
-  /** What would be accepted. */
+  /** Description of the accepted values. */
   readonly allowed: string;
 
   /** Builds the message `<field>: <problem> (received <value>). Allowed: <allowed>.` */

@@ -24,9 +24,16 @@ export interface OpenStoreOptions {
    * ResultsError. Default: false, which creates the file and its folder when missing.
    */
   readonly?: boolean;
+  /**
+   * SQLite `synchronous` setting of a writable store. `full` syncs the WAL file at every commit, so a
+   * finished write survives a process kill and a power loss or OS crash. `normal` syncs only at WAL
+   * checkpoints, so a write survives a process kill (SIGKILL included) but the last writes before a
+   * power loss or OS crash may be lost; it makes each write cheaper. Default: `full`.
+   */
+  synchronous?: 'full' | 'normal';
 }
 
-/** What `createRun` needs. */
+/** Input of `createRun`. */
 export interface CreateRunInput {
   /** Run id. Default: `<suite>-<UTC date>-<time>`, with `-2`, `-3`, ... appended when taken. */
   id?: string;
@@ -62,7 +69,11 @@ export class ResultsStore {
     }
     this.path = resolve(path);
     this.readonly = options.readonly ?? false;
-    this.db = openDatabase(this.path, this.readonly);
+    const synchronous = options.synchronous ?? 'full';
+    if (synchronous !== 'full' && synchronous !== 'normal') {
+      throw new ResultsError('synchronous', synchronous, 'is not a valid setting', 'full or normal');
+    }
+    this.db = openDatabase(this.path, this.readonly, synchronous);
     try {
       this.prepareSchema();
     } catch (error) {
@@ -119,18 +130,18 @@ export class ResultsStore {
     );
   }
 
-  /** The run `runId`, or undefined. */
+  /** Returns the run `runId`, or undefined. */
   getRun(runId: string): RunRecord | undefined {
     const row = this.statement(`SELECT * FROM runs WHERE id = ?`).get(runId) as Row | undefined;
     return row && toRun(row);
   }
 
-  /** Every run, oldest first. */
+  /** Returns every run, oldest first. */
   listRuns(): RunRecord[] {
     return (this.statement(`SELECT * FROM runs ORDER BY started_at, id`).all() as Row[]).map(toRun);
   }
 
-  /** The most recently started run, of `suite` when given, or undefined. */
+  /** Returns the most recently started run (of `suite` when given), or undefined. */
   latestRun(suite?: string): RunRecord | undefined {
     const row = (
       suite === undefined
@@ -189,19 +200,19 @@ export class ResultsStore {
     ).run(status, detail.reason ?? null, detail.divergedStep ?? null, now, status === 'running' ? null : now, modelId);
   }
 
-  /** The model called `name` in run `runId`, or undefined. */
+  /** Returns the model called `name` in run `runId`, or undefined. */
   getModel(runId: string, name: string): ModelRecord | undefined {
     const row = this.statement(`SELECT * FROM models WHERE run_id = ? AND name = ?`).get(runId, name) as Row | undefined;
     return row && toModel(row);
   }
 
-  /** The model with store id `modelId`, or undefined. */
+  /** Returns the model with store id `modelId`, or undefined. */
   getModelById(modelId: number): ModelRecord | undefined {
     const row = this.statement(`SELECT * FROM models WHERE id = ?`).get(modelId) as Row | undefined;
     return row && toModel(row);
   }
 
-  /** The models of a run, in the order they were added. */
+  /** Returns the models of a run, in the order they were added. */
   listModels(runId: string): ModelRecord[] {
     return (this.statement(`SELECT * FROM models WHERE run_id = ? ORDER BY id`).all(runId) as Row[]).map(toModel);
   }
@@ -330,33 +341,33 @@ export class ResultsStore {
     })();
   }
 
-  /** A model's steps in step order. */
+  /** Returns a model's steps in step order. */
   steps(modelId: number): StepRecord[] {
     return (this.statement(`SELECT * FROM steps WHERE model_id = ? ORDER BY step`).all(modelId) as Row[]).map(toStep);
   }
 
-  /** A model's evaluations in step order. */
+  /** Returns a model's evaluations in step order. */
   evaluations(modelId: number): EvaluationRecord[] {
     return (this.statement(`SELECT * FROM evaluations WHERE model_id = ? ORDER BY step`).all(modelId) as Row[]).map(toEvaluation);
   }
 
-  /** A model's routing rows in step order, then layer order. */
+  /** Returns a model's routing rows in step order, then layer order. */
   routing(modelId: number): RoutingRecord[] {
     return (this.statement(`SELECT * FROM routing WHERE model_id = ? ORDER BY step, layer_index`).all(modelId) as Row[]).map(toRouting);
   }
 
-  /** A model's checkpoints in step order. */
+  /** Returns a model's checkpoints in step order. */
   checkpoints(modelId: number): CheckpointRecord[] {
     return (this.statement(`SELECT * FROM checkpoints WHERE model_id = ? ORDER BY step`).all(modelId) as Row[]).map(toCheckpoint);
   }
 
-  /** A model's latest checkpoint, or undefined. */
+  /** Returns a model's latest checkpoint, or undefined. */
   latestCheckpoint(modelId: number): CheckpointRecord | undefined {
     const row = this.statement(`SELECT * FROM checkpoints WHERE model_id = ? ORDER BY step DESC LIMIT 1`).get(modelId) as Row | undefined;
     return row && toCheckpoint(row);
   }
 
-  /** The last recorded step of a model, or undefined when it has none. */
+  /** Returns the last recorded step of a model, or undefined when it has none. */
   lastStep(modelId: number): StepRecord | undefined {
     const row = this.statement(`SELECT * FROM steps WHERE model_id = ? ORDER BY step DESC LIMIT 1`).get(modelId) as Row | undefined;
     return row && toStep(row);
@@ -442,7 +453,7 @@ export class ResultsStore {
   }
 }
 
-function openDatabase(path: string, readonly: boolean): Database.Database {
+function openDatabase(path: string, readonly: boolean, synchronous: 'full' | 'normal'): Database.Database {
   let isDirectory = false;
   let exists = false;
   try {
@@ -466,7 +477,7 @@ function openDatabase(path: string, readonly: boolean): Database.Database {
     db.pragma('busy_timeout = 5000');
     if (!readonly) {
       db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = FULL');
+      db.pragma(`synchronous = ${synchronous.toUpperCase()}`);
     }
     db.pragma('foreign_keys = ON');
     db.prepare(`SELECT count(*) FROM sqlite_master`).get();

@@ -1,7 +1,7 @@
 import type { ModelStatus, RunStatus } from './schema.js';
 
 /**
- * What a run records about itself so that it can be reproduced and compared: code version,
+ * Run provenance, recorded so that a run can be reproduced and compared: code version,
  * software versions, backend, seeds, data and the full config. Fields beyond these are kept too.
  */
 export interface RunManifest {
@@ -39,7 +39,7 @@ export interface RunRecord {
   finishedAt: string | null;
 }
 
-/** What `addModel` needs about a model; the counts come from the model's accounting. */
+/** Input of `addModel`; the counts come from the model's accounting. */
 export interface ModelInput {
   /** Name unique within the run, for example `switch` or `smlp-e8`. */
   name: string;
@@ -61,7 +61,7 @@ export interface ModelRecord extends ModelInput {
   id: number;
   runId: string;
   status: ModelStatus;
-  /** Why a model was skipped (or other status detail); null otherwise. */
+  /** Reason a model was skipped (or another status detail); null otherwise. */
   reason: string | null;
   /** Step at which the loss turned NaN or infinite, for `diverged`; null otherwise. */
   divergedStep: number | null;
@@ -161,7 +161,7 @@ export interface RoutingRecord extends Required<RoutingStatsInput> {
 export interface CheckpointRecord {
   modelId: number;
   step: number;
-  /** Where the checkpoint was written. */
+  /** Path the checkpoint was written to. */
   path: string;
   /** Anything the trainer needs to resume besides the weights (sampler state, optimizer step). */
   state: unknown;

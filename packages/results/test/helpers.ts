@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hashConfig, type RunManifest } from '../src/index.js';
 
-/** A fresh folder for one test file's stores. */
+/** Creates a fresh folder for one test file's stores. */
 export function scratchDir(): string {
   return mkdtempSync(join(tmpdir(), 'moebench-results-'));
 }
 
-/** A complete manifest with made-up but well-formed values. */
+/** Builds a complete manifest with made-up but well-formed values. */
 export function sampleManifest(config: unknown = { suite: 'smoke', steps: 10 }): RunManifest {
   return {
     gitSha: '0123456789abcdef0123456789abcdef01234567',

@@ -21,7 +21,7 @@ beforeAll(() => {
 // writes have returned, until it is killed.
 const CHILD = `
 import { openStore, hashConfig } from ${JSON.stringify(builtIndex)};
-const store = openStore(process.argv[2]);
+const store = openStore(process.argv[2], { synchronous: process.argv[3] });
 const config = { suite: 'kill' };
 store.createRun({ id: 'killed', suite: 'kill', manifest: { gitSha: null, gitDirty: null, versions: {}, backend: {}, seeds: {}, data: {}, config, configHash: hashConfig(config) } });
 const model = store.addModel('killed', { name: 'switch', architecture: 'switch', config: {}, totalParameters: 1, activeParametersPerToken: 1, forwardFlopsPerToken: 2 });
@@ -33,10 +33,10 @@ for (let step = 0; ; step++) {
 }
 `;
 
-function runAndKill(storePath: string, afterSteps: number): Promise<number> {
+function runAndKill(storePath: string, afterSteps: number, synchronous: 'full' | 'normal' = 'full'): Promise<number> {
   const script = join(dir, 'writer.mjs');
   writeFileSync(script, CHILD);
-  const child = spawn(process.execPath, [script, storePath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [script, storePath, synchronous], { stdio: ['ignore', 'pipe', 'pipe'] });
   let lastReported = -1;
   let buffered = '';
   let stderr = '';
@@ -57,16 +57,16 @@ function runAndKill(storePath: string, afterSteps: number): Promise<number> {
 }
 
 describe('store after SIGKILL', () => {
-  it('keeps every step the killed writer reported', async () => {
-    const storePath = join(dir, 'killed.sqlite');
-    const lastReported = await runAndKill(storePath, 300);
+  it.each(['full', 'normal'] as const)('keeps every reported step (synchronous %s)', async (synchronous) => {
+    const storePath = join(dir, `killed-${synchronous}.sqlite`);
+    const lastReported = await runAndKill(storePath, 300, synchronous);
     expect(lastReported).toBeGreaterThanOrEqual(300);
 
     const reader = openStore(storePath, { readonly: true });
     expect(reader.getRun('killed')?.status).toBe('running');
     const model = reader.getModel('killed', 'switch')!;
     const steps = reader.steps(model.id);
-    // Every reported step is there, in order, with nothing missing in between; the writer goes on
+    // Every reported step is there, in order, with nothing missing in between. The writer goes on
     // committing steps until the signal lands, so there may be more than were reported.
     expect(steps.length).toBeGreaterThanOrEqual(lastReported + 1);
     steps.forEach((step, index) => expect(step.step).toBe(index));

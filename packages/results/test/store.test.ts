@@ -236,3 +236,9 @@ describe('hashConfig', () => {
     expect(hashConfig({ a: 1 })).toBe('015abd7f5cc57a2dd94b7590f04ad8084273905ee33ec5cebeae62276a97f862');
   });
 });
+
+describe('run store options', () => {
+  it('rejects an unknown synchronous setting', () => {
+    expect(() => openStore(freshPath(), { synchronous: 'off' as 'full' })).toThrow('synchronous: is not a valid setting (received "off"). Allowed: full or normal.');
+  });
+});
