@@ -1,5 +1,6 @@
 import { Rng } from '@moebench/backend';
 import { DataError, checkInteger } from './errors.js';
+import type { Tokenizer } from './tokenizer.js';
 
 /** A batch of next-token prediction windows, row-major [batchSize, seqLen], ready for an int32 tensor. */
 export interface Batch {
@@ -13,6 +14,11 @@ export interface Batch {
   seqLen: number;
   /** Offset in the token array where each row's window starts, [batchSize]. */
   starts: number[];
+  /**
+   * UTF-8 bytes of all target tokens, for exact bits per byte: sum of loss / ln 2 / targetBytes.
+   * Set by `evaluationBatches` when given a tokenizer; absent otherwise.
+   */
+  targetBytes?: number;
 }
 
 /** Options of a BatchSampler. */
@@ -137,6 +143,8 @@ export interface EvaluationBatchOptions {
   seqLen: number;
   /** Upper bound on the number of batches. Default: every full batch the split has. */
   maxBatches?: number;
+  /** Tokenizer of the tokens; when given, each batch gets its exact `targetBytes`. Default: none. */
+  tokenizer?: Pick<Tokenizer, 'byteLength'>;
 }
 
 /**
@@ -162,7 +170,9 @@ export function evaluationBatches(tokens: Int32Array, options: EvaluationBatchOp
       const m = b * batchSize + row;
       starts.push(Math.floor((m * windowCount) / wanted) * seqLen);
     }
-    batches.push(windowsToBatch(tokens, starts, seqLen));
+    const batch = windowsToBatch(tokens, starts, seqLen);
+    if (options.tokenizer) batch.targetBytes = options.tokenizer.byteLength(batch.targets);
+    batches.push(batch);
   }
   return batches;
 }

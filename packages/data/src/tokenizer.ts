@@ -1,3 +1,4 @@
+import gpt2Ranks from 'gpt-tokenizer/bpeRanks/r50k_base';
 import { decode as gpt2Decode, encode as gpt2Encode, vocabularySize as gpt2VocabularySize } from 'gpt-tokenizer/encoding/r50k_base';
 import { DataError } from './errors.js';
 
@@ -17,6 +18,8 @@ export interface Tokenizer {
   encode(text: string): Int32Array;
   /** Decodes token ids back into text. */
   decode(tokens: ArrayLike<number>): string;
+  /** Returns the number of UTF-8 bytes `tokens` decode to, counting each token's own bytes. */
+  byteLength(tokens: ArrayLike<number>): number;
 }
 
 /**
@@ -33,6 +36,10 @@ export class ByteTokenizer implements Tokenizer {
 
   decode(tokens: ArrayLike<number>): string {
     return Buffer.from(Uint8Array.from(tokens)).toString('utf8');
+  }
+
+  byteLength(tokens: ArrayLike<number>): number {
+    return tokens.length;
   }
 }
 
@@ -51,6 +58,31 @@ export class Gpt2Tokenizer implements Tokenizer {
   decode(tokens: ArrayLike<number>): string {
     return gpt2Decode(Array.from(tokens));
   }
+
+  byteLength(tokens: ArrayLike<number>): number {
+    const lengths = gpt2TokenByteLengths();
+    let total = 0;
+    for (let i = 0; i < tokens.length; i++) total += lengths[tokens[i]];
+    return total;
+  }
+}
+
+let tokenByteLengths: Uint16Array | undefined;
+
+/**
+ * Returns the byte length of every GPT-2 token, [vocabSize]. gpt-tokenizer's rank table lists each
+ * mergeable token as text (when it is valid UTF-8) or as raw bytes; the one special token,
+ * `<|endoftext|>` (id 50256), counts as its 13 characters.
+ */
+function gpt2TokenByteLengths(): Uint16Array {
+  if (!tokenByteLengths) {
+    tokenByteLengths = new Uint16Array(gpt2VocabularySize);
+    gpt2Ranks.forEach((token, id) => {
+      tokenByteLengths![id] = typeof token === 'string' ? Buffer.byteLength(token) : token.length;
+    });
+    tokenByteLengths[gpt2Ranks.length] = Buffer.byteLength('<|endoftext|>');
+  }
+  return tokenByteLengths;
 }
 
 /** Creates the tokenizer called `name`. Default: `byte`. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { runReadmeExamples } from '../../../testing/readme-example.js';
-import { ByteTokenizer, Gpt2Tokenizer, bitsPerByte, createTokenizer, prepareDataset } from '../src/index.js';
+import { ByteTokenizer, Gpt2Tokenizer, bitsPerByte, createTokenizer, evaluationBatches, prepareDataset } from '../src/index.js';
 
 describe('ByteTokenizer', () => {
   it('encodes UTF-8 bytes and decodes them back', () => {
@@ -31,6 +31,24 @@ describe('Gpt2Tokenizer', () => {
   });
 });
 
+describe('byteLength', () => {
+  it('counts the UTF-8 bytes tokens decode to', () => {
+    const text = 'Hello world — café, naïve 日本語\n\n  spaces <|endoftext|>';
+    for (const tokenizer of [createTokenizer('byte'), createTokenizer('gpt2')]) {
+      expect(tokenizer.byteLength(tokenizer.encode(text))).toBe(Buffer.byteLength(text));
+    }
+  });
+
+  it('gives a lone GPT-2 token of a multi-byte character its raw bytes', () => {
+    const tokenizer = new Gpt2Tokenizer();
+    // "日本語" is split into tokens that are parts of UTF-8 sequences.
+    const ids = tokenizer.encode('日本語');
+    expect(ids.length).toBeGreaterThan(1);
+    expect(Array.from(ids, (id) => tokenizer.byteLength([id])).reduce((a, b) => a + b, 0)).toBe(9);
+    expect(tokenizer.byteLength([50256])).toBe(13);
+  });
+});
+
 describe('bits per byte', () => {
   it('converts nats per token to bits per byte', () => {
     expect(bitsPerByte(Math.LN2, 1)).toBeCloseTo(1, 12);
@@ -48,6 +66,15 @@ describe('bits per byte', () => {
     expect(bpe.validation.bytesPerToken).toBeLessThan(6);
     expect(bpe.manifest.splits.train.sha256).toBe(bytes.manifest.splits.train.sha256);
     expect(bpe.manifest.vocabSize).toBe(50257);
+  });
+
+  it('gives evaluation batches their exact target bytes', () => {
+    const bpe = prepareDataset({ corpus: 'brown', tokenizer: 'gpt2' });
+    const batches = evaluationBatches(bpe.validation.tokens, { batchSize: 4, seqLen: 32, maxBatches: 3, tokenizer: bpe.tokenizer });
+    for (const batch of batches) {
+      expect(batch.targetBytes).toBe(Buffer.byteLength(bpe.tokenizer.decode(batch.targets)));
+    }
+    expect(evaluationBatches(bpe.validation.tokens, { batchSize: 4, seqLen: 32, maxBatches: 1 })[0].targetBytes).toBeUndefined();
   });
 });
 
