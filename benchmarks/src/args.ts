@@ -6,7 +6,7 @@ export interface BenchArgs {
   filters: string[];
   /** Variants to run (`--variants`). Default: wasm, wasm-stock, cpu, tensorflow (skipped when it cannot load). */
   variants: VariantName[];
-  /** Where the JSON goes (`--out`). Default: benchmarks/results/<name>.json. */
+  /** Path of the JSON file (`--out`). Default: benchmarks/results/<name>.json. */
   out?: string;
   /** Run name (`--name`). Default: `bench-<UTC date and time>`. */
   name?: string;

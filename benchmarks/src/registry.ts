@@ -38,14 +38,14 @@ export function registerCase(benchCase: BenchCase): void {
   cases.set(benchCase.name, benchCase);
 }
 
-/** Every registered case, in registration order. */
+/** Returns every registered case, in registration order. */
 export function listCases(): BenchCase[] {
   return [...cases.values()];
 }
 
 /**
- * The cases whose name contains any of `filters` (all cases when `filters` is empty). Throws when
- * a filter matches nothing, listing the registered names.
+ * Selects the cases whose name contains any of `filters` (all cases when `filters` is empty).
+ * Throws when a filter matches nothing, listing the registered names.
  */
 export function selectCases(filters: readonly string[]): BenchCase[] {
   const all = listCases();

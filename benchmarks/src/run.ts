@@ -9,7 +9,7 @@ export interface CaseResult {
   variant: VariantName;
   /** `measured`, or `skipped` when the variant's backend is unavailable, or `failed` when the step threw. */
   status: 'measured' | 'skipped' | 'failed';
-  /** Why the case was skipped or failed. */
+  /** Reason the case was skipped or failed. */
   reason?: string;
   /** Measured steps (after one warm-up step). */
   steps?: number;

@@ -4,7 +4,7 @@ export const VARIANT_NAMES = ['wasm', 'wasm-stock', 'cpu', 'tensorflow'] as cons
 /** A variant name. */
 export type VariantName = (typeof VARIANT_NAMES)[number];
 
-/** How a variant starts its backend and how long it measures. */
+/** Backend settings and time budget of a variant. */
 export interface Variant {
   name: VariantName;
   /** The backend `initBackend` gets. */
@@ -15,7 +15,7 @@ export interface Variant {
   timeMs: number;
   /** Minimum measured steps per case. */
   iterations: number;
-  /** What the variant is, for the table's legend. */
+  /** Description of the variant, for the table's legend. */
   label: string;
 }
 

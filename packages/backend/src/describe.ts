@@ -5,7 +5,7 @@ import { activeBackend } from './init.js';
 import { MISSING_KERNELS, REPLACED_KERNELS, wasmReplacementsActive } from './kernels/register.js';
 import { tf } from './tf.js';
 
-/** Facts about the wasm backend, in `describeBackend`'s answer. */
+/** Facts about the wasm backend, part of `describeBackend`'s result. */
 export interface WasmDescription {
   /** Version of `@tensorflow/tfjs-backend-wasm`. */
   version: string;
@@ -25,7 +25,7 @@ export interface WasmDescription {
   addedKernels: string[];
 }
 
-/** Facts about the machine and runtime, in `describeBackend`'s answer. */
+/** Facts about the machine and runtime, part of `describeBackend`'s result. */
 export interface HostDescription {
   /** CPU model as the OS reports it, e.g. `AMD EPYC 7B13`. */
   cpuModel: string;
@@ -39,7 +39,7 @@ export interface HostDescription {
   node: string;
 }
 
-/** What `describeBackend` returns: a plain JSON-serialisable object for run manifests. */
+/** The result of `describeBackend`: a plain JSON-serialisable object for run manifests. */
 export interface BackendDescription {
   /** The active tfjs backend (`wasm`, `cpu`, `tensorflow`), or null before `initBackend`. */
   backend: string | null;
@@ -49,20 +49,21 @@ export interface BackendDescription {
   wasm?: WasmDescription;
   /** Present when the backend is `tensorflow`: the package that loaded and its version. */
   native?: { package: string; version: string };
-  /** GPU names from `nvidia-smi`, when the backend is `tensorflow` through tfjs-node-gpu and one answers. */
+  /** GPU names from `nvidia-smi`, present when the backend is tfjs-node-gpu and `nvidia-smi` lists any. */
   gpus?: string[];
-  /** Why `auto` did not take `tensorflow`, when it did not. */
+  /** Reason `auto` did not take `tensorflow`, present when it did not. */
   autoFallbackReason?: string;
+  /** Facts about the machine and runtime. */
   host: HostDescription;
 }
 
 const require = createRequire(import.meta.url);
 
 /**
- * Describes the active backend and the machine for a run manifest: backend name, tfjs version,
- * wasm SIMD and thread facts and whether the replacement kernels are on, CPU model and cores,
- * GPUs (tensorflow backend through tfjs-node-gpu only), Node version. Call it after `initBackend`;
- * before, `backend` is null and only the host facts are filled in.
+ * Describes the active backend and the machine for a run manifest. The result has the backend name,
+ * tfjs version, wasm SIMD and thread facts and whether the replacement kernels are on, CPU model
+ * and cores, GPUs (tfjs-node-gpu only) and Node version. Call it after `initBackend`. Before that,
+ * `backend` is null and only the host facts are filled in.
  */
 export async function describeBackend(): Promise<BackendDescription> {
   const info = activeBackend();

@@ -31,7 +31,7 @@ describe('BatchMatMul replacement on wasm', () => {
     await initBackend('wasm');
   });
 
-  it('is registered by default and the stock switch puts the stock kernel back', async () => {
+  it('switches between stock and replacement', async () => {
     delete process.env.MOEBENCH_STOCK_KERNELS;
     const replaced = await initBackend('wasm');
     expect(replaced.replacementKernels).toBe(true);
@@ -52,7 +52,7 @@ describe('BatchMatMul replacement on wasm', () => {
   // The reference broadcasts the batch dimensions explicitly with tf.broadcastTo: tfjs's own cpu and
   // stock wasm kernels give wrong values when a and b are broadcast along different axes.
   for (const [name, shapeA, shapeB, transposeA, transposeB] of CASES) {
-    it(`matches cpu with explicit broadcasting, in value and gradient: ${name}`, async () => {
+    it(`matches broadcast cpu reference: ${name}`, async () => {
       const build = (explicit: boolean) => () => {
         const a = tf.tensor(values(shapeA.reduce((x, y) => x * y), 1), shapeA);
         const b = tf.tensor(values(shapeB.reduce((x, y) => x * y), 2), shapeB);
@@ -76,14 +76,14 @@ describe('BatchMatMul replacement on wasm', () => {
     });
   }
 
-  it('agrees with the cpu kernel itself where that one is right', async () => {
+  it('matches the cpu kernel directly', async () => {
     await expectWasmMatchesCpu(
       () => tf.matMul(tf.tensor(values(3 * 5 * 4, 6), [3, 5, 4]), tf.tensor(values(2 * 5, 7), [2, 5]), true, true),
       1e-5,
     );
   });
 
-  it('gives the stock kernel results on a large batched, transposed product', async () => {
+  it('matches stock on a large product', async () => {
     const build = () =>
       tf.matMul(tf.tensor(values(4 * 64 * 96, 4), [4, 64, 96]), tf.tensor(values(4 * 80 * 64, 5), [4, 80, 64]), true, true);
     const stock = await runOn('wasm', build, { stockKernels: true });
@@ -92,7 +92,7 @@ describe('BatchMatMul replacement on wasm', () => {
     expect(replaced[0].shape).toEqual([4, 96, 80]);
   });
 
-  it('matches hand-computed products', async () => {
+  it('matches a hand-computed product', async () => {
     const [out] = await runOn('wasm', () =>
       tf.matMul(tf.tensor3d([1, 2, 3, 4, 5, 6, 7, 8], [2, 2, 2]), tf.tensor2d([1, 0, 1, 1], [2, 2]), false, true),
     );
@@ -100,7 +100,7 @@ describe('BatchMatMul replacement on wasm', () => {
     expect(out.values).toEqual([1, 3, 3, 7, 5, 11, 7, 15]);
   });
 
-  it('rejects mismatched inner dimensions, naming both shapes', async () => {
+  it('rejects mismatched inner dimensions', async () => {
     await initBackend('wasm');
     const a = tf.ones([2, 3]);
     const b = tf.ones([4, 5]);

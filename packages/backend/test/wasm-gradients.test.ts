@@ -27,7 +27,7 @@ function forwardAndGradients(inputs: Input[], f: (...xs: tf.Tensor[]) => tf.Tens
 }
 
 const SQRT_HALF = Math.SQRT1_2;
-const int = (data: number[], shape?: number[]): tf.Tensor => tf.tensor(data, shape, 'int32');
+const int = (data: number[]): tf.Tensor1D => tf.tensor1d(data, 'int32');
 
 /** Each op training uses, as [name, inputs, function]. */
 const CASES: [string, Input[], (...xs: tf.Tensor[]) => tf.Tensor][] = [

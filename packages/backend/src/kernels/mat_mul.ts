@@ -100,9 +100,9 @@ export function makeMatMulKernel(stock: tf.KernelFunc, transpose: tf.KernelFunc,
 }
 
 /**
- * Returns a function giving entry `index` of a `[count, rows, cols]` tensor as its own
- * `[1, rows, cols]` tensor: the tensor itself when count is 1, else a copy, made once per entry and
- * kept until the kernel ends (so a broadcast operand is copied, and packed by XNNPACK, only once).
+ * Returns a function that gives entry `index` of a `[count, rows, cols]` tensor as its own
+ * `[1, rows, cols]` tensor. That is the tensor itself when count is 1, else a copy. Each copy is made
+ * once and kept until the kernel ends, so a broadcast operand is copied (and packed by XNNPACK) once.
  */
 function sliceOf(
   backend: WasmBackend,
@@ -132,7 +132,7 @@ function sliceOf(
 
 /**
  * Maps a flat index over the broadcast batch shape `outer` to the flat index into an operand whose
- * batch shape is `operand` (right-aligned; size-1 and missing dimensions repeat).
+ * batch shape is `operand`. Shapes align on the right, and size-1 and missing dimensions repeat.
  */
 function broadcastIndex(outer: number[], operand: number[]): (index: number) => number {
   if (sizeOf(operand) === 1) return () => 0;

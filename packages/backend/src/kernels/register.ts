@@ -12,7 +12,7 @@ export interface WasmKernelOptions {
   stockKernels?: boolean;
 }
 
-/** Kernels the stock wasm backend lacks; registered whatever the stock switch says. */
+/** Kernels the stock wasm backend lacks. They are registered whatever the stock switch is set to. */
 export const MISSING_KERNELS: readonly tf.KernelConfig[] = [unsortedSegmentSumConfig];
 
 /** Names of the stock wasm kernels moebench replaces (unless the stock switch is on). */
@@ -51,7 +51,7 @@ export function registerWasmKernels(options: WasmKernelOptions = {}): boolean {
   return replacementsActive;
 }
 
-/** Whether moebench's replacement kernels are the ones registered on the wasm backend now. */
+/** Returns whether moebench's replacement kernels are the ones registered on the wasm backend now. */
 export function wasmReplacementsActive(): boolean {
   return replacementsActive;
 }
