@@ -1,4 +1,5 @@
 import { sparseBlockIndices, type ResolvedModelConfig } from './config.js';
+import { smlpSparseWidths } from './smlp-widths.js';
 import type { Architecture, ModelAccounting } from './types.js';
 
 /**
@@ -59,6 +60,26 @@ function experts(config: ResolvedModelConfig, hidden: number, k: number, routerP
   };
 }
 
+/**
+ * A BASE layer: centroids [E, d] score every token against every expert; each expert is `sublayers`
+ * residual FFNs, each with its own layer norm. The layer reads x itself, so there is no pre-norm.
+ */
+function baseExperts(dModel: number, count: number, hidden: number, sublayers: number): PartAccount {
+  const one = feedForward(dModel, hidden);
+  const perExpert = sublayers * (one.total + 2 * dModel);
+  return { total: count * perExpert + dModel * count, active: perExpert + dModel * count, multiplyAdds: sublayers * one.multiplyAdds + dModel * count };
+}
+
+/** Residual FFN sublayers per BASE expert: config.base.sublayers, default 1 as in @moebench/base-layers. */
+function baseSublayers(config: ResolvedModelConfig): number {
+  const value = config.base.sublayers;
+  if (value === undefined) return 1;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new Error(`Invalid model config: base.sublayers must be a positive integer, received ${String(value)}.`);
+  }
+  return value;
+}
+
 /** The FFN sublayer (with its pre-norm) of a Transformer-family block of `architecture`. */
 function transformerFeedForward(architecture: Architecture, config: ResolvedModelConfig, sparse: boolean): PartAccount {
   const { dModel, ffnHidden, experts: count } = config;
@@ -71,8 +92,7 @@ function transformerFeedForward(architecture: Architecture, config: ResolvedMode
     case 'hash':
       return sum([layerNorm(dModel), experts(config, ffnHidden, 1, 0, 0)]);
     case 'base':
-      // Centroids [E, d] score every token against every expert; each expert has its own layer norm.
-      return experts(config, ffnHidden, 1, dModel * count, dModel * count, 2 * dModel);
+      return baseExperts(dModel, count, ffnHidden, baseSublayers(config));
     default:
       throw new Error(`${architecture} has no sparse Transformer FFN.`);
   }
@@ -109,6 +129,34 @@ function gmlp(config: ResolvedModelConfig): PartAccount {
   return sum(parts);
 }
 
+/**
+ * An sMLP sparse block: LN(d); sMoE (U d -> 2h, LN(h), E spatial matrices [T, T] and biases [T]
+ * stored in full, V h -> d, and with partial prediction a router [P, E], P = max(1,
+ * floor(prefixFraction x T))); then tMoE, a BASE layer. Every token uses all sMoE experts (each of
+ * its chunks goes to one). sMoE token mixing costs T x h per token whatever E is; the partial-
+ * prediction router costs E x E x P per sequence, spread over its T tokens.
+ */
+function smlpSparseBlock(config: ResolvedModelConfig): PartAccount {
+  const { dModel, seqLen } = config;
+  const widths = smlpSparseWidths(config);
+  const { smoeExperts, smoeHidden: hidden } = widths;
+  const prefix = Math.max(1, Math.floor(widths.prefixFraction * seqLen));
+  const spatial = dense(smoeExperts * (seqLen * seqLen + seqLen) + 2 * hidden, seqLen * hidden);
+  const router = widths.partialPrediction ? dense(prefix * smoeExperts, (smoeExperts * smoeExperts * prefix) / seqLen) : dense(0, 0);
+  const tmoe = baseExperts(dModel, widths.tmoeExperts, widths.tmoeHidden, widths.tmoeSublayers);
+  return sum([layerNorm(dModel), linear(dModel, 2 * hidden), spatial, linear(hidden, dModel), router, tmoe]);
+}
+
+/** Accounting of sMLP: embedding, gMLP and sparse blocks, final norm, tied head. */
+function smlp(config: ResolvedModelConfig): PartAccount {
+  const { vocabSize, dModel, layers } = config;
+  const sparse = new Set(sparseBlockIndices(config));
+  const parts: PartAccount[] = [dense(vocabSize * dModel, 0)];
+  for (let i = 0; i < layers; i++) parts.push(sparse.has(i) ? smlpSparseBlock(config) : gmlpBlock(config));
+  parts.push(layerNorm(dModel), dense(0, dModel * vocabSize));
+  return sum(parts);
+}
+
 /** Breaks a model's accounting into parameters and multiply-adds per token. */
 export function accountParts(architecture: Architecture, config: ResolvedModelConfig): PartAccount {
   switch (architecture) {
@@ -120,6 +168,8 @@ export function accountParts(architecture: Architecture, config: ResolvedModelCo
       return transformerFamily(architecture, config);
     case 'gmlp':
       return gmlp(config);
+    case 'smlp':
+      return smlp(config);
     default:
       throw new Error(`No accounting for architecture "${architecture}".`);
   }

@@ -2,8 +2,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { tf } from '@moebench/backend';
 import type { NamedVariable } from './parameters.js';
 
-/** Fixed integer tables saved beside the weights, by name (for example a HASH layer's token -> expert table). */
-export type CheckpointTables = Record<string, number[]>;
+/** Fixed tables saved beside the weights as JSON values, by name (for example a HASH layer's token -> expert table). */
+export type CheckpointTables = Record<string, unknown>;
 
 /** The 8 bytes every moebench checkpoint starts with. */
 export const CHECKPOINT_MAGIC = 'MOEBNCH1';

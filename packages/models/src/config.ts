@@ -90,8 +90,22 @@ const OPTION_KEYS = ['switch', 'gshard', 'base', 'hash', 'gmlp', 'smlp'] as cons
 const MODEL_SET_OPTIONS: Record<(typeof OPTION_KEYS)[number], Record<string, string>> = {
   switch: { dModel: 'dModel', numExperts: 'experts', hiddenSize: 'ffnHidden', seed: 'the seed of createModel', name: 'the model' },
   gshard: { dModel: 'dModel', numExperts: 'experts', hiddenSize: 'ffnHidden', seed: 'the seed of createModel', name: 'the model' },
-  base: { dModel: 'dModel', numExperts: 'experts', hiddenSize: 'ffnHidden', seed: 'the seed of createModel', name: 'the model' },
-  hash: { dModel: 'dModel', numExperts: 'experts', hiddenSize: 'ffnHidden', seed: 'the seed of createModel', name: 'the model' },
+  base: {
+    dModel: 'dModel',
+    numExperts: 'experts',
+    hiddenSize: 'ffnHidden',
+    layerNormEpsilon: 'layerNormEpsilon',
+    seed: 'the seed of createModel',
+    name: 'the model',
+  },
+  hash: {
+    dModel: 'dModel',
+    vocabSize: 'vocabSize',
+    numExperts: 'experts',
+    hiddenSize: 'ffnHidden',
+    seed: 'the seed of createModel',
+    name: 'the model',
+  },
   gmlp: {
     dModel: 'dModel',
     maxSeqLen: 'seqLen',
@@ -102,6 +116,19 @@ const MODEL_SET_OPTIONS: Record<(typeof OPTION_KEYS)[number], Record<string, str
     name: 'the model',
   },
   smlp: {},
+};
+
+/** The nested options objects of `smlp`, with the options the model sets in each. */
+const SMLP_NESTED: Record<string, Record<string, string>> = {
+  smoe: {
+    dModel: 'dModel',
+    maxSeqLen: 'seqLen',
+    initStd: 'initStd',
+    layerNormEpsilon: 'layerNormEpsilon',
+    seed: 'the seed of createModel',
+    name: 'the model',
+  },
+  tmoe: { dModel: 'dModel', layerNormEpsilon: 'layerNormEpsilon', seed: 'the seed of createModel', name: 'the model' },
 };
 
 /** The architectures built on the Transformer (attention) block. */
@@ -189,8 +216,40 @@ export function resolveConfig(architecture: Architecture, config: ModelConfig): 
     }
     options[key] = value;
   }
+  checkSmlpOptions(options.smlp);
+  if (architecture === 'smlp') {
+    const smoe = (options.smlp.smoe ?? {}) as Record<string, unknown>;
+    const smoeExperts = typeof smoe.numExperts === 'number' ? smoe.numExperts : experts;
+    const smoeHidden = typeof smoe.hiddenSize === 'number' ? smoe.hiddenSize : ffnHidden;
+    if (smoeHidden % smoeExperts !== 0) {
+      throw new Error(
+        `Invalid model config: sMLP cuts its gated width into one chunk per sMoE expert, so the sMoE hidden width ` +
+          `(${smoeHidden}) must be a multiple of the sMoE experts (${smoeExperts}).`,
+      );
+    }
+  }
 
   return { vocabSize, dModel, layers, seqLen, heads, ffnHidden, experts, moeEvery, initStd, layerNormEpsilon, ...options };
+}
+
+function checkSmlpOptions(smlp: LayerOptions): void {
+  for (const [key, value] of Object.entries(smlp)) {
+    const modelSet = SMLP_NESTED[key];
+    if (modelSet === undefined) {
+      throw new Error(`Invalid model config: unknown field "smlp.${key}". Valid fields: ${Object.keys(SMLP_NESTED).join(', ')}.`);
+    }
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      throw new Error(`Invalid model config: smlp.${key} must be an options object, received ${describe(value)}.`);
+    }
+    for (const option of Object.keys(value)) {
+      const owner = modelSet[option];
+      if (owner !== undefined) {
+        throw new Error(
+          `Invalid model config: smlp.${key}.${option} is set by ${owner.startsWith('the ') ? owner : `the config field ${owner}`}; remove it from smlp.${key}.`,
+        );
+      }
+    }
+  }
 }
 
 /** Indices (0-based) of the sparse blocks: every moeEvery-th block counting from 1. */

@@ -1,5 +1,6 @@
 import { checkArchitecture, resolveConfig, type ModelConfig } from './config.js';
 import { GmlpLanguageModel } from './gmlp.js';
+import { SmlpLanguageModel } from './smlp.js';
 import { TransformerLanguageModel } from './transformer.js';
 import type { LanguageModel } from './types.js';
 
@@ -32,7 +33,7 @@ export function createModel(architecture: string, config: ModelConfig, options: 
       return new TransformerLanguageModel(kind, resolved, seed);
     case 'gmlp':
       return new GmlpLanguageModel(resolved, seed);
-    default:
-      throw new Error(`createModel: ${kind} is not wired in yet.`);
+    case 'smlp':
+      return new SmlpLanguageModel(resolved, seed);
   }
 }

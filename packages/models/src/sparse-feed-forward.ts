@@ -1,6 +1,8 @@
-import { tf } from '@moebench/backend';
+import { Rng, tf } from '@moebench/backend';
+import { createBaseLayer } from '@moebench/base-layers';
 import type { MoeLayer, RouterContext, RoutingStats } from '@moebench/moe';
 import { createGShardLayer } from '@moebench/gshard';
+import { createHashLayer, deserializeHashTable, serializeHashTable, type HashLayer } from '@moebench/hash-layers';
 import { createSwitchLayer } from '@moebench/switch';
 import type { CheckpointTables } from './checkpoint.js';
 import type { ResolvedModelConfig } from './config.js';
@@ -48,9 +50,63 @@ export function createSparseFeedForward(
       const layer = createGShardLayer({ ...config.gshard, dModel: config.dModel, numExperts: config.experts, hiddenSize: config.ffnHidden, seed: layerSeed });
       return preNormResidual(layer, config, store, name);
     }
-    default:
-      throw new Error(`The ${kind} MoE layer package has not been wired in yet (block ${name}).`);
+    case 'hash': {
+      const { unigramCounts, ...options } = config.hash;
+      const layer = createHashLayer({
+        ...options,
+        ...(unigramCounts === undefined ? {} : { unigramCounts }),
+        dModel: config.dModel,
+        vocabSize: config.vocabSize,
+        numExperts: config.experts,
+        hiddenSize: config.ffnHidden,
+        // The hash package takes integer seeds only; one is derived from the model seed and block.
+        seed: new Rng(layerSeed).nextUint32(),
+      });
+      return withHashTable(preNormResidual(layer, config, store, name), layer, `${name}.hashTable`);
+    }
+    case 'base': {
+      const layer = createBaseLayer({
+        ...config.base,
+        dModel: config.dModel,
+        numExperts: config.experts,
+        hiddenSize: config.ffnHidden,
+        layerNormEpsilon: config.layerNormEpsilon,
+        seed: layerSeed,
+      });
+      store.adopt(name, layer.trainableVariables);
+      // The BASE layer reads the residual stream itself (no pre-norm) and returns the new one.
+      return {
+        apply(x, context) {
+          const result = layer.apply(toTimeMajor(x, context), routerContext(context, name));
+          return { output: fromTimeMajor(result.output, context), auxLoss: result.auxLoss, stats: result.stats };
+        },
+        dispose: () => layer.dispose(),
+      };
+    }
   }
+}
+
+/** Adds saving and restoring of a HASH layer's table, under `key`, to its sublayer. */
+function withHashTable(sublayer: SparseFeedForward, layer: HashLayer, key: string): SparseFeedForward {
+  return {
+    ...sublayer,
+    tables: () => ({ [key]: serializeHashTable(layer.table) }),
+    restoreTables(tables) {
+      if (!(key in tables)) throw new Error(`The checkpoint has no HASH table "${key}".`);
+      const restored = deserializeHashTable(tables[key]);
+      if (restored.numExperts !== layer.table.numExperts || restored.vocabSize !== layer.table.vocabSize) {
+        throw new Error(
+          `The checkpoint's HASH table "${key}" maps ${restored.vocabSize} tokens to ${restored.numExperts} experts; ` +
+            `this model has ${layer.table.vocabSize} tokens and ${layer.table.numExperts} experts.`,
+        );
+      }
+      // The router reads the table object on every call, so replacing its fields installs the saved table.
+      const table = layer.table;
+      table.kind = restored.kind;
+      table.experts = restored.experts;
+      table.seed = restored.seed;
+    },
+  };
 }
 
 /** Wraps a MoE FFN as x + MoE(LN(x)), the LN owned by the model. */

@@ -27,14 +27,14 @@ function sgdStep(model: LanguageModel, tokens: tf.Tensor2D, rate: number, stepSe
   return loss;
 }
 
-describe.each(CASES)('$architecture', ({ architecture, config }) => {
+describe.each(CASES)('$name', ({ architecture, config, causalFrom }) => {
   it('is causal in evaluation mode', () => {
     const model = createModel(architecture, config, { seed: 3 });
     const time = config.seqLen;
     const original = randomTokens(1, 2, time, config.vocabSize);
     const ids = original.arraySync();
     const vocab = config.vocabSize;
-    for (let t = 0; t < time - 1; t++) {
+    for (let t = causalFrom ?? 0; t < time - 1; t++) {
       const changed = ids.map((row) => row.map((id, position) => (position > t ? (id + 1 + position) % vocab : id)));
       const altered = tf.tensor2d(changed, [2, time], 'int32');
       const before = evalLogits(model, original);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { accountModel, matchCompute, resolveConfig, type Architecture, type ModelConfig } from '../src/index.js';
 
 const BASE: ModelConfig = { vocabSize: 256, dModel: 128, layers: 4, seqLen: 128, heads: 4, experts: 4 };
-const WIRED: Architecture[] = ['transformer', 'gmlp', 'switch', 'gshard'];
+const WIRED: Architecture[] = ['transformer', 'gmlp', 'switch', 'gshard', 'hash', 'base'];
 
 describe('matchCompute', () => {
   const target = accountModel('transformer', resolveConfig('transformer', BASE)).forwardFlopsPerToken;

@@ -4,12 +4,36 @@ import type { Architecture, ForwardOutput, LanguageModel, ModelConfig } from '..
 /** A config small enough for finite differences and profiling on the cpu backend. */
 export const TINY: ModelConfig = { vocabSize: 11, dModel: 8, layers: 2, seqLen: 6, heads: 2, ffnHidden: 12, experts: 2 };
 
-/** The architectures under test with their tiny configs. */
-export const CASES: Array<{ architecture: Architecture; config: ModelConfig }> = [
-  { architecture: 'transformer', config: TINY },
-  { architecture: 'gmlp', config: TINY },
-  { architecture: 'switch', config: TINY },
-  { architecture: 'gshard', config: TINY },
+/** An architecture under test with its tiny config. */
+export interface TestCase {
+  name: string;
+  architecture: Architecture;
+  config: ModelConfig;
+  /**
+   * First t for which changing tokens after t must leave positions <= t unchanged in evaluation.
+   * Default 0; sMoE partial prediction routes on the first P positions, so it is causal from P - 1.
+   */
+  causalFrom?: number;
+}
+
+/** The architectures under test. */
+export const CASES: TestCase[] = [
+  { name: 'transformer', architecture: 'transformer', config: TINY },
+  { name: 'gmlp', architecture: 'gmlp', config: TINY },
+  { name: 'switch', architecture: 'switch', config: TINY },
+  { name: 'gshard', architecture: 'gshard', config: TINY },
+  // Capacity factor 1 makes the expert bank run exactly one slot per token, so the profiled FLOPs
+  // equal the routed ones (with the default 0, nothing is dropped and every expert runs S slots).
+  { name: 'hash', architecture: 'hash', config: { ...TINY, hash: { capacityFactor: 1 } } },
+  { name: 'base', architecture: 'base', config: TINY },
+  { name: 'smlp', architecture: 'smlp', config: TINY },
+  {
+    name: 'smlp with partial prediction',
+    architecture: 'smlp',
+    // Prefix P = floor(0.3 x 10) = 3 positions.
+    config: { ...TINY, seqLen: 10, smlp: { smoe: { routing: 'partial-prediction', prefixFraction: 0.3 } } },
+    causalFrom: 2,
+  },
 ];
 
 /** Random token ids [batch, time] from a seeded stream. */
@@ -29,7 +53,7 @@ export function languageModelLoss(output: ForwardOutput, tokens: tf.Tensor2D): t
   const logits = tf.slice(output.logits, [0, 0, 0], [batch, time - 1, vocab]);
   const targets = tf.oneHot(tf.slice(tokens, [0, 1], [batch, time - 1]), vocab);
   const perPosition = tf.neg(tf.sum(tf.mul(targets, tf.logSoftmax(logits)), -1)); // [batch, time - 1]
-  const mask = output.lossMask ? tf.slice(output.lossMask, [0, 1], [batch, time - 1]) : tf.onesLike(perPosition);
+  const mask = output.lossMask ? tf.slice(output.lossMask, [0, 0], [batch, time - 1]) : tf.onesLike(perPosition);
   const loss = tf.div(tf.sum(tf.mul(perPosition, mask)), tf.maximum(tf.sum(mask), 1));
   return tf.add(loss, output.auxLoss) as tf.Scalar;
 }
