@@ -1,4 +1,5 @@
 export {
+  assignGroupsInOrder,
   CORPUS_NAMES,
   DEFAULT_SPLIT_FRACTION,
   DOCUMENT_SEPARATOR,

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   DataError,
+  assignGroupsInOrder,
   DOCUMENT_SEPARATOR,
   cutByByteFraction,
   loadCorpus,
@@ -22,6 +23,16 @@ function write(relativePath: string, content: string | Uint8Array): string {
   writeFileSync(path, content);
   return path;
 }
+
+describe('assignGroupsInOrder', () => {
+  it('gives boundary groups to the earlier split', () => {
+    // Ten groups of 10 bytes: train while the bytes before a group are < 70, validation while < 85.
+    const sizes = Array.from({ length: 10 }, () => 10);
+    expect(assignGroupsInOrder(sizes, { validation: 0.15, test: 0.15 })).toEqual([0, 0, 0, 0, 0, 0, 0, 1, 1, 2]);
+    // A large group that starts before the train boundary stays in train.
+    expect(assignGroupsInOrder([60, 30, 5, 5], { validation: 0.05, test: 0.05 })).toEqual([0, 0, 1, 2]);
+  });
+});
 
 describe('sotu corpus', () => {
   const corpus = loadCorpus('sotu');

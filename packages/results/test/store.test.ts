@@ -127,6 +127,19 @@ describe('run store round trip', () => {
     store.close();
   });
 
+  it('lets a reader see writes while the writer is open', () => {
+    const path = freshPath();
+    const writer = openStore(path);
+    writer.createRun({ id: 'live', suite: 'smoke', manifest: sampleManifest() });
+    const { id } = writer.addModel('live', SAMPLE_MODEL);
+    const reader = openStore(path, { readonly: true });
+    expect(reader.steps(id)).toEqual([]);
+    writer.recordStep(id, { step: 1, loss: 1, lr: 1, gradNorm: 1, tokensSeen: 1, tokensPerSecond: 1, trainingSeconds: 1 });
+    expect(reader.steps(id).map((s) => s.step)).toEqual([1]);
+    reader.close();
+    writer.close();
+  });
+
   it('reopens a closed store with its data', () => {
     const path = freshPath();
     const store = openStore(path);
