@@ -1,15 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { accountModel, matchCompute, resolveConfig, type Architecture, type ModelConfig } from '../src/index.js';
+import { accountModel, ARCHITECTURES, matchCompute, resolveConfig, type ModelConfig } from '../src/index.js';
 
 const BASE: ModelConfig = { vocabSize: 256, dModel: 128, layers: 4, seqLen: 128, heads: 4, experts: 4 };
-const WIRED: Architecture[] = ['transformer', 'gmlp', 'switch', 'gshard', 'hash', 'base'];
 
 describe('matchCompute', () => {
   const target = accountModel('transformer', resolveConfig('transformer', BASE)).forwardFlopsPerToken;
 
   it.each(['both', 'dModel', 'hidden'] as const)('lands every architecture within 5 percent (vary %s)', (vary) => {
-    const matches = matchCompute(target, BASE, { architectures: WIRED, vary });
-    for (const architecture of WIRED) {
+    const matches = matchCompute(target, BASE, { vary });
+    for (const architecture of ARCHITECTURES) {
       const match = matches[architecture];
       const recomputed = accountModel(architecture, resolveConfig(architecture, match.config)).forwardFlopsPerToken;
       expect(recomputed, architecture).toBe(match.accounting.forwardFlopsPerToken);
@@ -27,9 +26,10 @@ describe('matchCompute', () => {
   });
 
   it('keeps dModel a multiple of heads and of dModelMultiple', () => {
-    const matches = matchCompute(target * 1.7, { ...BASE, heads: 6 }, { architectures: WIRED, dModelMultiple: 16 });
+    const matches = matchCompute(target * 1.7, { ...BASE, heads: 6 }, { dModelMultiple: 16 });
     expect(matches.transformer.config.dModel % 48).toBe(0);
     expect(matches.gmlp.config.dModel % 16).toBe(0);
+    expect((matches.smlp.config.ffnHidden as number) % 4).toBe(0);
   });
 
   it('rejects a target below the cost of the LM head', () => {
