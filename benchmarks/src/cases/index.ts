@@ -4,5 +4,6 @@
  */
 import { registerCase } from '../registry.js';
 import { denseFfnCase } from './dense-ffn.js';
+import { moeLayerCases } from './moe-layers.js';
 
-for (const benchCase of [denseFfnCase]) registerCase(benchCase);
+for (const benchCase of [denseFfnCase, ...moeLayerCases]) registerCase(benchCase);
