@@ -3,7 +3,8 @@
  * it to the list below.
  */
 import { registerCase } from '../registry.js';
+import { baseAuctionCases, baseLayerCase } from './base-layers.js';
 import { denseFfnCase } from './dense-ffn.js';
 import { moeLayerCases } from './moe-layers.js';
 
-for (const benchCase of [denseFfnCase, ...moeLayerCases]) registerCase(benchCase);
+for (const benchCase of [denseFfnCase, ...moeLayerCases, baseLayerCase, ...baseAuctionCases]) registerCase(benchCase);

@@ -109,8 +109,8 @@ export class BaseLayer implements MoeLayer {
       // The output projection starts at zero: the expert adds nothing until it has trained.
       tf.tidy(() => bank.w2.assign(tf.zerosLike(bank.w2)));
       this.sublayers.push({
-        normScale: tf.variable(tf.ones([numExperts, dModel]), true, prefix === undefined ? undefined : `${prefix}/norm_scale`),
-        normBias: tf.variable(tf.zeros([numExperts, dModel]), true, prefix === undefined ? undefined : `${prefix}/norm_bias`),
+        normScale: ownVariable(tf.ones([numExperts, dModel]), prefix, 'norm_scale'),
+        normBias: ownVariable(tf.zeros([numExperts, dModel]), prefix, 'norm_bias'),
         bank,
       });
     }
@@ -213,6 +213,13 @@ export function expertLayerNorm(buffer: tf.Tensor3D, scale: tf.Tensor, bias: tf.
     const scaled = tf.mul(normalized, tf.reshape(scale, [numExperts, 1, dModel]));
     return tf.add(scaled, tf.reshape(bias, [numExperts, 1, dModel])) as tf.Tensor3D;
   });
+}
+
+/** Makes a trainable variable from `initial` and releases `initial` (a variable keeps its own reference). */
+function ownVariable(initial: tf.Tensor, prefix: string | undefined, field: string): tf.Variable {
+  const variable = tf.variable(initial, true, prefix === undefined ? undefined : `${prefix}/${field}`);
+  initial.dispose();
+  return variable;
 }
 
 /** Creates a BASE layer; see `BaseLayerOptions` for the defaults. */

@@ -263,6 +263,15 @@ describe.each(['cpu', 'wasm'] as const)('BASE layer on %s', (backend) => {
     expect(first[2]).toBeLessThan(first[0]);
   });
 
+  it('releases every tensor it made on dispose', () => {
+    const before = tf.memory().numTensors;
+    const layer = createBaseLayer({ dModel: 8, numExperts: 4, hiddenSize: 16, sublayers: 2, seed: 'dispose', name: 'dispose-check' });
+    // Centroids, then per sublayer the two norm variables and the four bank variables.
+    expect(tf.memory().numTensors - before).toBe(1 + 2 * 6);
+    layer.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('keeps the tensor count flat over training steps', () => {
     const layer = createBaseLayer({ dModel: 8, numExperts: 4, hiddenSize: 16, seed: 'leaks' });
     const x = new Rng('leak-x').normalTensor([16, 8]);
