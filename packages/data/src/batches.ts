@@ -65,10 +65,10 @@ export function checkBatchFits(field: string, tokenCount: number, batchSize: num
 
 /**
  * Draws training batches of random windows: batch i has `batchSize` windows of seqLen + 1
- * consecutive tokens, and each window starts at a uniform offset in [0, tokens.length - seqLen - 1]. The
- * offsets of batch i come from their own stream, `new Rng(seed).fork('batch/' + i)`, so batch i
- * depends only on the seed and i: every model of a suite sees the same batches, and a sampler
- * resumed at position i continues exactly as the original would have.
+ * consecutive tokens, and each window starts at a uniform offset in [0, tokens.length - seqLen - 1].
+ * The offsets of batch i come from their own stream, `new Rng(seed).fork('batch/' + i)`, so batch
+ * i depends only on the seed and i. Every model of a suite therefore gets the same batches, and a
+ * sampler resumed at position i continues exactly as the original would have.
  */
 export class BatchSampler {
   private readonly tokens: Int32Array;

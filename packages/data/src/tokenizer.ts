@@ -71,7 +71,7 @@ let tokenByteLengths: Uint16Array | undefined;
 
 /**
  * Returns the byte length of every GPT-2 token, [vocabSize]. gpt-tokenizer's rank table lists each
- * mergeable token as text (when it is valid UTF-8) or as raw bytes; the one special token,
+ * mergeable token as text (when it is valid UTF-8) or as raw bytes. The one special token,
  * `<|endoftext|>` (id 50256), counts as its 13 characters.
  */
 function gpt2TokenByteLengths(): Uint16Array {

@@ -27,8 +27,9 @@ export interface OpenStoreOptions {
   /**
    * SQLite `synchronous` setting of a writable store. `full` syncs the WAL file at every commit, so a
    * finished write survives a process kill and a power loss or OS crash. `normal` syncs only at WAL
-   * checkpoints, so a write survives a process kill (SIGKILL included) but the last writes before a
-   * power loss or OS crash may be lost; it makes each write cheaper. Default: `full`.
+   * checkpoints and makes each write cheaper. A finished write still survives a process kill
+   * (SIGKILL included), but the last writes before a power loss or OS crash may be lost.
+   * Default: `full`.
    */
   synchronous?: 'full' | 'normal';
 }
