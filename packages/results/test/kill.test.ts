@@ -13,7 +13,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 // The child is plain Node, so it runs the compiled package: build it first (incremental, fast when current).
 beforeAll(() => {
-  const build = spawnSync('pnpm', ['exec', 'tsc', '-b', 'packages/results'], { cwd: repoRoot, encoding: 'utf8' });
+  const tsc = join(repoRoot, 'node_modules/typescript/bin/tsc');
+  const build = spawnSync(process.execPath, [tsc, '-b', 'packages/results'], { cwd: repoRoot, encoding: 'utf8' });
   if (build.status !== 0) throw new Error(`tsc -b packages/results failed:\n${build.stdout}${build.stderr}`);
 });
 
