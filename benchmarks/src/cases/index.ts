@@ -6,5 +6,7 @@ import { registerCase } from '../registry.js';
 import { baseAuctionCases, baseLayerCase } from './base-layers.js';
 import { denseFfnCase } from './dense-ffn.js';
 import { moeLayerCases } from './moe-layers.js';
+import { gmlpBlockCase, smlpSparseBlockCase } from './smlp.js';
+import { trainingStepCases } from './models.js';
 
-for (const benchCase of [denseFfnCase, ...moeLayerCases, baseLayerCase, ...baseAuctionCases]) registerCase(benchCase);
+for (const benchCase of [denseFfnCase, ...moeLayerCases, baseLayerCase, ...baseAuctionCases, gmlpBlockCase, smlpSparseBlockCase, ...trainingStepCases]) registerCase(benchCase);
