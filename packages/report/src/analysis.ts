@@ -192,6 +192,7 @@ function compare(subjectRuns: ModelRun[], baselineRuns: ModelRun[], singleSeedMa
   const claim = judgeClaim(
     { speedup: speedups.time.speedup, pairedSeeds: pairs.length, reachedSeeds: speedups.time.reachedSeeds },
     singleSeedMargin,
+    displayName(subjectRuns[0].name),
   );
   return {
     baseline: baseline.name,
@@ -242,7 +243,7 @@ function describeScale(subject: ModelRun, baseline: ModelRun, baselineRuns: Mode
     `${displayName(subject.name)} ${formatCount(subject.totalParameters)} params, ${formatCount(subject.forwardFlopsPerToken)} FLOPs/token`,
     `${displayName(baseline.name)} ${formatCount(baseline.totalParameters)} params, ${formatCount(baseline.forwardFlopsPerToken)} FLOPs/token`,
   ];
-  if (tokens !== null && seconds !== null) parts.push(`target at ${formatCount(tokens)} tokens, ${seconds.toFixed(0)} s`);
+  if (tokens !== null && seconds !== null) parts.push(`target at ${formatCount(tokens)} tokens, ${seconds.toFixed(seconds < 10 ? 1 : 0)} s`);
   return parts.join('; ');
 }
 

@@ -47,7 +47,7 @@ export function perplexityChart(runs: readonly ModelRun[], axis: Axis, context: 
       data: { values },
       mark: { type: 'line', point: true },
       encoding: {
-        x: { field: 'x', type: 'quantitative', title: AXIS_TITLES[axis], axis: { format: axis === 'time' ? ',.0f' : '.2s' } },
+        x: { field: 'x', type: 'quantitative', title: AXIS_TITLES[axis], axis: axis === 'time' ? {} : { format: '~s' } },
         y: { field: 'perplexity', type: 'quantitative', title: 'Validation perplexity', scale: { type: 'log', nice: false } },
         color: { field: 'model', type: 'nominal', title: 'Model', sort: modelOrder(runs) },
         detail: { field: 'seed', type: 'nominal' },
@@ -103,7 +103,7 @@ export function layerLoadChart(health: RoutingHealth, context: RunContext): Char
   return {
     name: `expert-load-${fileStem(health.name)}-seed${health.seed}`,
     title,
-    spec: withFooter(title, context, heatmap(values, { field: 'layer', title: 'Layer', sort: health.layers.map((layer) => layer.layer) })),
+    spec: withFooter(title, context, heatmap(values, { field: 'layer', title: 'Layer', sort: health.layers.map((layer) => layer.layer) }, 40)),
   };
 }
 
@@ -133,7 +133,7 @@ export function loadOverTimeChart(run: ModelRun, context: RunContext, bins = 20)
   return {
     name: `expert-load-over-time-${fileStem(run.name)}-seed${run.seed}`,
     title,
-    spec: withFooter(title, context, heatmap(values, { field: 'step', title: 'Training step (start of range)', sort: 'ascending' })),
+    spec: withFooter(title, context, heatmap(values, { field: 'step', title: 'Training step (start of range)', sort: 'ascending' }, 16)),
   };
 }
 
@@ -163,7 +163,7 @@ export function droppedFractionChart(runs: readonly ModelRun[], context: RunCont
       data: { values },
       mark: { type: 'line' },
       encoding: {
-        x: { field: 'step', type: 'quantitative', title: 'Training step' },
+        x: { field: 'step', type: 'quantitative', title: 'Training step', axis: { tickMinStep: 1, format: 'd' } },
         y: { field: 'dropped', type: 'quantitative', title: 'Dropped fraction of routing choices', axis: { format: '.0%' } },
         color: { field: 'model', type: 'nominal', title: 'Model', sort: modelOrder(runs) },
         detail: { field: 'seed', type: 'nominal' },
@@ -172,13 +172,15 @@ export function droppedFractionChart(runs: readonly ModelRun[], context: RunCont
   };
 }
 
+/** Builds a heatmap of share by expert (columns) and `rows.field`; each row is `rowHeight` pixels high. */
 function heatmap(
   values: Array<Record<string, string | number>>,
   rows: { field: string; title: string; sort: string[] | 'ascending' },
+  rowHeight: number,
 ): Record<string, unknown> {
   return {
     width: WIDTH,
-    height: HEIGHT,
+    height: { step: rowHeight },
     data: { values },
     mark: { type: 'rect' },
     encoding: {
@@ -213,10 +215,10 @@ function withFooter(title: string, context: RunContext, view: Record<string, unk
       view,
       {
         width: WIDTH,
-        height: 34,
+        height: 46,
         view: { stroke: null },
         data: { values: [{ footer }] },
-        mark: { type: 'text', align: 'left', baseline: 'top', fontSize: 9, color: '#555', limit: WIDTH, lineHeight: 12 },
+        mark: { type: 'text', align: 'left', baseline: 'top', fontSize: 9, color: '#555', lineHeight: 12 },
         encoding: { x: { value: 0 }, y: { value: 0 }, text: { field: 'footer' } },
       },
     ],

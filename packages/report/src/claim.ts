@@ -54,8 +54,9 @@ export function describeVerdictRule(singleSeedMargin: number): string {
  *
  * @param singleSeedMargin relative margin around 1 a single-seed speedup must clear, because one seed
  *   has no measured spread (default 0.1, so 1.1 or more reproduces and 1/1.1 or less does not).
+ * @param subject name of the measured model in the reason (default `sMLP`).
  */
-export function judgeClaim(input: VerdictInput, singleSeedMargin = 0.1): ClaimVerdict {
+export function judgeClaim(input: VerdictInput, singleSeedMargin = 0.1, subject = 'sMLP'): ClaimVerdict {
   if (!(singleSeedMargin >= 0)) {
     throw new Error(`judgeClaim: singleSeedMargin is ${singleSeedMargin}; it must be a number >= 0.`);
   }
@@ -63,19 +64,19 @@ export function judgeClaim(input: VerdictInput, singleSeedMargin = 0.1): ClaimVe
   const reachesPaperSpeedup = speedup === null ? null : speedup.mean >= PAPER_CLAIM.speedup;
 
   if (pairedSeeds === 0) {
-    return { verdict: 'inconclusive', reason: 'sMLP or the baseline has no evaluation to compare.', reachesPaperSpeedup };
+    return { verdict: 'inconclusive', reason: `${subject} or the baseline has no evaluation to compare.`, reachesPaperSpeedup };
   }
   if (reachedSeeds === 0 || speedup === null) {
     return {
       verdict: 'not reproduced',
-      reason: "sMLP never reached the baseline's final perplexity within its budget.",
+      reason: `${subject} never reached the baseline's final perplexity within its budget.`,
       reachesPaperSpeedup,
     };
   }
   if (reachedSeeds < pairedSeeds) {
     return {
       verdict: 'inconclusive',
-      reason: `sMLP reached the baseline's final perplexity in ${reachedSeeds} of ${pairedSeeds} seeds.`,
+      reason: `${subject} reached the baseline's final perplexity in ${reachedSeeds} of ${pairedSeeds} seeds.`,
       reachesPaperSpeedup,
     };
   }
@@ -83,10 +84,10 @@ export function judgeClaim(input: VerdictInput, singleSeedMargin = 0.1): ClaimVe
   if (speedup.n === 1) {
     const value = speedup.mean.toFixed(2);
     if (speedup.mean >= 1 + singleSeedMargin) {
-      return { verdict: 'reproduced', reason: `sMLP was ${value}x faster (one seed).`, reachesPaperSpeedup };
+      return { verdict: 'reproduced', reason: `${subject} was ${value}x faster (one seed).`, reachesPaperSpeedup };
     }
     if (speedup.mean <= 1 / (1 + singleSeedMargin)) {
-      return { verdict: 'not reproduced', reason: `sMLP was slower: ${value}x (one seed).`, reachesPaperSpeedup };
+      return { verdict: 'not reproduced', reason: `${subject} was slower: ${value}x (one seed).`, reachesPaperSpeedup };
     }
     return {
       verdict: 'inconclusive',
@@ -96,7 +97,7 @@ export function judgeClaim(input: VerdictInput, singleSeedMargin = 0.1): ClaimVe
   }
 
   const interval = `95% interval [${speedup.low!.toFixed(2)}, ${speedup.high!.toFixed(2)}] over ${speedup.n} seeds`;
-  if (speedup.low! > 1) return { verdict: 'reproduced', reason: `sMLP was faster: ${interval}.`, reachesPaperSpeedup };
-  if (speedup.high! < 1) return { verdict: 'not reproduced', reason: `sMLP was slower: ${interval}.`, reachesPaperSpeedup };
+  if (speedup.low! > 1) return { verdict: 'reproduced', reason: `${subject} was faster: ${interval}.`, reachesPaperSpeedup };
+  if (speedup.high! < 1) return { verdict: 'not reproduced', reason: `${subject} was slower: ${interval}.`, reachesPaperSpeedup };
   return { verdict: 'inconclusive', reason: `The ${interval} contains 1.`, reachesPaperSpeedup };
 }

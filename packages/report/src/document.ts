@@ -38,51 +38,12 @@ export function buildDocument(analysis: Analysis, run: RunContext, charts: reado
   blocks.push(
     { kind: 'heading', level: 2, text: "The paper's claim" },
     { kind: 'quote', text: `sMLP achieves ${PAPER_CLAIM.text}. (${PAPER_CLAIM.source}; ${PAPER_CLAIM.scale}.)` },
-    {
-      kind: 'table',
-      headers: ['Baseline', 'Paper', `Measured speedup, time`, 'Tokens', 'FLOPs', 'Reaches 2x', 'Verdict', 'Reason', 'Measured at'],
-      rows: analysis.comparisons.map((comparison) => [
-        displayName(comparison.baseline),
-        `up to ${PAPER_CLAIM.speedup}x`,
-        formatSpeedup(comparison, 'time'),
-        formatSpeedup(comparison, 'tokens'),
-        formatSpeedup(comparison, 'flops'),
-        formatYesNo(comparison.claim.reachesPaperSpeedup),
-        `**${comparison.claim.verdict}**`,
-        comparison.claim.reason,
-        comparison.scale,
-      ]),
-    },
-    { kind: 'paragraph', text: `Verdict rule. ${describeVerdictRule(analysis.singleSeedMargin)}` },
   );
-
-  blocks.push(
-    { kind: 'heading', level: 2, text: 'Time to target' },
-    {
-      kind: 'paragraph',
-      text:
-        `Each target is a baseline's final validation perplexity. The time is the training time (evaluation excluded) at which ` +
-        `the perplexity first reaches the target, linearly interpolated between evaluations; tokens and training FLOPs ` +
-        `(3 x forward FLOPs per token x tokens) are measured the same way. Speedup = baseline / ${subject}. ${seedsSentence(analysis)}`,
-    },
-    {
-      kind: 'table',
-      headers: ['Baseline', 'Target perplexity', ...AXES.flatMap((axis) => [`Baseline ${AXIS_UNITS[axis]}`, `${subject} ${AXIS_UNITS[axis]}`, 'Speedup'])],
-      rows: analysis.comparisons.map((comparison) => [
-        displayName(comparison.baseline),
-        formatFigure(comparison.target, formatPerplexity),
-        ...AXES.flatMap((axis) => {
-          const speedup = comparison.speedups[axis];
-          const formatter = axis === 'time' ? formatSeconds : formatCount;
-          return [
-            formatFigure(speedup.baseline, formatter),
-            speedup.subject === null ? 'not reached' : formatFigure(speedup.subject, formatter) + reachedSuffix(comparison, axis),
-            formatSpeedup(comparison, axis),
-          ];
-        }),
-      ]),
-    },
-  );
+  if (analysis.comparisons.length === 0) {
+    blocks.push({ kind: 'paragraph', text: noComparisonReason(analysis) });
+  } else {
+    blocks.push(...comparisonBlocks(analysis, subject));
+  }
 
   const equalTime = analysis.equalTimeSeconds === null ? 'n/a' : `${formatSeconds(analysis.equalTimeSeconds)} s`;
   blocks.push(
@@ -163,6 +124,58 @@ export function buildDocument(analysis: Analysis, run: RunContext, charts: reado
     }
   }
   return blocks;
+}
+
+/** Builds the claim table, the verdict rule and the time-to-target table. */
+function comparisonBlocks(analysis: Analysis, subject: string): Block[] {
+  return [
+    {
+      kind: 'table',
+      headers: ['Baseline', 'Paper', `Measured speedup, time`, 'Tokens', 'FLOPs', 'Reaches 2x', 'Verdict', 'Reason', 'Measured at'],
+      rows: analysis.comparisons.map((comparison) => [
+        displayName(comparison.baseline),
+        `up to ${PAPER_CLAIM.speedup}x`,
+        formatSpeedup(comparison, 'time'),
+        formatSpeedup(comparison, 'tokens'),
+        formatSpeedup(comparison, 'flops'),
+        formatYesNo(comparison.claim.reachesPaperSpeedup),
+        `**${comparison.claim.verdict}**`,
+        comparison.claim.reason,
+        comparison.scale,
+      ]),
+    },
+    { kind: 'paragraph', text: `Verdict rule. ${describeVerdictRule(analysis.singleSeedMargin)}` },
+    { kind: 'heading', level: 2, text: 'Time to target' },
+    {
+      kind: 'paragraph',
+      text:
+        `Each target is a baseline's final validation perplexity. The time is the training time (evaluation excluded) at which ` +
+        `the perplexity first reaches the target, linearly interpolated between evaluations; tokens and training FLOPs ` +
+        `(3 x forward FLOPs per token x tokens) are measured the same way. Speedup = baseline / ${subject}. ${seedsSentence(analysis)}`,
+    },
+    {
+      kind: 'table',
+      headers: ['Baseline', 'Target perplexity', ...AXES.flatMap((axis) => [`Baseline ${AXIS_UNITS[axis]}`, `${subject} ${AXIS_UNITS[axis]}`, 'Speedup'])],
+      rows: analysis.comparisons.map((comparison) => [
+        displayName(comparison.baseline),
+        formatFigure(comparison.target, formatPerplexity),
+        ...AXES.flatMap((axis) => {
+          const speedup = comparison.speedups[axis];
+          const formatter = axis === 'time' ? formatSeconds : formatCount;
+          return [
+            formatFigure(speedup.baseline, formatter),
+            speedup.subject === null ? 'not reached' : formatFigure(speedup.subject, formatter) + reachedSuffix(comparison, axis),
+            formatSpeedup(comparison, axis),
+          ];
+        }),
+      ]),
+    },
+  ];
+}
+
+function noComparisonReason(analysis: Analysis): string {
+  if (analysis.subject === null) return 'No speedup can be measured: the run has no sMLP model.';
+  return `No speedup can be measured: the run has no model besides ${displayName(analysis.subject)}.`;
 }
 
 /** Formats a seed figure as `mean` with one seed and `mean [low, high]` with several. */

@@ -62,7 +62,7 @@ export function runContext(run: RunRecord): RunContext {
   let backendLabel = firstText(backend.backend, backend.name) ?? 'unknown backend';
   const wasm = asRecord(backend.wasm);
   if (typeof wasm.simd === 'boolean') {
-    const threads = typeof wasm.threads === 'number' ? `, ${wasm.threads} thread(s)` : '';
+    const threads = typeof wasm.threads === 'number' ? `, ${wasm.threads} thread${wasm.threads === 1 ? '' : 's'}` : '';
     backendLabel += ` (${wasm.simd ? 'SIMD' : 'no SIMD'}${threads})`;
   }
 

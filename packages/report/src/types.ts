@@ -53,7 +53,7 @@ export interface ModelRun {
   seed: number;
   /** Final status: `done`, `diverged`, `interrupted`, `skipped` or `running`. */
   status: string;
-  /** Why the run is diverged, interrupted or skipped, when the store says. */
+  /** Why the run is diverged, interrupted or skipped, when the store records it. */
   statusReason?: string;
   /** Trainable parameters in total. */
   totalParameters: number;

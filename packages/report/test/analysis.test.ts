@@ -197,6 +197,13 @@ describe('routingHealth', () => {
     expect(health.collapseWarnings).toEqual([]);
   });
 
+  it('calls a busy HASH expert load imbalance', () => {
+    const health = routingHealth(modelRun('hash', [[1, 9]], { routing: routing('l', 4, [60, 20, 10, 10]) }))!;
+    expect(health.collapseWarnings).toEqual([
+      'hash (seed 1) l: expert 0 took 60.0% of the tokens over the last quarter of training (load imbalance of the fixed hash routing).',
+    ]);
+  });
+
   it('returns null for a dense model', () => {
     expect(routingHealth(modelRun('transformer', [[1, 9]]))).toBeNull();
   });

@@ -13,7 +13,7 @@ describe('summariseVersions', () => {
 });
 
 describe('provenanceLines', () => {
-  it('gives run, hardware and version lines', () => {
+  it('gives run, hardware, version and commit lines', () => {
     const lines = provenanceLines({
       runId: 'quick-1',
       corpus: 'sotu, byte tokenizer',
@@ -24,7 +24,7 @@ describe('provenanceLines', () => {
       gitDirty: true,
       date: '2026-12-04T20:00:00Z',
     });
-    expect(lines).toEqual(['run quick-1 · corpus sotu, byte tokenizer', 'wasm on CPU (2 cores)', 'versions not recorded · git 0123456789ab (dirty) · 2026-12-04']);
+    expect(lines).toEqual(['run quick-1 · corpus sotu, byte tokenizer', 'wasm on CPU (2 cores)', 'versions not recorded', 'git 0123456789ab (dirty) · 2026-12-04']);
   });
 });
 

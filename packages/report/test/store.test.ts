@@ -78,7 +78,7 @@ describe('readReportData', () => {
     expect(data.run).toMatchObject({
       runId: 'smoke-b',
       corpus: 'sotu, byte tokenizer',
-      backend: 'wasm (SIMD, 1 thread(s))',
+      backend: 'wasm (SIMD, 1 thread)',
       hardware: 'Test CPU (2 cores)',
       gitSha: '0123456789abcdef0123',
       suite: 'smoke',

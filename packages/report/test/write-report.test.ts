@@ -53,6 +53,17 @@ describe('writeReportFromData', () => {
     expect(summary.charts).toContain('charts/expert-load-gshard-seed2.png');
   });
 
+  it('explains missing speedups instead of empty tables', async () => {
+    const outDir = mkdtempSync(join(tmpdir(), 'moebench-report-'));
+    const models = sampleModels().filter((model) => model.name !== 'smlp');
+    await writeReportFromData({ run, models }, { outDir });
+
+    const markdown = readFileSync(join(outDir, 'report.md'), 'utf8');
+    expect(markdown).toContain('No speedup can be measured: the run has no sMLP model.');
+    expect(markdown).not.toContain('| Baseline |');
+    expect(markdown).toContain('| Transformer |');
+  });
+
   it('rejects an empty outDir before any work', async () => {
     await expect(writeReportFromData({ run, models: [] }, { outDir: '' })).rejects.toThrow('writeReport: outDir is ""');
   });
