@@ -6,8 +6,9 @@
  * S tokens against S slots (C identical slots per expert), but the slots of one expert are
  * interchangeable ("similar objects"), so the solver never builds the S x S matrix. Each expert
  * keeps its C slot prices in a min-heap, and its price is the cheapest slot's price. A bidding token
- * compares experts by `a[s, e] - price(e)`, takes the cheapest slot of the best one and evicts its
- * holder. One bid costs O(E + log C).
+ * compares experts by `a[s, e] - price(e)`, takes the cheapest slot of the best one, evicts its
+ * holder, and sets that slot's price to where it would be indifferent between this expert and its
+ * best other expert, plus epsilon. One bid costs O(E + log C).
  *
  * Epsilon scaling runs the auction repeatedly with a shrinking epsilon, keeping prices and every
  * token that still satisfies the tighter condition. Without it, tokens with equal affinities (the
@@ -66,8 +67,9 @@ export interface BalancedAssignment {
 
 /**
  * Assigns `tokens` tokens to `experts` experts so that every expert gets `ceil(tokens / experts)`
- * slots (padding fills the remainder) and the total affinity is maximal up to `tokens * epsilon`
- * (padded token count). Pure and deterministic: ties go to the lower expert index.
+ * slots (padding fills at most one slot per expert) and the total affinity is within
+ * `ceil(tokens / experts) * experts * epsilon` of the maximum. Pure and deterministic: a bidder
+ * choosing between equally good experts takes the lower index.
  *
  * @param affinities [tokens, experts] row-major, finite.
  * @throws RangeError when the counts are not positive integers, there are more experts than tokens,
@@ -308,9 +310,9 @@ class SlotAuction {
       }
 
       // The bidder bids the price at which it would be indifferent between this class and its best
-      // other class, plus epsilon, as in Bertsekas and Castanon's auction for similar objects. The
-      // other slots of the same class do not count as second-best objects: if they did, a class's
-      // slots would rise by epsilon one at a time (a price war among identical objects).
+      // other class, plus epsilon. The other slots of the same class do not count as second-best
+      // objects: if they did, a class's slots would rise by epsilon one at a time (a price war
+      // among identical objects).
       const base = classStart[bestClass];
       const size = classStart[bestClass + 1] - base;
       const bid = secondValue === -Infinity ? price[base] + epsilon : price[base] + bestValue - secondValue + epsilon;
