@@ -22,6 +22,12 @@ const CASES: Case[] = [
   ['a broadcast, b batched', [4, 5], [3, 5, 2], false, false],
   ['both broadcast across different axes', [2, 1, 3, 4], [1, 3, 4, 2], false, false],
   ['both broadcast, transposeB', [2, 1, 3, 4], [3, 2, 4], false, true],
+  // Above the small-product size (m * k * n > 8192), so these run one XNNPACK product per entry.
+  ['equal batches, per-entry products', [3, 24, 20], [3, 20, 18], false, false],
+  ['equal batches, per-entry, transposeA', [3, 20, 24], [3, 20, 18], true, false],
+  // C^T = op(B)^T op(A)^T copies fewer values here than transposing the large operand.
+  ['transposeA with a narrow b (computes C^T)', [64, 40], [64, 3], true, false],
+  ['batched transposeB with a short a (computes C^T)', [2, 4, 64], [2, 200, 64], false, true],
 ];
 
 const stockSwitch = process.env.MOEBENCH_STOCK_KERNELS;
