@@ -64,7 +64,7 @@ export function parseCommandLine(argv: string[]): Command {
     case 'run': {
       const { values, positionals } = parse(command, rest, RUN_OPTIONS, 1);
       const seed = values.seed === undefined ? null : parseSeed(values.seed);
-      const backend = values.backend === undefined ? null : parseBackend(values.backend);
+      const backend = values.backend === undefined ? null : parseBackend(command, values.backend);
       const only = values.only === undefined ? null : parseOnly(values.only);
       const resume = values.resume ?? null;
       if (resume !== null && positionals.length > 0) {
@@ -80,7 +80,7 @@ export function parseCommandLine(argv: string[]): Command {
       return { command };
     case 'env': {
       const { values } = parse(command, rest, { backend: { type: 'string' } }, 0);
-      return { command, backend: values.backend === undefined ? null : parseBackend(values.backend) };
+      return { command, backend: values.backend === undefined ? null : parseBackend(command, values.backend) };
     }
     case 'report': {
       const { values, positionals } = parse(command, rest, { out: { type: 'string' } }, 1);
@@ -125,9 +125,9 @@ function parseSeed(text: string): number {
   return Number(text);
 }
 
-function parseBackend(text: string): string {
+function parseBackend(command: string, text: string): string {
   if (!(BACKEND_NAMES as readonly string[]).includes(text)) {
-    throw new UsageError(`--backend must be one of ${BACKEND_NAMES.join(', ')}, received "${text}".`);
+    throw new UsageError(`moebench ${command}: --backend must be one of ${BACKEND_NAMES.join(', ')}, received "${text}".`);
   }
   return text;
 }

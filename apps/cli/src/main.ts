@@ -15,7 +15,7 @@ async function main(argv: string[]): Promise<number> {
     command = parseCommandLine(argv);
   } catch (error) {
     if (error instanceof UsageError) {
-      process.stderr.write(`${error.message}\n\n${USAGE}`);
+      process.stderr.write(`${error.message}\nRun "moebench help" for the commands and options.\n`);
       return 2;
     }
     throw error;

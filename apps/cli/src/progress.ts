@@ -122,7 +122,8 @@ export function formatNumber(value: number): string {
   if (!Number.isFinite(value)) return String(value);
   if (Math.abs(value) >= 1e6) return `${(value / 1e6).toPrecision(3)}M`;
   if (Math.abs(value) >= 1e4) return `${(value / 1e3).toPrecision(3)}k`;
-  return value.toPrecision(4).replace(/\.?0+$/, '');
+  const text = value.toPrecision(4);
+  return text.includes('.') && !text.includes('e') ? text.replace(/\.?0+$/, '') : text;
 }
 
 /** Formats seconds as `m:ss` or `h:mm:ss`; `?` when unknown. */

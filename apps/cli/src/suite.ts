@@ -134,7 +134,7 @@ export function validateSuite(raw: unknown, source: string): Suite {
   const top = check.object('(top level)', raw, TOP_KEYS);
 
   const name = check.string('name', top.name);
-  const description = top.description === undefined ? '' : check.string('description', top.description);
+  const description = top.description === undefined || top.description === '' ? '' : check.string('description', top.description);
   const backend = top.backend === undefined ? 'auto' : check.oneOf('backend', top.backend, BACKEND_NAMES);
 
   const dataRaw = check.object('data', top.data, DATA_KEYS);

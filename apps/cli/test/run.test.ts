@@ -1,0 +1,219 @@
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openStore, type ResultsStore } from '@moebench/results';
+import { runCli } from './helpers.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'moebench-cli-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+// A suite of two tiny models long enough to be stopped half-way.
+const LONG_SUITE = `
+name: resume-check
+backend: wasm
+data: { corpus: sotu, tokenizer: byte, seqLen: 16, batchSize: 4 }
+training:
+  budget: { unit: steps, amount: 80 }
+  evaluationInterval: { unit: steps, amount: 20 }
+  evaluationBatches: 2
+  checkpointInterval: { unit: steps, amount: 15 }
+  learningRate: 0.003
+  warmupSteps: 5
+model: { dModel: 16, layers: 2, heads: 2, experts: 4 }
+models:
+  - architecture: transformer
+  - architecture: switch
+`;
+const longSuitePath = join(scratch, 'resume-check.yaml');
+writeFileSync(longSuitePath, LONG_SUITE);
+
+function withStore<T>(runDir: string, read: (store: ResultsStore, runId: string) => T): T {
+  const store = openStore(join(runDir, 'store.sqlite'), { readonly: true });
+  try {
+    const run = store.latestRun();
+    if (run === undefined) throw new Error(`no run in ${runDir}`);
+    return read(store, run.id);
+  } finally {
+    store.close();
+  }
+}
+
+function finalLosses(runDir: string): Record<string, number | null> {
+  return withStore(runDir, (store, runId) =>
+    Object.fromEntries(store.listModels(runId).map((model) => [model.name, store.evaluations(model.id).at(-1)?.valLoss ?? null])),
+  );
+}
+
+function expectCompleteSeries(runDir: string): void {
+  withStore(runDir, (store, runId) => {
+    expect(store.getRun(runId)?.status).toBe('done');
+    for (const model of store.listModels(runId)) {
+      expect(model.status, model.name).toBe('done');
+      expect(store.steps(model.id).map((step) => step.step), model.name).toEqual(Array.from({ length: 80 }, (_, i) => i + 1));
+      expect(store.evaluations(model.id).map((evaluation) => evaluation.step), model.name).toEqual([0, 20, 40, 60, 80]);
+    }
+  });
+}
+
+describe('moebench run', () => {
+  const smokeDir = join(scratch, 'smoke');
+
+  it('runs the smoke suite end to end', async () => {
+    const result = await runCli(['run', 'smoke', '--out', smokeDir]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(`Report: ${join(smokeDir, 'report', 'report.md')}`);
+    withStore(smokeDir, (store, runId) => {
+      const run = store.getRun(runId)!;
+      expect(run.status).toBe('done');
+      expect(run.manifest.gitSha).toMatch(/^[0-9a-f]{40}$/);
+      expect(run.manifest.data).toMatchObject({ corpus: 'sotu', tokenizer: 'byte' });
+      const models = store.listModels(runId);
+      expect(models.map((model) => model.architecture)).toEqual(['transformer', 'gmlp', 'gshard', 'switch', 'base', 'hash', 'smlp']);
+      for (const model of models) {
+        expect(model.status, model.name).toBe('done');
+        expect(store.steps(model.id)).toHaveLength(6);
+        expect(store.evaluations(model.id).map((evaluation) => evaluation.step), model.name).toEqual([0, 3, 6]);
+        for (const evaluation of store.evaluations(model.id)) expect(evaluation.perplexity, model.name).toBeGreaterThan(1);
+      }
+      for (const name of ['gshard', 'switch', 'base', 'hash']) {
+        const model = models.find((candidate) => candidate.name === name)!;
+        expect(store.routing(model.id).length, name).toBeGreaterThan(0);
+      }
+    });
+    expect(existsSync(join(smokeDir, 'report', 'report.html'))).toBe(true);
+  });
+
+  it('writes the report of a finished run again', async () => {
+    const outDir = join(scratch, 'smoke-report');
+    const result = await runCli(['report', smokeDir, '--out', outDir]);
+    expect(result.code).toBe(0);
+    expect(existsSync(join(outDir, 'report.md'))).toBe(true);
+    expect(result.stdout).toMatch(/transformer\s+transformer\s+done\s+6/);
+  });
+
+  it('resumes a run killed with SIGKILL to the same losses', async () => {
+    const reference = join(scratch, 'reference');
+    expect((await runCli(['run', longSuitePath, '--out', reference])).code).toBe(0);
+    expectCompleteSeries(reference);
+
+    const killed = join(scratch, 'killed');
+    const first = await runCli(['run', longSuitePath, '--out', killed], (stdout, child) => {
+      if (stdout.includes('transformer: eval at step 20')) child.kill('SIGKILL');
+    });
+    expect(first.signal).toBe('SIGKILL');
+    const stepsBeforeKill = withStore(killed, (store, runId) => {
+      expect(store.getRun(runId)?.status).toBe('running');
+      const transformer = store.getModel(runId, 'transformer')!;
+      expect(transformer.status).toBe('running');
+      return store.steps(transformer.id).length;
+    });
+    expect(stepsBeforeKill).toBeGreaterThanOrEqual(20);
+
+    const resumed = await runCli(['run', '--resume', killed]);
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout).toMatch(/transformer: transformer, seed 0, .*resuming at step (15|30|45|60|75)/);
+    expectCompleteSeries(killed);
+    const expected = finalLosses(reference);
+    for (const [name, loss] of Object.entries(finalLosses(killed))) expect(loss, name).toBeCloseTo(expected[name]!, 5);
+  });
+
+  it('stops cleanly on SIGINT and marks the run interrupted', async () => {
+    const runDir = join(scratch, 'interrupted');
+    const result = await runCli(['run', longSuitePath, '--out', runDir], (stdout, child) => {
+      if (stdout.includes('transformer: eval at step 20') && !stdout.includes('SIGINT')) child.kill('SIGINT');
+    });
+    expect(result.code).toBe(130);
+    expect(result.stdout).toContain(`Continue with: moebench run --resume ${runDir}`);
+    withStore(runDir, (store, runId) => {
+      const run = store.getRun(runId)!;
+      expect(run.status).toBe('interrupted');
+      expect(run.error).toBe('SIGINT');
+      const transformer = store.getModel(runId, 'transformer')!;
+      expect(transformer.status).toBe('interrupted');
+      const lastStep = store.lastStep(transformer.id)!.step;
+      expect(store.latestCheckpoint(transformer.id)?.step).toBe(lastStep);
+      expect(store.getModel(runId, 'switch')).toBeUndefined();
+    });
+
+    const resumed = await runCli(['run', '--resume', runDir]);
+    expect(resumed.code).toBe(0);
+    expectCompleteSeries(runDir);
+  });
+});
+
+describe('moebench run input checks', () => {
+  function suiteFile(name: string, data: string): string {
+    const path = join(scratch, `${name}.yaml`);
+    writeFileSync(path, LONG_SUITE.replace('data: { corpus: sotu, tokenizer: byte, seqLen: 16, batchSize: 4 }', data));
+    return path;
+  }
+
+  async function expectRejected(args: string[], message: string | RegExp, runDir?: string): Promise<void> {
+    const result = await runCli(args);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(message);
+    if (runDir !== undefined) expect(existsSync(join(runDir, 'store.sqlite'))).toBe(false);
+  }
+
+  it('rejects a missing corpus path before training', async () => {
+    const path = suiteFile('missing', `data: { corpus: files, paths: [${join(scratch, 'nowhere')}], seqLen: 16, batchSize: 4 }`);
+    const runDir = join(scratch, 'missing-run');
+    await expectRejected(['run', path, '--out', runDir], /paths\[0\].*nowhere/, runDir);
+  });
+
+  it('rejects a binary corpus file before training', async () => {
+    const binary = join(scratch, 'weights.bin');
+    writeFileSync(binary, Buffer.from([0, 1, 2, 255, 254, 0, 0, 7]));
+    const path = suiteFile('binary', `data: { corpus: files, paths: [${binary}], seqLen: 16, batchSize: 4 }`);
+    const runDir = join(scratch, 'binary-run');
+    await expectRejected(['run', path, '--out', runDir], /weights\.bin/, runDir);
+  });
+
+  it('rejects a corpus smaller than one batch', async () => {
+    const small = join(scratch, 'small.txt');
+    writeFileSync(small, 'Too short to hold a batch of sixteen-token windows.\n');
+    const path = suiteFile('small', `data: { corpus: files, paths: [${small}], seqLen: 16, batchSize: 4 }`);
+    await expectRejected(['run', path, '--out', join(scratch, 'small-run')], /smaller than one batch/);
+  });
+
+  it('rejects an invalid suite file', async () => {
+    const path = suiteFile('bad', 'data: { corpus: sotu, tokenizer: byte, seqLen: 0, batchSize: 4 }');
+    await expectRejected(['run', path], 'Invalid suite bad.yaml: data.seqLen is 0; allowed: an integer >= 2.');
+  });
+
+  it('rejects an unknown suite name', async () => {
+    await expectRejected(['run', 'huge'], 'Suite "huge" not found: it is neither a built-in suite (smoke, quick, paper) nor an existing file.');
+  });
+
+  it('refuses to overwrite a run folder', async () => {
+    await expectRejected(['run', 'smoke', '--out', join(scratch, 'smoke')], /already exists and is not empty: continue it with --resume/);
+  });
+
+  it('rejects --resume of a folder that holds no run', async () => {
+    await expectRejected(['run', '--resume', scratch], /no run\.json found there/);
+  });
+
+  it('exits with status 2 on an unknown flag', async () => {
+    const result = await runCli(['run', '--fast']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe('moebench run: unknown option --fast. Valid options: --out, --backend, --seed, --only, --resume.\nRun "moebench help" for the commands and options.\n');
+  });
+});
+
+describe('moebench env and list', () => {
+  it('describes the backend it starts', async () => {
+    const result = await runCli(['env', '--backend', 'wasm']);
+    expect(result.code).toBe(0);
+    const facts = JSON.parse(result.stdout) as { backend: { backend: string }; versions: Record<string, string> };
+    expect(facts.backend.backend).toBe('wasm');
+    expect(facts.versions['@tensorflow/tfjs-core']).toBe('4.22.0');
+  });
+
+  it('lists architectures and suites', async () => {
+    const result = await runCli(['list']);
+    expect(result.code).toBe(0);
+    for (const name of ['transformer', 'gmlp', 'gshard', 'switch', 'base', 'hash', 'smlp', 'smoke', 'quick', 'paper']) expect(result.stdout).toContain(name);
+  });
+});
