@@ -19,8 +19,8 @@ export function dense(x: tf.Tensor, kernel: tf.Tensor2D, bias: tf.Tensor1D): tf.
  * Sums a [rows, columns] matrix over its rows as one [1, rows] x [rows, columns] product.
  *
  * The wasm backend of tfjs 4.22 reduces over a leading axis some 200 times slower than this
- * product (`tf.sum(x, 0)` on [2048, 1536]: 60 to 100 ms against 0.3 ms on a shared 2-core x86
- * machine), and the stock gradients of a broadcast bias or layer-norm scale take that reduction.
+ * product: `tf.sum(x, 0)` on [2048, 1536] took 60 to 100 ms against 0.3 ms on a shared 2-core x86
+ * machine. The stock gradients of a broadcast bias or layer-norm scale run that reduction.
  */
 export function sumRows(x: tf.Tensor2D): tf.Tensor1D {
   const ones = tf.ones([1, x.shape[0]]) as tf.Tensor2D;
