@@ -11,9 +11,9 @@ const EXPERTS = 8;
 /**
  * The BASE layer in training, forward plus backward: balanced assignment by auction, gather
  * dispatch, per-expert layer norm and FFN, sigmoid gate, combine, then the gradients of every
- * variable for a fixed upstream gradient (the loss is sum(y * dy)). FLOPs are the active ones (the
- * affinities and one expert's two projections per token, `flopsPerToken`) three times, for the
- * forward and the two backward products; layer norms, GELU and the gate are not counted.
+ * variable for a fixed upstream gradient (the loss is sum(y * dy)). FLOPs are the active ones, the
+ * affinities and one expert's two projections per token (`flopsPerToken`), counted three times for
+ * the forward and the two backward products. Layer norms, GELU and the gate are not counted.
  */
 export const baseLayerCase: BenchCase = {
   name: 'base-layer',
@@ -48,10 +48,10 @@ export const baseLayerCase: BenchCase = {
 };
 
 /**
- * The auction alone (plain JavaScript, so only the wasm variant runs it): balanced assignment of
- * `tokens` tokens to 8 experts with the default epsilon (1e-4 of the affinity spread) and epsilon
- * scaling. The affinities are x . w_e for normal features and the layer's centroid init (orthogonal,
- * gain 0.1). No FLOPs are counted, so GFLOP/s reads 0.
+ * Times the auction alone: balanced assignment of `tokens` tokens to 8 experts with the default
+ * epsilon (1e-4 of the affinity spread) and epsilon scaling. It is plain JavaScript, so only the
+ * wasm variant runs it. The affinities are x . w_e for normal features and the layer's centroid
+ * init (orthogonal, gain 0.1). No FLOPs are counted, so GFLOP/s reads 0.
  */
 function auctionCase(tokens: number): BenchCase {
   return {

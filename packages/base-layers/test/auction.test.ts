@@ -20,8 +20,8 @@ function loads(assignment: Int32Array, experts: number): number[] {
 }
 
 /**
- * Every balanced assignment by enumeration (each expert gets capacity or capacity - 1 tokens), to
- * check the Hungarian reference itself.
+ * Finds the optimum by enumerating every balanced assignment (each expert gets capacity or
+ * capacity - 1 tokens), to check the Hungarian reference itself.
  */
 function bruteForceOptimum(affinities: ArrayLike<number>, tokens: number, experts: number): number {
   const capacity = Math.ceil(tokens / experts);

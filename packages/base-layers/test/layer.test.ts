@@ -40,7 +40,7 @@ function referenceAssignment(layer: BaseLayer, x: tf.Tensor2D, training: boolean
 }
 
 /**
- * The layer computed one token at a time with dense ops: h <- h + FFN_e(LN_e(h)) per sublayer, then
+ * Computes the layer one token at a time with dense ops: h <- h + FFN_e(LN_e(h)) per sublayer, then
  * y = x + sigmoid(x . w_e) * (h - x).
  */
 function naiveLayer(layer: BaseLayer, x: tf.Tensor2D, experts: Int32Array): tf.Tensor2D {
@@ -120,7 +120,7 @@ describe.each(['cpu', 'wasm'] as const)('BASE layer on %s', (backend) => {
     layer.dispose();
   });
 
-  it('leaves at most one slot per expert empty when experts do not divide tokens', () => {
+  it('pads uneven token counts by one slot at most', () => {
     const layer = createBaseLayer({ dModel: 8, numExperts: 4, hiddenSize: 16, seed: 'padding' });
     tf.tidy(() => {
       const { stats, output } = layer.apply(new Rng('x').normalTensor([10, 8]), { training: true });
