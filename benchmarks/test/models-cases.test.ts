@@ -3,7 +3,7 @@ import { ARCHITECTURES } from '@moebench/models';
 import { trainingStepCases } from '../src/cases/models.js';
 
 describe('training-step bench cases', () => {
-  it('cover the seven architectures at the default suite size', () => {
+  it('covers seven architectures at suite size', () => {
     expect(trainingStepCases.map((benchCase) => benchCase.name)).toEqual(ARCHITECTURES.map((architecture) => `train-step-${architecture}`));
     for (const benchCase of trainingStepCases) {
       expect(benchCase.tokensPerStep, benchCase.name).toBe(16 * 64);

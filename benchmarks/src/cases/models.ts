@@ -23,7 +23,7 @@ const EPSILON = 1e-8;
  * One training step of a language model: forward in training mode, next-token cross-entropy plus
  * the auxiliary losses (positions outside the loss mask left out), backward, and an Adam update of
  * every variable. FLOPs are 3 x the model's forward FLOPs per token (accounting from its config)
- * x tokens, the usual forward + backward estimate; the optimiser is not counted.
+ * x tokens, the usual forward + backward estimate. The optimiser is not counted.
  */
 function trainingStepCase(architecture: Architecture): BenchCase {
   const match = matchCompute(TARGET_FLOPS_PER_TOKEN, BASE_CONFIG, { architectures: [architecture] })[architecture];

@@ -61,7 +61,7 @@ function experts(config: ResolvedModelConfig, hidden: number, k: number, routerP
 }
 
 /**
- * A BASE layer: centroids [E, d] score every token against every expert; each expert is `sublayers`
+ * Counts a BASE layer: centroids [E, d] score every token against every expert; each expert is `sublayers`
  * residual FFNs, each with its own layer norm. The layer reads x itself, so there is no pre-norm.
  */
 function baseExperts(dModel: number, count: number, hidden: number, sublayers: number): PartAccount {
@@ -80,7 +80,7 @@ function baseSublayers(config: ResolvedModelConfig): number {
   return value;
 }
 
-/** The FFN sublayer (with its pre-norm) of a Transformer-family block of `architecture`. */
+/** Counts the FFN sublayer (with its pre-norm) of a Transformer-family block of `architecture`. */
 function transformerFeedForward(architecture: Architecture, config: ResolvedModelConfig, sparse: boolean): PartAccount {
   const { dModel, ffnHidden, experts: count } = config;
   if (!sparse) return sum([layerNorm(dModel), feedForward(dModel, ffnHidden)]);
@@ -111,7 +111,7 @@ function transformerFamily(architecture: Architecture, config: ResolvedModelConf
 }
 
 /**
- * A gMLP block: LN(d), U d -> 2h, the spatial gating unit (LN(h), Ws [T, T] stored in full, b [T]),
+ * Counts a gMLP block: LN(d), U d -> 2h, the spatial gating unit (LN(h), Ws [T, T] stored in full, b [T]),
  * V h -> d. The masked T x T product runs every multiply-add, so token mixing costs T x h per token.
  */
 function gmlpBlock(config: ResolvedModelConfig): PartAccount {
@@ -130,10 +130,10 @@ function gmlp(config: ResolvedModelConfig): PartAccount {
 }
 
 /**
- * An sMLP sparse block: LN(d); sMoE (U d -> 2h, LN(h), E spatial matrices [T, T] and biases [T]
+ * Counts an sMLP sparse block: LN(d); sMoE (U d -> 2h, LN(h), E spatial matrices [T, T] and biases [T]
  * stored in full, V h -> d, and with partial prediction a router [P, E], P = max(1,
  * floor(prefixFraction x T))); then tMoE, a BASE layer. Every token uses all sMoE experts (each of
- * its chunks goes to one). sMoE token mixing costs T x h per token whatever E is; the partial-
+ * its chunks goes to one). sMoE token mixing costs T x h per token whatever E is. The partial-
  * prediction router costs E x E x P per sequence, spread over its T tokens.
  */
 function smlpSparseBlock(config: ResolvedModelConfig): PartAccount {

@@ -22,9 +22,10 @@ interface CheckpointContent {
 }
 
 /**
- * Writes a checkpoint: the magic `MOEBNCH1`, the header length as a little-endian uint32, a JSON
- * header (architecture, config, each variable's name, shape and offset, the tables) padded with
- * spaces to a multiple of 4 bytes, then every variable's values as little-endian float32, in order.
+ * Writes a checkpoint. The file starts with the magic `MOEBNCH1` and the header length as a
+ * little-endian uint32. A JSON header follows (architecture, config, each variable's name, shape and
+ * offset, the tables), padded with spaces to a multiple of 4 bytes. Then come every variable's values
+ * as little-endian float32, in order.
  */
 export async function writeCheckpoint(path: string, content: CheckpointContent & { tables: CheckpointTables }): Promise<void> {
   let offset = 0;
@@ -74,14 +75,14 @@ export async function readCheckpoint(path: string, content: CheckpointContent): 
   const header = JSON.parse(file.toString('utf8', prefixBytes, prefixBytes + headerLength)) as CheckpointHeader;
 
   if (header.architecture !== content.architecture) {
-    throw new Error(`${path} holds a "${header.architecture}" model, but this model is "${content.architecture}".`);
+    throw new Error(`${path} contains a "${header.architecture}" model, but this model is "${content.architecture}".`);
   }
   const expectedConfig = JSON.stringify(toJsonValue(content.config));
   if (JSON.stringify(header.config) !== expectedConfig) {
     throw new Error(`${path} was saved with a different config: file ${JSON.stringify(header.config)}, model ${expectedConfig}.`);
   }
   if (header.variables.length !== content.variables.length) {
-    throw new Error(`${path} holds ${header.variables.length} variables, the model has ${content.variables.length}.`);
+    throw new Error(`${path} contains ${header.variables.length} variables, the model has ${content.variables.length}.`);
   }
   header.variables.forEach((entry, i) => {
     const { name, variable } = content.variables[i];

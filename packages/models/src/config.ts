@@ -25,7 +25,7 @@ export interface ModelConfig {
   dModel: number;
   /** Number of blocks. */
   layers: number;
-  /** Longest sequence T the model accepts (position embeddings and spatial weights are built for it). */
+  /** Maximum sequence length T (position embeddings and spatial weights are built for it). */
   seqLen: number;
   /** Attention heads (Transformer family); must divide dModel. Default: 4. */
   heads?: number;
@@ -153,9 +153,9 @@ export function defaultHidden(architecture: Architecture, dModel: number): numbe
 /**
  * Validates `config` for `architecture` and fills in the defaults.
  *
- * @throws Error naming the field, the value received and what is allowed, for an unknown field, a
- *   missing required field, a value of the wrong kind or range, heads that do not divide dModel, or a
- *   MoE model whose moeEvery leaves it without a sparse block.
+ * @throws Error naming the field, the value received and what is allowed. It is raised for an
+ *   unknown or missing field, a value of the wrong kind or range, heads that do not divide dModel, a
+ *   MoE model whose moeEvery leaves it without a sparse block, or a layer option the model sets.
  */
 export function resolveConfig(architecture: Architecture, config: ModelConfig): ResolvedModelConfig {
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {

@@ -54,7 +54,7 @@ export abstract class EmbeddingLanguageModel implements LanguageModel {
     this.embedding = this.store.normal('embedding', [config.vocabSize, config.dModel], config.initStd);
   }
 
-  /** Creates the final layer norm; subclasses call it after building their blocks, to keep variable order readable. */
+  /** Creates the final layer norm. Subclasses call it after building their blocks, so the variable order follows the model. */
   protected buildHead(): void {
     this.finalNorm = new LayerNorm(this.store, 'finalNorm', this.config.dModel, this.config.layerNormEpsilon);
   }
@@ -68,6 +68,13 @@ export abstract class EmbeddingLanguageModel implements LanguageModel {
     return this.store.entries;
   }
 
+  /**
+   * Runs the model on token ids [batch, time] int32, time <= seqLen. Without `stepSeed`, the step's
+   * random stream is seeded from the model seed and a count of the forward calls so far.
+   *
+   * @throws Error for tokens that are not a non-empty int32 [batch, time] tensor with time <= seqLen,
+   *   or for a token id outside the vocabulary.
+   */
   forward(tokens: tf.Tensor2D, options: ForwardOptions): ForwardOutput {
     const tokenIds = this.checkTokens(tokens);
     const [batch, time] = tokens.shape;

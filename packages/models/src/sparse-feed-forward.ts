@@ -149,7 +149,7 @@ function timeMajorIds(ids: Int32Array, context: StepContext): Int32Array {
   return out;
 }
 
-/** The router context of one layer: token ids in routing order (HASH), and the step's random stream forked by layer name. */
+/** Builds the router context of one layer: token ids in routing order (HASH), and the step's random stream forked by layer name. */
 function routerContext(context: StepContext, name: string): RouterContext {
   return {
     training: context.training,

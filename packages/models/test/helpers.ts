@@ -58,7 +58,7 @@ export function languageModelLoss(output: ForwardOutput, tokens: tf.Tensor2D): t
   return tf.add(loss, output.auxLoss) as tf.Scalar;
 }
 
-/** The loss of one forward pass and its gradient for every trainable variable. */
+/** Computes the loss of one forward pass and its gradient for every trainable variable. */
 export function lossAndGradients(model: LanguageModel, tokens: tf.Tensor2D, training: boolean, stepSeed = 1) {
   return tf.variableGrads(() => languageModelLoss(model.forward(tokens, { training, stepSeed }), tokens), model.trainableVariables);
 }

@@ -25,10 +25,10 @@ describe.each(CASES)('$name on wasm', ({ architecture, config, causalFrom }) => 
     const vocab = config.vocabSize;
     for (let b = 0; b < 2; b++) {
       const start = b * time * vocab;
-      const kept = (cut + 1) * vocab;
-      const difference = Math.max(...before.slice(start, start + kept).map((value, i) => Math.abs(value - after[start + i])));
+      const keptValues = (cut + 1) * vocab;
+      const difference = Math.max(...before.slice(start, start + keptValues).map((value, i) => Math.abs(value - after[start + i])));
       expect(difference).toBeLessThan(1e-5);
-      expect(before[start + kept]).not.toBe(after[start + kept]);
+      expect(before[start + keptValues]).not.toBe(after[start + keptValues]);
     }
     model.dispose();
   });
