@@ -1,6 +1,6 @@
 import { ACTIVATIONS, requireInteger, requireNumber, requireOneOf, type Activation } from '@moebench/moe';
 
-/** How the second expert is chosen in training. */
+/** Second-expert policies in training. */
 export const SECOND_EXPERT_POLICIES = ['sampling', 'random', 'all'] as const;
 
 /**

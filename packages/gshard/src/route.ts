@@ -41,8 +41,8 @@ function gumbel(rng: Rng): number {
 /**
  * Routes tokens top-2 as GShard does, in fairseq's top-2 gate form:
  * 1. probs = softmax(x Wr) [S, E]; the first expert e1 is the argmax (ties to the lowest index).
- * 2. The second expert e2 is, in training, chosen by `secondExpertPolicy`; in evaluation it is the
- *    plain second argmax, always kept (our reading: evaluation draws nothing, so it is deterministic).
+ * 2. In training, `secondExpertPolicy` chooses the second expert e2. In evaluation e2 is the plain
+ *    second argmax, always kept (our reading), so evaluation draws nothing and is deterministic.
  * 3. Capacity (`gshardCapacity`); every first choice takes a slot before any second choice.
  * 4. Gates g1 = probs[e1], g2 = probs[e2], renormalised to sum to one after or before capacity
  *    dropping (`normalizeGates`), through one-hot masks so the router gets a gradient.

@@ -24,7 +24,7 @@ export class HashRouter implements Router {
     return hashRoute(features, this.table, this.capacityFactor, context);
   }
 
-  /** A table lookup costs no FLOPs. */
+  /** Returns 0, because a table lookup costs no FLOPs. */
   flopsPerToken(): number {
     return 0;
   }

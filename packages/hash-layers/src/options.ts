@@ -1,3 +1,4 @@
+import { Rng } from '@moebench/backend';
 import { ACTIVATIONS, requireInteger, requireNumber, requireOneOf, type Activation } from '@moebench/moe';
 import { HASH_KINDS, type HashKind, type HashTable } from './table.js';
 
@@ -11,7 +12,7 @@ export interface HashOptions {
   numExperts?: number;
   /** Hidden width f of each expert. Default: 4 * dModel. */
   hiddenSize?: number;
-  /** How the table is built when `table` is not given. Default: 'random'. */
+  /** Kind of table to build when `table` is not given. Default: 'random'. */
   kind?: HashKind;
   /** Unigram counts [V] of the training corpus. Required for kind 'balanced', unused otherwise. */
   unigramCounts?: ArrayLike<number>;
@@ -23,15 +24,18 @@ export interface HashOptions {
   expertInitScale?: number;
   /** Activation inside each expert. Default: 'gelu'. */
   activation?: Activation;
-  /** Seed of the table (random and bigram kinds) and of the weight init; a non-negative integer. Default: 0. */
-  seed?: number;
+  /**
+   * Seed of the table (random and bigram kinds) and of the weight init: a non-negative integer, or a
+   * string, which is hashed to one. Default: 0.
+   */
+  seed?: number | string;
   /** Prefix of the variable names; tfjs needs them unique. Default: none (tfjs numbers them). */
   name?: string;
 }
 
 /** HASH options with every default filled in (`table` and `unigramCounts` stay optional). */
-export type ResolvedHashOptions = Required<Omit<HashOptions, 'name' | 'table' | 'unigramCounts'>> &
-  Pick<HashOptions, 'name' | 'table' | 'unigramCounts'>;
+export type ResolvedHashOptions = Required<Omit<HashOptions, 'name' | 'table' | 'unigramCounts' | 'seed'>> &
+  Pick<HashOptions, 'name' | 'table' | 'unigramCounts'> & { seed: number };
 
 /**
  * Fills in the defaults and validates every field, including that a given table matches the
@@ -69,7 +73,7 @@ export function resolveHashOptions(options: HashOptions): ResolvedHashOptions {
     capacityFactor: requireNumber(owner, 'capacityFactor', options.capacityFactor ?? 0),
     expertInitScale: requireNumber(owner, 'expertInitScale', options.expertInitScale ?? 1, 0),
     activation: requireOneOf(owner, 'activation', options.activation ?? 'gelu', ACTIVATIONS),
-    seed: requireInteger(owner, 'seed', options.seed ?? 0, 0),
+    seed: typeof options.seed === 'string' ? new Rng(options.seed).nextUint32() : requireInteger(owner, 'seed', options.seed ?? 0, 0),
     name: options.name,
     table,
     unigramCounts,

@@ -13,7 +13,7 @@ export type HashKind = (typeof HASH_KINDS)[number];
 
 /** A fixed map from token ids (and, for bigram, previous token ids) to experts. */
 export interface HashTable {
-  /** How the table was built. */
+  /** Kind of table: how it was built. */
   kind: HashKind;
   /** Experts E. */
   numExperts: number;
@@ -53,9 +53,9 @@ export function buildRandomTable(vocabSize: number, numExperts: number, seed: nu
 /**
  * Builds a `balanced` table from unigram counts [V]: token ids in order of decreasing count (ties by
  * id) each go to the expert with the least total count so far (ties to the lowest index). The loads of
- * any two experts then differ by at most the largest count. Ids that never occur carry no load, so they
- * would all land on one expert; they are dealt round-robin instead (our reading), which spreads unseen
- * tokens evenly.
+ * any two experts then differ by at most the largest count. Ids that never occur carry no load, so the
+ * rule would put them all on one expert. Our reading deals them round-robin instead, which spreads
+ * unseen tokens evenly.
  *
  * @throws RangeError when the counts do not have V entries or one is negative or not finite.
  */

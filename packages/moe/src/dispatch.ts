@@ -3,8 +3,8 @@ import type { RoutingPlan } from './types.js';
 
 /**
  * Dispatch and combine by gather. The index tensors are computed in JavaScript from the plan's
- * experts and slots; every position that receives nothing (an unused slot, a dropped choice) points
- * at a zero row appended to the source, so no dense one-hot [S, E, C] tensor is ever built. The
+ * experts and slots. Every position that receives nothing (an unused slot, a dropped choice) points
+ * at a zero row appended to the source, so no dense one-hot [S, E, C] tensor is built. The
  * backward pass of both functions is gather's gradient (UnsortedSegmentSum) plus the slice that
  * undoes the concatenation.
  */

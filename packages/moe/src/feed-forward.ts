@@ -65,7 +65,7 @@ export class MoeFeedForward implements MoeLayer {
     return { ...result, stats: stats as RoutingStats };
   }
 
-  /** Choices per token k of the router (1 when it does not say). */
+  /** Choices per token k of the router (1 when the router leaves `k` unset). */
   get k(): number {
     return this.router.k ?? 1;
   }

@@ -1,9 +1,9 @@
 import { tf } from '@moebench/backend';
 
 /**
- * Load-balancing loss in the Switch Transformer form: weight * E * sum_i f_i * P_i, where f_i is the
- * fraction of tokens whose first choice is expert i (counted before capacity dropping, so a constant)
- * and P_i the mean router probability of expert i. Under perfectly uniform routing it equals `weight`.
+ * Computes the load-balancing loss in the Switch Transformer form, weight * E * sum_i f_i * P_i.
+ * Here f_i is the fraction of tokens whose first choice is expert i, counted before capacity dropping
+ * (so a constant), and P_i is the mean router probability of expert i. Under uniform routing it equals `weight`.
  * Its gradient flows through P only, so it is non-zero whenever the router has parameters.
  *
  * @param probs router probabilities [S, E], differentiable
@@ -30,7 +30,7 @@ export function balanceLoss(probs: tf.Tensor2D, firstChoice: Int32Array, weight:
 }
 
 /**
- * Router z-loss (ST-MoE): weight * mean over tokens of logsumexp(logits)^2. It keeps router logits
+ * Computes the router z-loss (ST-MoE), weight * mean over tokens of logsumexp(logits)^2. It keeps router logits
  * small, which keeps the softmax numerically stable.
  *
  * @param logits router logits [S, E]
