@@ -326,7 +326,7 @@ export function resolveSmoeOptions(owner: string, options: SmoeOptions): Resolve
   if (hiddenSize % numExperts !== 0) {
     throw new RangeError(
       `${owner}: numExperts must divide hiddenSize (each expert mixes a chunk of hiddenSize / numExperts channels), ` +
-        `received hiddenSize ${hiddenSize} and numExperts ${numExperts}`,
+        `received hiddenSize ${hiddenSize}${options.hiddenSize === undefined ? ' (the default 3 * dModel)' : ''} and numExperts ${numExperts}`,
     );
   }
   const routing = options.routing ?? 'deterministic';

@@ -263,6 +263,7 @@ describe('sMoE accounting and options', () => {
     expect(() => createSmoe({ dModel: 4, maxSeqLen: 8, hiddenSize: 6, numExperts: 4 })).toThrow(
       'createSmoe: numExperts must divide hiddenSize (each expert mixes a chunk of hiddenSize / numExperts channels), received hiddenSize 6 and numExperts 4',
     );
+    expect(() => createSmoe({ dModel: 6, maxSeqLen: 8 })).toThrow('received hiddenSize 18 (the default 3 * dModel) and numExperts 4');
     expect(() => createSmoe({ dModel: 4, maxSeqLen: 8, routing: 'learned' as never })).toThrow(
       'createSmoe: routing must be one of deterministic, partial-prediction, received learned',
     );
