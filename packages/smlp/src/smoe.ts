@@ -154,6 +154,12 @@ export function createSmoe(options: SmoeOptions): Smoe {
   const apply = (x: tf.Tensor): SmoeOutput => {
     checkSequenceInput('Smoe.apply', x.shape, dModel, maxSeqLen);
     const [batch, seqLen] = x.shape;
+    if (router !== null && prefixLength(seqLen) >= seqLen) {
+      throw new RangeError(
+        `Smoe.apply: partial prediction leaves no position with loss in a sequence of ${seqLen} tokens ` +
+          `(router prefix ${prefixLength(seqLen)}); pass sequences of at least 2 tokens`,
+      );
+    }
 
     // [seqLen, batch, 2h]
     const timeMajor = tf.transpose(x, [1, 0, 2]);

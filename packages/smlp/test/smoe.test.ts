@@ -276,5 +276,12 @@ describe('sMoE accounting and options', () => {
     expect(() => smoe.apply(x)).toThrow(/Smoe.apply: sequence length 4 is outside 1\.\.3/);
     x.dispose();
     smoe.dispose();
+    const routed = createSmoe({ dModel: 4, maxSeqLen: 8, routing: 'partial-prediction' });
+    const single = tf.zeros([1, 1, 4]) as tf.Tensor3D;
+    expect(() => routed.apply(single)).toThrow(
+      'Smoe.apply: partial prediction leaves no position with loss in a sequence of 1 tokens (router prefix 1); pass sequences of at least 2 tokens',
+    );
+    single.dispose();
+    routed.dispose();
   });
 });
