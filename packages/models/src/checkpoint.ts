@@ -77,9 +77,9 @@ export async function readCheckpoint(path: string, content: CheckpointContent): 
   if (header.architecture !== content.architecture) {
     throw new Error(`${path} contains a "${header.architecture}" model, but this model is "${content.architecture}".`);
   }
-  const expectedConfig = JSON.stringify(toJsonValue(content.config));
-  if (JSON.stringify(header.config) !== expectedConfig) {
-    throw new Error(`${path} was saved with a different config: file ${JSON.stringify(header.config)}, model ${expectedConfig}.`);
+  const expectedConfig = canonicalJson(toJsonValue(content.config));
+  if (canonicalJson(header.config) !== expectedConfig) {
+    throw new Error(`${path} was saved with a different config: file ${canonicalJson(header.config)}, model ${expectedConfig}.`);
   }
   if (header.variables.length !== content.variables.length) {
     throw new Error(`${path} contains ${header.variables.length} variables, the model has ${content.variables.length}.`);
@@ -107,6 +107,15 @@ export async function readCheckpoint(path: string, content: CheckpointContent): 
     loaded.dispose();
   });
   return header.tables ?? {};
+}
+
+/** Serialises a JSON value with object keys sorted, so configs compare equal whatever their key order. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, item: unknown) =>
+    item !== null && typeof item === 'object' && !Array.isArray(item)
+      ? Object.fromEntries(Object.entries(item as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : item,
+  );
 }
 
 /** Converts typed arrays (unigram counts) to plain arrays so a config survives a JSON round trip. */

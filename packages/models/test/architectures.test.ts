@@ -144,6 +144,16 @@ describe.each(CASES)('$name', ({ architecture, config, causalFrom }) => {
     await loaded.load(path);
     expect(Array.from(evalLogits(loaded, tokens))).toEqual(Array.from(evalLogits(saved, tokens)));
 
+    // Key order does not matter, values do.
+    const reverseKeys = (value: unknown): unknown =>
+      value !== null && typeof value === 'object' && !Array.isArray(value)
+        ? Object.fromEntries(Object.entries(value).reverse().map(([key, item]) => [key, reverseKeys(item)]))
+        : value;
+    const reordered = reverseKeys(config) as typeof config;
+    const sameConfig = createModel(architecture, reordered, { seed: 12 });
+    await sameConfig.load(path);
+    expect(Array.from(evalLogits(sameConfig, tokens))).toEqual(Array.from(evalLogits(saved, tokens)));
+    sameConfig.dispose();
     const other = createModel(architecture, { ...config, dModel: config.dModel * 2 }, { seed: 11 });
     await expect(other.load(path)).rejects.toThrow(/different config/);
     tf.dispose(tokens);
