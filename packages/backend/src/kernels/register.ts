@@ -1,5 +1,6 @@
 import { tf } from '../tf.js';
 import { makeMatMulKernel } from './mat_mul.js';
+import { makeSumKernel } from './sum.js';
 import { unsortedSegmentSumConfig } from './unsorted_segment_sum.js';
 
 /** Options that control moebench's kernels on the wasm backend. */
@@ -16,7 +17,7 @@ export interface WasmKernelOptions {
 export const MISSING_KERNELS: readonly tf.KernelConfig[] = [unsortedSegmentSumConfig];
 
 /** Names of the stock wasm kernels moebench replaces (unless the stock switch is on). */
-export const REPLACED_KERNELS = [tf.BatchMatMul, tf._FusedMatMul] as const;
+export const REPLACED_KERNELS = [tf.BatchMatMul, tf._FusedMatMul, tf.Sum] as const;
 
 /** The stock configs, saved the first time they are replaced so the stock switch can restore them. */
 const stockConfigs = new Map<string, tf.KernelConfig>();
@@ -57,7 +58,12 @@ export function wasmReplacementsActive(): boolean {
 }
 
 function buildReplacements(): void {
-  const stockTranspose = stockKernel(tf.Transpose);
+  const stockTranspose = stockKernel(tf.Transpose).kernelFunc;
+  const factories: Record<(typeof REPLACED_KERNELS)[number], (stock: tf.KernelFunc) => tf.KernelFunc> = {
+    [tf.BatchMatMul]: (stock) => makeMatMulKernel(stock, stockTranspose),
+    [tf._FusedMatMul]: (stock) => makeMatMulKernel(stock, stockTranspose, true),
+    [tf.Sum]: (stock) => makeSumKernel(stock),
+  };
   for (const name of REPLACED_KERNELS) {
     const stock = stockKernel(name);
     stockConfigs.set(name, stock);
@@ -66,7 +72,7 @@ function buildReplacements(): void {
       backendName: 'wasm',
       // The replacement calls the stock kernel, whose setup binds its wasm function.
       setupFunc: stock.setupFunc,
-      kernelFunc: makeMatMulKernel(stock.kernelFunc, stockTranspose.kernelFunc, name === tf._FusedMatMul),
+      kernelFunc: factories[name](stock.kernelFunc),
     });
   }
 }
