@@ -12,7 +12,7 @@ export type Command =
   | { command: 'report'; target: string; out: string | null }
   | { command: 'help' };
 
-/** A command line `moebench` cannot run; the message says what was wrong and what is allowed. */
+/** Invalid command line; the message names what was wrong and what is allowed. */
 export class UsageError extends Error {
   constructor(message: string) {
     super(message);

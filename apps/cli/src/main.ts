@@ -57,13 +57,13 @@ function printList(): void {
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
-// A run folder holds store.sqlite; a file path is taken as the store itself.
+// A run folder contains store.sqlite; a file path is taken as the store itself.
 function findStore(target: string): string {
   const path = resolve(target);
   if (!existsSync(path)) throw new Error(`moebench report: ${target} not found; give a run folder or its store.sqlite file.`);
   if (statSync(path).isDirectory()) {
     const store = join(path, 'store.sqlite');
-    if (!existsSync(store)) throw new Error(`moebench report: ${target} holds no store.sqlite, so it is not a run folder.`);
+    if (!existsSync(store)) throw new Error(`moebench report: ${target} contains no store.sqlite, so it is not a run folder.`);
     return store;
   }
   return path;

@@ -1,6 +1,6 @@
 import type { Budget, EvaluationMetrics, StepMetrics, TrainResult } from '@moebench/train';
 
-/** Where progress goes: a terminal gets a redrawn bar, anything else plain log lines. */
+/** Output stream for progress: a terminal gets a redrawn bar, anything else plain log lines. */
 export interface ProgressOutput {
   write(text: string): void;
   /** True when the output is a terminal. */
@@ -84,7 +84,9 @@ export class ProgressReporter {
   }
 
   private fraction(metrics: StepMetrics): number {
-    const counter = this.budget.unit === 'seconds' ? metrics.trainingSeconds : this.budget.unit === 'tokens' ? metrics.tokens : metrics.step;
+    let counter = metrics.step;
+    if (this.budget.unit === 'seconds') counter = metrics.trainingSeconds;
+    if (this.budget.unit === 'tokens') counter = metrics.tokens;
     return Math.min(1, counter / this.budget.amount);
   }
 

@@ -15,7 +15,7 @@ export async function writeRunReport(storePath: string, runId: string | undefine
   let table: string[];
   try {
     const run = runId === undefined ? store.latestRun() : store.getRun(runId);
-    if (run === undefined) throw new Error(`The run store ${storePath} holds no run${runId === undefined ? '' : ` "${runId}"`}.`);
+    if (run === undefined) throw new Error(`The run store ${storePath} contains no run${runId === undefined ? '' : ` "${runId}"`}.`);
     table = summaryTable(store, run.id);
   } finally {
     store.close();

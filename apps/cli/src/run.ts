@@ -11,7 +11,7 @@ import { formatNumber, ProgressReporter, type ProgressOutput } from './progress.
 import { writeRunReport } from './report.js';
 import { loadSuite, resolveSuitePath, validateSuite, type Suite } from './suite.js';
 
-/** What `moebench run` was asked to do. */
+/** Request of `moebench run`, from the command line. */
 export interface RunRequest {
   /** Suite name or file; null for the default (quick). Ignored with `resume`. */
   suite: string | null;
@@ -27,7 +27,7 @@ export interface RunRequest {
   resume: string | null;
 }
 
-/** What a run folder keeps to be resumed: the suite and options as the run started with them. */
+/** Settings a run folder keeps for `--resume`: the suite and options the run started with. */
 interface SavedRunSettings {
   suite: Suite;
   only: string[] | null;
@@ -42,10 +42,10 @@ const STORE_FILE = 'store.sqlite';
 export const INTERRUPTED_EXIT_CODE = 130;
 
 /**
- * Runs a suite end to end: validates the suite, the options and every model config; starts the
- * backend; loads and splits the corpus; then trains each model at each seed under the suite's
- * budget, streaming steps, evaluations, routing statistics and checkpoints into the run store; and
- * writes the report. A first SIGINT or SIGTERM stops the current model after its step, writes a
+ * Runs a suite end to end. It first validates the suite, the options and every model config, then
+ * starts the backend and loads and splits the corpus. Each model then trains at each seed under the
+ * suite's budget, with steps, evaluations, routing statistics and checkpoints streamed into the run
+ * store, and the report is written at the end. A first SIGINT or SIGTERM stops the current model after its step, writes a
  * checkpoint and marks the model and the run interrupted; `--resume` continues from there.
  *
  * @returns the process exit code: 0 when every model finished (done or diverged), 1 when a model
@@ -82,7 +82,7 @@ export async function runCommand(request: RunRequest, output: ProgressOutput): P
   const backend = await initBackend(backendName);
   const environment = await collectEnvironment();
   progress.log(`moebench run: suite ${suite.name}, ${plans.length} model run(s), backend ${backend.name}, run folder ${runDir}`);
-  if (backend.autoFallbackReason) progress.log(`Backend auto chose wasm: ${backend.autoFallbackReason}`);
+  if (backend.autoFallbackReason) progress.log('Backend auto chose wasm: no native TensorFlow package loads (`moebench env` shows why).');
 
   const dataset = prepareDataset({
     corpus: { name: suite.data.corpus, paths: suite.data.paths },
@@ -116,7 +116,7 @@ export async function runCommand(request: RunRequest, output: ProgressOutput): P
   let runId = '';
   try {
     if (resumedRunId !== null) {
-      if (store.getRun(resumedRunId) === undefined) throw new Error(`Run folder ${runDir}: ${STORE_FILE} holds no run "${resumedRunId}", so it cannot be resumed.`);
+      if (store.getRun(resumedRunId) === undefined) throw new Error(`Run folder ${runDir}: ${STORE_FILE} contains no run "${resumedRunId}", so it cannot be resumed.`);
       runId = resumedRunId;
       store.setRunStatus(runId, 'running');
     } else {
@@ -169,7 +169,7 @@ interface TrainContext {
   signal: AbortSignal;
 }
 
-// Trains one planned model, or skips it when the store already holds its final status.
+// Trains one planned model, or keeps it when the store already contains its final status.
 async function trainPlan(plan: PlannedModel, context: TrainContext): Promise<TrainResult['status'] | 'kept' | 'skipped'> {
   const { suite, store, runId, progress } = context;
   const existing = store.getModel(runId, plan.name);

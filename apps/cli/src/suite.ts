@@ -63,7 +63,7 @@ export interface SuiteModel {
 /** Suites shipped in the repository's suites/ folder. */
 export const BUILTIN_SUITES = ['smoke', 'quick', 'paper'] as const;
 
-/** The repository's suites/ folder, found from this file's location (apps/cli/dist or apps/cli/src). */
+/** Returns the repository's suites/ folder, found from this file's location (apps/cli/dist or apps/cli/src). */
 export function suitesFolder(): string {
   return fileURLToPath(new URL('../../../suites/', import.meta.url));
 }

@@ -14,8 +14,8 @@ export interface CliResult {
 }
 
 /**
- * Runs the CLI with `args`. When `onOutput` is given it sees stdout as it grows and may signal the
- * child, for the interruption tests.
+ * Runs the CLI with `args`. When `onOutput` is given, it receives stdout as it grows and may signal
+ * the child, for the interruption tests.
  */
 export function runCli(args: string[], onOutput?: (stdout: string, child: ChildProcess) => void): Promise<CliResult> {
   return new Promise((resolve, reject) => {

@@ -11,7 +11,7 @@ export interface AdamWOptions {
   /** Decoupled weight decay coefficient, multiplied by the step's learning rate. Default 0.1. */
   weightDecay?: number;
   /**
-   * Which variables decay. Default: variables of rank 2 or more (matrices and embeddings), so that
+   * Predicate selecting the variables that decay. Default: variables of rank 2 or more (matrices and embeddings), so that
    * biases, norm gains and other vectors are not pulled towards zero.
    */
   decays?: (variable: tf.Variable) => boolean;
@@ -127,7 +127,7 @@ export class AdamW {
   setState(state: AdamWState): void {
     if (state.firstMoments.length !== this.variables.length || state.secondMoments.length !== this.variables.length) {
       throw new Error(
-        `AdamW.setState: state holds moments for ${state.firstMoments.length} variables, the optimiser has ${this.variables.length}`,
+        `AdamW.setState: state contains moments for ${state.firstMoments.length} variables, the optimiser has ${this.variables.length}`,
       );
     }
     for (let i = 0; i < this.variables.length; i++) {

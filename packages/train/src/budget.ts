@@ -6,7 +6,7 @@ export type BudgetUnit = (typeof BUDGET_UNITS)[number];
 
 /** An amount of training progress, used both for the budget and for evaluation and checkpoint intervals. */
 export interface Budget {
-  /** What is counted. Seconds are training time only: evaluation and checkpoints are excluded. */
+  /** Unit counted. Seconds are training time only, so evaluation and checkpoints are excluded. */
   unit: BudgetUnit;
   /** How much of it, > 0 (an integer for tokens and steps). */
   amount: number;

@@ -24,7 +24,7 @@ export interface LoopState {
   samplerPosition: unknown;
 }
 
-/** What `latest.json` in a checkpoint directory records. */
+/** Contents of `latest.json` in a checkpoint directory. */
 export interface CheckpointInfo {
   /** Optimiser steps done when the checkpoint was written. */
   steps: number;
@@ -85,7 +85,7 @@ export async function writeCheckpoint(dir: string, model: LanguageModel, optimiz
   return info;
 }
 
-/** Returns what `dir/latest.json` points at, or null when `dir` holds no complete checkpoint. */
+/** Returns what `dir/latest.json` points at, or null when `dir` contains no complete checkpoint. */
 export async function readCheckpointInfo(dir: string): Promise<CheckpointInfo | null> {
   const path = join(dir, LATEST);
   if (!existsSync(path)) return null;
@@ -109,7 +109,7 @@ export async function loadCheckpoint(dir: string, model: LanguageModel, optimize
 
   const variables = optimizer.variables;
   if (stateFile.variables.length !== variables.length) {
-    throw new Error(`Checkpoint ${path} holds ${stateFile.variables.length} variables, the model has ${variables.length}: was it written for another config?`);
+    throw new Error(`Checkpoint ${path} contains ${stateFile.variables.length} variables, the model has ${variables.length}: was it written for another config?`);
   }
   const sizes = stateFile.variables.map((entry, index) => {
     if (entry.size !== variables[index].size) {

@@ -1,6 +1,6 @@
 import { tf } from '@moebench/backend';
 
-/** What `clipByGlobalNorm` returns. */
+/** Result of `clipByGlobalNorm`. */
 export interface ClippedGradients {
   /** The gradients, scaled by maxNorm / norm when the norm exceeds maxNorm; new tensors the caller owns. */
   gradients: tf.Tensor[];

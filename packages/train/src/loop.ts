@@ -96,7 +96,7 @@ export interface EvaluationMetrics extends EvaluationResult {
   evaluationSeconds: number;
 }
 
-/** How a training run ended. */
+/** Outcome of a training run. */
 export interface TrainResult {
   /** `done`: budget spent; `diverged`: a non-finite loss or gradient; `interrupted`: the signal aborted it. */
   status: 'done' | 'diverged' | 'interrupted';
