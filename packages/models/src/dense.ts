@@ -94,7 +94,9 @@ export class CausalSelfAttention {
     );
 
     const mask = time === this.mask.shape[0] ? this.mask : tf.slice(this.mask, [0, 0], [time, time]);
-    const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(headWidth)), mask); // [batch, heads, time, time]
+    // Scaling q rather than the scores touches time x headWidth values per head instead of time x time.
+    const scaledQ = tf.mul(q, 1 / Math.sqrt(headWidth));
+    const scores = tf.add(tf.matMul(scaledQ, k, false, true), mask); // [batch, heads, time, time]
     const weights = tf.softmax(scores);
     const mixed = tf.matMul(weights, v); // [batch, heads, time, headWidth]
 
