@@ -16,6 +16,8 @@ export interface LoopState {
   evaluationSeconds: number;
   /** Budget fraction at the end of warmup, where cosine decay starts; null while still in warmup. */
   warmupEndFraction: number | null;
+  /** Step of the last evaluation, or null before the first one. */
+  lastEvaluationStep: number | null;
   /** Next evaluation mark, in the evaluation interval's unit. */
   nextEvaluationAt: number;
   /** Next checkpoint mark, in the checkpoint interval's unit. */

@@ -149,6 +149,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       trainingSeconds: 0,
       evaluationSeconds: 0,
       warmupEndFraction: schedule.warmupSteps === 0 ? 0 : null,
+      lastEvaluationStep: null,
       nextEvaluationAt: 0,
       nextCheckpointAt: 0,
       samplerPosition: batches.getPosition(),
@@ -174,6 +175,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       const result = evaluate(model, validation);
       const seconds = (now() - start) / 1000;
       state.evaluationSeconds += seconds;
+      state.lastEvaluationStep = state.steps;
       lastEvaluation = { ...result, step: state.steps, trainingTokens: state.tokens, trainingSeconds: state.trainingSeconds, evaluationSeconds: seconds };
       await options.onEvaluation?.(lastEvaluation);
     };
@@ -248,8 +250,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
 
-    const evaluated = lastEvaluation as EvaluationMetrics | null;
-    if (evaluated === null || evaluated.step !== state.steps) await runEvaluation();
+    // A run resumed from its final checkpoint has already evaluated its last step.
+    if (state.lastEvaluationStep !== state.steps) await runEvaluation();
     await saveCheckpoint();
     return finish('done');
   } finally {

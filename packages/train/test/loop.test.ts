@@ -196,6 +196,24 @@ describe('train with checkpoints', () => {
     second.dispose();
   });
 
+  it('does nothing when resumed at its end', async () => {
+    const dir = join(scratch, 'finished');
+    const first = new TinyModel({ vocab: VOCAB, width: 4, seed: 5 });
+    await train(options(first, { budget, checkpoint: { dir, interval: { unit: 'steps', amount: 4 } } }));
+    first.dispose();
+    expect((await readCheckpointInfo(dir))?.steps).toBe(10);
+
+    const second = new TinyModel({ vocab: VOCAB, width: 4, seed: 5 });
+    let calls = 0;
+    const count = (): void => void (calls += 1);
+    const again = await train(options(second, { budget, checkpoint: { dir, interval: { unit: 'steps', amount: 4 } }, resume: true, onStep: count, onEvaluation: count, onCheckpoint: count }));
+    expect(again.status).toBe('done');
+    expect(again.steps).toBe(10);
+    expect(calls).toBe(0);
+    expect(second.trainingCalls).toBe(0);
+    second.dispose();
+  });
+
   it('resumes after a crash from the last interval checkpoint', async () => {
     const reference = await uninterrupted();
     const dir = join(scratch, 'crashed');
