@@ -27,10 +27,16 @@ export class GmlpLanguageModel extends EmbeddingLanguageModel {
 
   constructor(config: ResolvedModelConfig, seed: number | string) {
     super('gmlp', config, seed);
-    for (let i = 0; i < config.layers; i++) {
-      const block = createGmlpBlock(gmlpBlockOptions(config, seed, i, config.gmlp));
-      this.store.adopt(`block${i}`, block.trainableVariables);
-      this.blocks.push(block);
+    try {
+      for (let i = 0; i < config.layers; i++) {
+        const block = createGmlpBlock(gmlpBlockOptions(config, seed, i, config.gmlp));
+        this.store.adopt(`block${i}`, block.trainableVariables);
+        this.blocks.push(block);
+      }
+    } catch (error) {
+      // The smlp package rejected a gmlp option: release the embedding and the blocks built so far.
+      this.dispose();
+      throw error;
     }
     this.buildHead();
   }

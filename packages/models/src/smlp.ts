@@ -43,16 +43,22 @@ export class SmlpLanguageModel extends EmbeddingLanguageModel {
   constructor(config: ResolvedModelConfig, seed: number | string) {
     super('smlp', config, seed);
     const sparse = new Set(sparseBlockIndices(config));
-    for (let i = 0; i < config.layers; i++) {
-      if (sparse.has(i)) {
-        const block = createSparseBlock(sparseBlockOptions(config, seed, i));
-        this.store.adopt(`block${i}.sparse`, block.trainableVariables);
-        this.blocks.push({ kind: 'sparse', block });
-      } else {
-        const block = createGmlpBlock(gmlpBlockOptions(config, seed, i, config.gmlp));
-        this.store.adopt(`block${i}`, block.trainableVariables);
-        this.blocks.push({ kind: 'dense', block });
+    try {
+      for (let i = 0; i < config.layers; i++) {
+        if (sparse.has(i)) {
+          const block = createSparseBlock(sparseBlockOptions(config, seed, i));
+          this.store.adopt(`block${i}.sparse`, block.trainableVariables);
+          this.blocks.push({ kind: 'sparse', block });
+        } else {
+          const block = createGmlpBlock(gmlpBlockOptions(config, seed, i, config.gmlp));
+          this.store.adopt(`block${i}`, block.trainableVariables);
+          this.blocks.push({ kind: 'dense', block });
+        }
       }
+    } catch (error) {
+      // The smlp package rejected an option: release the embedding and the blocks built so far.
+      this.dispose();
+      throw error;
     }
     this.buildHead();
   }

@@ -1,9 +1,16 @@
 import { Rng, tf } from '@moebench/backend';
-import { createBaseLayer } from '@moebench/base-layers';
+import { createBaseLayer, resolveBaseLayerOptions, type BaseLayerOptions } from '@moebench/base-layers';
 import type { MoeLayer, RouterContext, RoutingStats } from '@moebench/moe';
-import { createGShardLayer } from '@moebench/gshard';
-import { createHashLayer, deserializeHashTable, serializeHashTable, type HashLayer } from '@moebench/hash-layers';
-import { createSwitchLayer } from '@moebench/switch';
+import { createGShardLayer, resolveGShardOptions, type GShardOptions } from '@moebench/gshard';
+import {
+  createHashLayer,
+  deserializeHashTable,
+  resolveHashOptions,
+  serializeHashTable,
+  type HashLayer,
+  type HashOptions,
+} from '@moebench/hash-layers';
+import { createSwitchLayer, resolveSwitchOptions, type SwitchOptions } from '@moebench/switch';
 import type { CheckpointTables } from './checkpoint.js';
 import type { ResolvedModelConfig } from './config.js';
 import { LayerNorm } from './dense.js';
@@ -15,8 +22,9 @@ export type SparseKind = 'gshard' | 'switch' | 'base' | 'hash';
 
 /**
  * A MoE sublayer as the Transformer block runs it: the residual stream in, the new residual stream
- * out. The routing group is the whole batch, S = batch x time tokens, flattened time-major. For GShard, Switch and HASH that is x + MoE(LN(x)); the BASE layer carries its own residual
- * and gate and reads x itself.
+ * out. For GShard, Switch and HASH that is x + MoE(LN(x)); the BASE layer carries its own residual
+ * and gate and reads x itself. The routing group is the whole batch, S = batch x time tokens,
+ * flattened time-major.
  */
 export interface SparseFeedForward {
   /** Applies the sublayer to the residual stream `x` [batch * time, d]. */
@@ -27,6 +35,53 @@ export interface SparseFeedForward {
   restoreTables?(tables: CheckpointTables): void;
   /** Releases what the layer package owns. */
   dispose(): void;
+}
+
+/** The options each layer package receives: the config's options object plus what the model sets. */
+function switchOptions(config: ResolvedModelConfig, seed: string): SwitchOptions {
+  return { ...config.switch, dModel: config.dModel, numExperts: config.experts, hiddenSize: config.ffnHidden, seed };
+}
+
+function gshardOptions(config: ResolvedModelConfig, seed: string): GShardOptions {
+  return { ...config.gshard, dModel: config.dModel, numExperts: config.experts, hiddenSize: config.ffnHidden, seed };
+}
+
+function hashOptions(config: ResolvedModelConfig, seed: string): HashOptions {
+  const { unigramCounts, ...options } = config.hash;
+  return {
+    ...options,
+    ...(unigramCounts === undefined ? {} : { unigramCounts }),
+    dModel: config.dModel,
+    vocabSize: config.vocabSize,
+    numExperts: config.experts,
+    hiddenSize: config.ffnHidden,
+    // The hash package takes integer seeds only; one is derived from the model seed and block.
+    seed: new Rng(seed).nextUint32(),
+  };
+}
+
+function baseOptions(config: ResolvedModelConfig, seed: string): BaseLayerOptions {
+  return {
+    ...config.base,
+    dModel: config.dModel,
+    numExperts: config.experts,
+    hiddenSize: config.ffnHidden,
+    layerNormEpsilon: config.layerNormEpsilon,
+    seed,
+  };
+}
+
+/**
+ * Validates the options the `kind` layer package will receive, with that package's own checks,
+ * before any variable is created.
+ *
+ * @throws the layer package's error, naming the option, the value received and what is allowed.
+ */
+export function checkSparseOptions(kind: SparseKind, config: ResolvedModelConfig): void {
+  if (kind === 'switch') resolveSwitchOptions(switchOptions(config, 'check'));
+  else if (kind === 'gshard') resolveGShardOptions(gshardOptions(config, 'check'));
+  else if (kind === 'hash') resolveHashOptions(hashOptions(config, 'check'));
+  else resolveBaseLayerOptions(baseOptions(config, 'check'));
 }
 
 /**
@@ -42,37 +97,16 @@ export function createSparseFeedForward(
 ): SparseFeedForward {
   const layerSeed = `${seed}/${name}`;
   switch (kind) {
-    case 'switch': {
-      const layer = createSwitchLayer({ ...config.switch, dModel: config.dModel, numExperts: config.experts, hiddenSize: config.ffnHidden, seed: layerSeed });
-      return preNormResidual(layer, config, store, name);
-    }
-    case 'gshard': {
-      const layer = createGShardLayer({ ...config.gshard, dModel: config.dModel, numExperts: config.experts, hiddenSize: config.ffnHidden, seed: layerSeed });
-      return preNormResidual(layer, config, store, name);
-    }
+    case 'switch':
+      return preNormResidual(createSwitchLayer(switchOptions(config, layerSeed)), config, store, name);
+    case 'gshard':
+      return preNormResidual(createGShardLayer(gshardOptions(config, layerSeed)), config, store, name);
     case 'hash': {
-      const { unigramCounts, ...options } = config.hash;
-      const layer = createHashLayer({
-        ...options,
-        ...(unigramCounts === undefined ? {} : { unigramCounts }),
-        dModel: config.dModel,
-        vocabSize: config.vocabSize,
-        numExperts: config.experts,
-        hiddenSize: config.ffnHidden,
-        // The hash package takes integer seeds only; one is derived from the model seed and block.
-        seed: new Rng(layerSeed).nextUint32(),
-      });
+      const layer = createHashLayer(hashOptions(config, layerSeed));
       return withHashTable(preNormResidual(layer, config, store, name), layer, `${name}.hashTable`);
     }
     case 'base': {
-      const layer = createBaseLayer({
-        ...config.base,
-        dModel: config.dModel,
-        numExperts: config.experts,
-        hiddenSize: config.ffnHidden,
-        layerNormEpsilon: config.layerNormEpsilon,
-        seed: layerSeed,
-      });
+      const layer = createBaseLayer(baseOptions(config, layerSeed));
       store.adopt(name, layer.trainableVariables);
       // The BASE layer reads the residual stream itself (no pre-norm) and returns the new one.
       return {

@@ -3,7 +3,7 @@ import type { RoutingStats } from '@moebench/moe';
 import { sparseBlockIndices, type ResolvedModelConfig } from './config.js';
 import { CausalSelfAttention, FeedForward, LayerNorm } from './dense.js';
 import { EmbeddingLanguageModel, type BlocksOutput, type StepContext } from './language-model.js';
-import { createSparseFeedForward, type SparseFeedForward, type SparseKind } from './sparse-feed-forward.js';
+import { checkSparseOptions, createSparseFeedForward, type SparseFeedForward, type SparseKind } from './sparse-feed-forward.js';
 import type { CheckpointTables } from './checkpoint.js';
 
 interface TransformerBlock {
@@ -25,19 +25,32 @@ interface TransformerBlock {
 export class TransformerLanguageModel extends EmbeddingLanguageModel {
   private readonly positions: tf.Variable;
   private readonly blocks: TransformerBlock[] = [];
+  private readonly attentions: CausalSelfAttention[] = [];
   private readonly sparseLayers: SparseFeedForward[] = [];
 
   constructor(kind: 'transformer' | SparseKind, config: ResolvedModelConfig, seed: number | string) {
+    if (kind !== 'transformer') checkSparseOptions(kind, config);
     super(kind, config, seed);
+    this.positions = this.store.normal('positions', [config.seqLen, config.dModel], config.initStd);
+    try {
+      this.buildBlocks(kind, seed);
+    } catch (error) {
+      // A layer package rejected its options part-way: release what was built.
+      this.dispose();
+      throw error;
+    }
+  }
+
+  private buildBlocks(kind: 'transformer' | SparseKind, seed: number | string): void {
+    const config = this.config;
+    const sparse = new Set(kind === 'transformer' ? [] : sparseBlockIndices(config));
     const { dModel, heads, seqLen, ffnHidden, initStd, layerNormEpsilon, layers } = config;
     const residualStd = initStd / Math.sqrt(2 * layers);
-    this.positions = this.store.normal('positions', [seqLen, dModel], initStd);
-
-    const sparse = new Set(kind === 'transformer' ? [] : sparseBlockIndices(config));
     for (let i = 0; i < layers; i++) {
       const name = `block${i}`;
       const attentionNorm = new LayerNorm(this.store, `${name}.attentionNorm`, dModel, layerNormEpsilon);
       const attention = new CausalSelfAttention(this.store, `${name}.attention`, dModel, heads, seqLen, initStd, residualStd);
+      this.attentions.push(attention);
       let feedForward: TransformerBlock['feedForward'];
       if (sparse.has(i)) {
         const layer = createSparseFeedForward(kind as SparseKind, config, this.store, `${name}.moe`, seed);
@@ -85,7 +98,7 @@ export class TransformerLanguageModel extends EmbeddingLanguageModel {
   }
 
   protected disposeLayers(): void {
-    for (const block of this.blocks) block.attention.dispose();
+    for (const attention of this.attentions) attention.dispose();
     for (const layer of this.sparseLayers) layer.dispose();
   }
 }

@@ -1,3 +1,4 @@
+import { initBackend, tf } from '@moebench/backend';
 import { describe, expect, it } from 'vitest';
 import { createModel, resolveConfig, sparseBlockIndices } from '../src/index.js';
 import { TINY } from './helpers.js';
@@ -52,6 +53,18 @@ describe('sparseBlockIndices', () => {
 });
 
 describe('createModel', () => {
+  it('rejects bad layer options without leaking tensors', async () => {
+    await initBackend('cpu');
+    const before = tf.memory().numTensors;
+    expect(() => createModel('switch', { ...TINY, switch: { capacityFactor: 'high' } })).toThrow(/capacityFactor/);
+    expect(() => createModel('gshard', { ...TINY, gshard: { secondExpertPolicy: 'best' } })).toThrow(/secondExpertPolicy/);
+    expect(() => createModel('hash', { ...TINY, hash: { kind: 'balanced' } })).toThrow(/unigramCounts is missing/);
+    expect(() => createModel('base', { ...TINY, base: { sublayers: 0 } })).toThrow(/sublayers/);
+    expect(() => createModel('gmlp', { ...TINY, gmlp: { spatialInitEpsilon: -1 } })).toThrow(/spatialInitEpsilon/);
+    expect(() => createModel('smlp', { ...TINY, smlp: { smoe: { routing: 'random' } } })).toThrow(/routing/);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('rejects an unknown architecture', () => {
     expect(() => createModel('rnn', TINY)).toThrow('Unknown architecture "rnn". Valid architectures: transformer, gmlp, gshard, switch, base, hash, smlp.');
   });
