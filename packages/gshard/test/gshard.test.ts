@@ -39,6 +39,8 @@ describe('gshardCapacity', () => {
     expect(gshardCapacity({ tokens: 16, numExperts: 4, capacityFactor: 1, evalCapacityTokenFraction: 0.25, training: false })).toBe(4);
     expect(gshardCapacity({ tokens: 10, numExperts: 4, capacityFactor: 1, evalCapacityTokenFraction: 0.25, training: false })).toBe(3);
     expect(gshardCapacity({ tokens: 16, numExperts: 4, capacityFactor: 1, evalCapacityTokenFraction: 0, training: false })).toBe(8);
+    // A fraction of 1 gives C = S: no dropping in evaluation.
+    expect(gshardCapacity({ tokens: 16, numExperts: 4, capacityFactor: 1, evalCapacityTokenFraction: 1, training: false })).toBe(16);
   });
 
   it('clamps to [1, S] and drops nothing for a factor <= 0', () => {
