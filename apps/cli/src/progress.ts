@@ -13,9 +13,9 @@ const BAR_WIDTH = 24;
 const LOG_EVERY_FRACTION = 0.1;
 
 /**
- * Reports training progress of one model at a time: on a terminal, one line redrawn in place with
- * a bar, step, loss, tokens/s and the estimated time left; otherwise a log line at every tenth of the
- * budget and at every evaluation.
+ * Reports training progress of one model at a time. On a terminal it redraws one line in place with
+ * a bar, step, loss, tokens/s and the estimated time left. Elsewhere it prints a log line at every
+ * tenth of the budget and at every evaluation.
  */
 export class ProgressReporter {
   private label = '';

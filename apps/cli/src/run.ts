@@ -45,8 +45,9 @@ export const INTERRUPTED_EXIT_CODE = 130;
  * Runs a suite end to end. It first validates the suite, the options and every model config, then
  * starts the backend and loads and splits the corpus. Each model then trains at each seed under the
  * suite's budget, with steps, evaluations, routing statistics and checkpoints streamed into the run
- * store, and the report is written at the end. A first SIGINT or SIGTERM stops the current model after its step, writes a
- * checkpoint and marks the model and the run interrupted; `--resume` continues from there.
+ * store, and the report is written at the end. A first SIGINT or SIGTERM stops the current model
+ * after its step and writes a checkpoint. The model and the run are then marked interrupted, and
+ * `--resume` continues from there.
  *
  * @returns the process exit code: 0 when every model finished (done or diverged), 1 when a model
  *   could not be built and was skipped, 130 when interrupted.

@@ -125,9 +125,9 @@ const MODEL_ENTRY_KEYS = ['name', 'architecture', 'config'];
 const DERIVED_CONFIG_KEYS = ['vocabSize', 'seqLen'];
 
 /**
- * Validates a parsed suite object. Every field is checked before anything runs; the first problem
- * raises a SuiteError naming the field path (for example `training.budget.unit`), the value and
- * the allowed values. Model config fields are checked by the models package when configs are built.
+ * Validates a parsed suite object. Every field is checked before anything runs, and the first
+ * problem raises a SuiteError naming the field path (for example `training.budget.unit`), the value
+ * and the allowed values. Model config fields are checked by the models package when configs are built.
  */
 export function validateSuite(raw: unknown, source: string): Suite {
   const check = new Checker(source);

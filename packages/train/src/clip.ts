@@ -9,10 +9,10 @@ export interface ClippedGradients {
 }
 
 /**
- * Scales a list of gradients so that their global L2 norm, sqrt(sum over every element of every
- * gradient of g^2), is at most `maxNorm`; gradients with a smaller norm pass unchanged. A `maxNorm`
- * of Infinity or 0 turns clipping off but still measures the norm. Reads the norm from the backend
- * (one synchronisation).
+ * Scales a list of gradients so that their global L2 norm is at most `maxNorm`. The global norm is
+ * sqrt(sum of g^2 over every element of every gradient). Gradients with a smaller norm pass
+ * unchanged. A `maxNorm` of Infinity or 0 turns clipping off but still measures the norm, which is
+ * read from the backend (one synchronisation).
  */
 export function clipByGlobalNorm(gradients: readonly tf.Tensor[], maxNorm: number): ClippedGradients {
   if (Number.isNaN(maxNorm) || maxNorm < 0) {

@@ -41,7 +41,7 @@ export function resolveSchedule(options: ScheduleOptions = {}): ResolvedSchedule
  * the rate follows a half cosine from the peak down to the floor over `decayProgress`, the fraction
  * in [0, 1] of the budget that remains after warmup and has been used. Progress rather than a step
  * count drives the decay because a budget in seconds or tokens does not fix the number of steps in
- * advance; for a step budget the training loop passes (step - warmupSteps) / (totalSteps - warmupSteps).
+ * advance. For a step budget the training loop passes (step - warmupSteps) / (totalSteps - warmupSteps).
  */
 export function learningRateAt(schedule: ResolvedSchedule, step: number, decayProgress: number): number {
   if (step < schedule.warmupSteps) {
