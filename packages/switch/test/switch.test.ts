@@ -167,6 +167,35 @@ describe.each(['cpu', 'wasm'] as const)('Switch on %s', (backend) => {
     layer.dispose();
   });
 
+  it('matches finite differences in the router gradient', () => {
+    // Checks the router gradient independently of the gate code: central differences of the layer loss.
+    const layer = createSwitchLayer({ dModel: 4, numExperts: 3, hiddenSize: 6, routerInitScale: 4, jitterEps: 0, capacityFactor: 0, seed: 21 });
+    const input = new Rng(22).normalTensor([10, 4]) as tf.Tensor2D;
+    const target = new Rng(23).normalTensor([10, 4]);
+    const lossOf = () =>
+      tf.tidy(() => {
+        const { output, auxLoss } = layer.apply(input, { training: true });
+        return tf.add(tf.sum(tf.mul(output, target)), tf.mul(auxLoss, 100)) as tf.Scalar;
+      });
+    const weights = layer.switchRouter.weights;
+    const { value, grads } = tf.variableGrads(lossOf, [weights]);
+    const analytic = values(grads[weights.name]);
+    const original = values(weights);
+    const step = 1e-2;
+    for (let index = 0; index < original.length; index++) {
+      const probe = (delta: number): number => {
+        const shifted = original.slice();
+        shifted[index] += delta;
+        tf.tidy(() => weights.assign(tf.tensor2d(shifted, [4, 3])));
+        return tf.tidy(() => lossOf().dataSync()[0]);
+      };
+      const numeric = (probe(step) - probe(-step)) / (2 * step);
+      expect(Math.abs(numeric - analytic[index]), `Wr[${index}]`).toBeLessThan(2e-2 * Math.max(1, Math.abs(analytic[index])));
+    }
+    tf.dispose([value, ...Object.values(grads), input, target]);
+    layer.dispose();
+  });
+
   it('equals a dense FFN with one expert', () => {
     const layer = createSwitchLayer({ dModel: 4, numExperts: 1, hiddenSize: 8, seed: 12 });
     layer.bank.b1.assign(new Rng(13).normalTensor([1, 8]) as tf.Tensor2D);
