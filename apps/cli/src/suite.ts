@@ -64,6 +64,8 @@ export interface SuiteModel {
 export const BUILTIN_SUITES = ['smoke', 'quick', 'paper'] as const;
 
 /** Returns the repository's suites/ folder, found from this file's location (apps/cli/dist or apps/cli/src). */
+// NOTE: the suites live at the repository root, outside the package's `files`, so the built-in
+// suite names work only from a checkout; an installed package needs a suite file path.
 export function suitesFolder(): string {
   return fileURLToPath(new URL('../../../suites/', import.meta.url));
 }
