@@ -42,8 +42,15 @@ function switchOptions(config: ResolvedModelConfig, seed: string): SwitchOptions
   return { ...config.switch, dModel: config.dModel, numExperts: config.experts, hiddenSize: config.ffnHidden, seed };
 }
 
+/**
+ * GShard's options, with evalCapacityTokenFraction defaulting to 1 (C = S, nothing dropped in
+ * evaluation) instead of the package's 0.25. Top-2 capacity gives every first choice a slot before
+ * any second choice, so with dropping a later token's first choice can evict an earlier token's
+ * second choice, and evaluation would read the future. Set `gshard.evalCapacityTokenFraction` to
+ * get fairseq's 0.25 back.
+ */
 function gshardOptions(config: ResolvedModelConfig, seed: string): GShardOptions {
-  return { ...config.gshard, dModel: config.dModel, numExperts: config.experts, hiddenSize: config.ffnHidden, seed };
+  return { evalCapacityTokenFraction: 1, ...config.gshard, dModel: config.dModel, numExperts: config.experts, hiddenSize: config.ffnHidden, seed };
 }
 
 function hashOptions(config: ResolvedModelConfig, seed: string): HashOptions {

@@ -22,6 +22,8 @@ export const CASES: TestCase[] = [
   { name: 'gmlp', architecture: 'gmlp', config: TINY },
   { name: 'switch', architecture: 'switch', config: TINY },
   { name: 'gshard', architecture: 'gshard', config: TINY },
+  // Four experts leave room for second choices in evaluation, where dropping could break causality.
+  { name: 'gshard with four experts', architecture: 'gshard', config: { ...TINY, experts: 4 } },
   // Capacity factor 1 makes the expert bank run exactly one slot per token, so the profiled FLOPs
   // equal the routed ones (with the default 0, nothing is dropped and every expert runs S slots).
   { name: 'hash', architecture: 'hash', config: { ...TINY, hash: { capacityFactor: 1 } } },
