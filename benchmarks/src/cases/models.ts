@@ -36,6 +36,8 @@ function trainingStepCase(architecture: Architecture): BenchCase {
       `d=${dModel}, hidden=${ffnHidden}, ${match.accounting.forwardFlopsPerToken} forward FLOPs/token`,
     tokensPerStep: tokens,
     flopsPerStep: 3 * tokens * match.accounting.forwardFlopsPerToken,
+    // The backends a suite trains on; the stock wasm and cpu backends would add minutes for seven models.
+    variants: ['wasm-native', 'wasm', 'tensorflow'],
     prepare() {
       const model: LanguageModel = createModel(architecture, match.config, { seed: 0 });
       const rng = new Rng(`bench/train-step-${architecture}/data`);
