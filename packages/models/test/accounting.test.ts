@@ -3,7 +3,7 @@ import { createBaseLayer } from '@moebench/base-layers';
 import { createGShardLayer } from '@moebench/gshard';
 import { createHashLayer } from '@moebench/hash-layers';
 import type { MoeLayer } from '@moebench/moe';
-import { createSparseBlock } from '@moebench/smlp';
+import { createGmlpBlock, createSparseBlock } from '@moebench/smlp';
 import { createSwitchLayer } from '@moebench/switch';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { accountModel, resolveConfig, sparseBlockIndices, type Architecture, type ModelConfig } from '../src/index.js';
@@ -50,5 +50,19 @@ describe('accountModel', () => {
     const sparseBlocks = sparseBlockIndices(resolveConfig(architecture, CONFIG)).length;
     expect(sparse.forwardFlopsPerToken).toBe(dense.forwardFlopsPerToken + sparseBlocks * (layer.flopsPerToken() - denseFeedForward));
     layer.dispose();
+  });
+
+  it('matches the gMLP and sMLP block FLOPs', () => {
+    const gmlpBlock = createGmlpBlock({ dModel: 16, maxSeqLen: 12, hiddenSize: 24 });
+    const sparseBlock = createSparseBlock({ dModel: 16, maxSeqLen: 12, smoe: { numExperts: 4, hiddenSize: 24 }, tmoe: { numExperts: 4, hiddenSize: 24 } });
+    const head = 2 * 16 * 40;
+    const gmlp = accountModel('gmlp', resolveConfig('gmlp', CONFIG));
+    expect(gmlp.forwardFlopsPerToken).toBe(4 * gmlpBlock.flopsPerToken() + head);
+    expect(gmlp.totalParameters).toBe(4 * gmlpBlock.parameterCount().total + 40 * 16 + 2 * 16);
+    const smlp = accountModel('smlp', resolveConfig('smlp', CONFIG));
+    expect(smlp.forwardFlopsPerToken).toBe(2 * gmlpBlock.flopsPerToken() + 2 * sparseBlock.flopsPerToken() + head);
+    expect(smlp.totalParameters).toBe(2 * gmlpBlock.parameterCount().total + 2 * sparseBlock.parameterCount().total + 40 * 16 + 2 * 16);
+    gmlpBlock.dispose();
+    sparseBlock.dispose();
   });
 });
