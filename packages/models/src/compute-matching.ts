@@ -1,4 +1,5 @@
 import { accountModel } from './accounting.js';
+import { smlpSparseWidths } from './smlp-widths.js';
 import { checkArchitecture, defaultHidden, resolveConfig, TRANSFORMER_FAMILY, type ModelConfig } from './config.js';
 import { ARCHITECTURES, type Architecture, type ModelAccounting } from './types.js';
 
@@ -87,7 +88,7 @@ function matchOne(
   const widthStep = TRANSFORMER_FAMILY.includes(architecture) ? lcm(dModelMultiple, heads) : dModelMultiple;
   const resolvedBase = resolveConfig(architecture, vary === 'hidden' ? base : { ...base, dModel: widthStep, ffnHidden: undefined });
   const ratio = base.ffnHidden !== undefined ? base.ffnHidden / base.dModel : defaultHidden(architecture, 1);
-  const hiddenStep = architecture === 'smlp' ? resolvedBase.experts : 1;
+  const hiddenStep = architecture === 'smlp' ? smlpSparseWidths(resolvedBase).smoeExperts : 1;
 
   const flopsOf = (dModel: number, ffnHidden: number): number =>
     accountModel(architecture, resolveConfig(architecture, { ...base, dModel, ffnHidden })).forwardFlopsPerToken;

@@ -32,6 +32,12 @@ describe('matchCompute', () => {
     expect((matches.smlp.config.ffnHidden as number) % 4).toBe(0);
   });
 
+  it('rounds the sMLP width to its sMoE experts', () => {
+    const { smlp } = matchCompute(target, { ...BASE, smlp: { smoe: { numExperts: 6 } } }, { architectures: ['smlp'] });
+    expect((smlp.config.ffnHidden as number) % 6).toBe(0);
+    expect(Math.abs(smlp.relativeError)).toBeLessThanOrEqual(0.05);
+  });
+
   it('rejects a target below the cost of the LM head', () => {
     expect(() => matchCompute(1000, BASE, { architectures: ['transformer'] })).toThrow(/no transformer width .* within 5% of 1000 forward FLOPs/);
   });
