@@ -1,3 +1,3 @@
 export { resolveSwitchOptions, type ResolvedSwitchOptions, type SwitchOptions } from './options.js';
-export { switchRoute, type SwitchRouteOptions } from './route.js';
+export { jitterNoise, switchRoute, type SwitchRouteOptions } from './route.js';
 export { createSwitchLayer, SwitchLayer, SwitchRouter } from './layer.js';

@@ -1,4 +1,4 @@
-import { tf } from '@moebench/backend';
+import { tf, type Rng } from '@moebench/backend';
 import {
   argmaxRows,
   assignSlots,
@@ -20,6 +20,23 @@ export interface SwitchRouteOptions {
   balanceLossWeight: number;
   /** Weight of the z-loss; 0 leaves it out of `plan.losses`. */
   zLossWeight: number;
+}
+
+/**
+ * Returns `size` multiplicative jitter factors uniform in [1 - eps, 1 + eps), float32. Each 32-bit draw
+ * of `rng` gives two factors from its two 16-bit halves, which halves the draws (S x d per step); the
+ * 2^-16 resolution is a step of 2 eps / 65536 in the factor, 3e-7 at the default eps.
+ */
+export function jitterNoise(rng: Rng, size: number, eps: number): Float32Array {
+  const noise = new Float32Array(size);
+  const low = 1 - eps;
+  const scale = (2 * eps) / 65536;
+  for (let index = 0; index < size; index += 2) {
+    const bits = rng.nextUint32();
+    noise[index] = low + scale * (bits & 0xffff);
+    if (index + 1 < size) noise[index + 1] = low + scale * (bits >>> 16);
+  }
+  return noise;
 }
 
 /**
@@ -52,7 +69,7 @@ export function switchRoute(
 
   const logits = tf.tidy(() => {
     const routerInput = jitter
-      ? tf.mul(features, (context.rng!).uniform([tokens, dModel], 1 - options.jitterEps, 1 + options.jitterEps))
+      ? tf.mul(features, tf.tensor2d(jitterNoise(context.rng!, tokens * dModel, options.jitterEps), [tokens, dModel]))
       : features;
     return tf.matMul(routerInput, routerWeights) as tf.Tensor2D; // [S, E]
   });

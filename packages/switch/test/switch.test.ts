@@ -3,7 +3,7 @@ import { initBackend, Rng, tf } from '@moebench/backend';
 import { combine, dispatch } from '@moebench/moe';
 import { runReadmeExamples } from '../../../testing/readme-example.js';
 import { denseFeedForward, maxAbsDiff, naiveCombine, naiveDispatch, values } from '../../moe/test/reference.js';
-import { createSwitchLayer, resolveSwitchOptions, switchRoute, type SwitchRouteOptions } from '../src/index.js';
+import { createSwitchLayer, jitterNoise, resolveSwitchOptions, switchRoute, type SwitchRouteOptions } from '../src/index.js';
 
 const noJitter: SwitchRouteOptions = { capacityFactor: 1, jitterEps: 0, balanceLossWeight: 0.01, zLossWeight: 0 };
 
@@ -109,6 +109,26 @@ describe.each(['cpu', 'wasm'] as const)('Switch on %s', (backend) => {
       expect(first).not.toEqual(clean);
       expect(evaluation).toEqual(clean);
       expect(() => switchRoute(features, weights, options, { training: true })).toThrow('switchRoute: context.rng is missing');
+    });
+  });
+
+  it('computes jitter as x times uniform noise', () => {
+    tf.tidy(() => {
+      const noise = jitterNoise(new Rng(6), 10_001, 0.01);
+      expect(Math.min(...noise)).toBeGreaterThanOrEqual(0.99);
+      expect(Math.max(...noise)).toBeLessThan(1.01);
+      expect(Math.abs(noise.reduce((a, b) => a + b, 0) / noise.length - 1)).toBeLessThan(2e-4);
+      expect(Array.from(jitterNoise(new Rng(6), 10_001, 0.01))).toEqual(Array.from(noise));
+
+      // The plan's gates are the softmax of (x * noise) Wr, with the noise drawn from the step's rng.
+      const features = new Rng(7).normalTensor([6, 4]) as tf.Tensor2D;
+      const weights = new Rng(8).normalTensor([4, 3]) as tf.Tensor2D;
+      const options = { ...noJitter, capacityFactor: 0, jitterEps: 0.2 };
+      const plan = switchRoute(features, weights, options, { training: true, rng: new Rng(9) });
+      const jittered = tf.mul(features, tf.tensor2d(jitterNoise(new Rng(9), 24, 0.2), [6, 4]));
+      const probs = tf.softmax(tf.matMul(jittered, weights));
+      const expected = tf.max(probs, 1);
+      expect(maxAbsDiff(tf.reshape(plan.gates, [6]), expected)).toBeLessThan(1e-6);
     });
   });
 
