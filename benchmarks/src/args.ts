@@ -4,7 +4,7 @@ import { VARIANT_NAMES, type VariantName } from './variants.js';
 export interface BenchArgs {
   /** Substrings of case names to run (`--filter`, repeatable or comma-separated). Default: all cases. */
   filters: string[];
-  /** Variants to run (`--variants`). Default: wasm, wasm-stock, cpu, tensorflow (skipped when it cannot load). */
+  /** Variants to run (`--variants`). Default: all (wasm-native and tensorflow are skipped when unavailable). */
   variants: VariantName[];
   /** Path of the JSON file (`--out`). Default: benchmarks/results/<name>.json. */
   out?: string;

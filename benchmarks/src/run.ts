@@ -40,18 +40,23 @@ export async function runVariant(
   log: (line: string) => void,
 ): Promise<VariantRun> {
   const applicable = cases.filter((benchCase) => benchCase.variants?.includes(variant.name) ?? true);
-  try {
-    await initBackend(variant.backend, { stockKernels: variant.stockKernels });
-  } catch (error) {
-    const reason = firstLine(error);
-    log(`${variant.name}: skipped (its backend did not start; the reason is in the table's notes and the JSON)`);
+  const skipAll = (reason: string): VariantRun => {
+    log(`${variant.name}: skipped (the reason is in the table's notes and the JSON)`);
     return {
       variant: variant.name,
       results: applicable.map((benchCase) => ({ case: benchCase.name, variant: variant.name, status: 'skipped', reason })),
     };
+  };
+  try {
+    await initBackend(variant.backend, { stockKernels: variant.stockKernels, nativeKernels: variant.nativeKernels });
+  } catch (error) {
+    return skipAll(firstLine(error));
   }
 
   const backend = await describeBackend();
+  if (variant.nativeKernels && backend.wasm?.nativeKernels.active !== true) {
+    return skipAll(`Native kernels are not available: ${backend.wasm?.nativeKernels.reason ?? 'unknown reason'}`);
+  }
   const results: CaseResult[] = [];
   for (const benchCase of applicable) {
     log(`${variant.name}: ${benchCase.name} ...`);

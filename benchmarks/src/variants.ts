@@ -1,5 +1,5 @@
 /** The backend configurations a case can be measured on. */
-export const VARIANT_NAMES = ['wasm', 'wasm-stock', 'cpu', 'tensorflow'] as const;
+export const VARIANT_NAMES = ['wasm-native', 'wasm', 'wasm-stock', 'cpu', 'tensorflow'] as const;
 
 /** A variant name. */
 export type VariantName = (typeof VARIANT_NAMES)[number];
@@ -11,6 +11,8 @@ export interface Variant {
   backend: 'wasm' | 'cpu' | 'tensorflow';
   /** For wasm: keep the stock kernels (no moebench replacements). */
   stockKernels: boolean;
+  /** For wasm: run matrix products through the native OpenBLAS kernels (skipped when not built). */
+  nativeKernels: boolean;
   /** tinybench time budget per case in ms (it also runs at least `iterations` steps). */
   timeMs: number;
   /** Minimum measured steps per case. */
@@ -24,27 +26,47 @@ export interface Variant {
  * take seconds per step at the dense FFN's size, so they run a fixed few steps.
  */
 export const VARIANTS: Record<VariantName, Variant> = {
+  'wasm-native': {
+    name: 'wasm-native',
+    backend: 'wasm',
+    stockKernels: false,
+    nativeKernels: true,
+    timeMs: 3000,
+    iterations: 5,
+    label: 'wasm with moebench kernels, matrix products in native OpenBLAS',
+  },
   wasm: {
     name: 'wasm',
     backend: 'wasm',
     stockKernels: false,
+    nativeKernels: false,
     timeMs: 3000,
     iterations: 5,
-    label: 'wasm with moebench kernels',
+    label: 'wasm with moebench kernels (XNNPACK)',
   },
   'wasm-stock': {
     name: 'wasm-stock',
     backend: 'wasm',
     stockKernels: true,
+    nativeKernels: false,
     timeMs: 0,
     iterations: 3,
     label: 'wasm with stock kernels',
   },
-  cpu: { name: 'cpu', backend: 'cpu', stockKernels: false, timeMs: 0, iterations: 2, label: 'tfjs cpu backend' },
+  cpu: {
+    name: 'cpu',
+    backend: 'cpu',
+    stockKernels: false,
+    nativeKernels: false,
+    timeMs: 0,
+    iterations: 2,
+    label: 'tfjs cpu backend',
+  },
   tensorflow: {
     name: 'tensorflow',
     backend: 'tensorflow',
     stockKernels: false,
+    nativeKernels: false,
     timeMs: 3000,
     iterations: 5,
     label: 'tfjs-node (libtensorflow), when it loads',

@@ -11,7 +11,7 @@ describe('pnpm bench arguments', () => {
   it('defaults to all cases and variants', () => {
     expect(parseArgs([])).toEqual({
       filters: [],
-      variants: ['wasm', 'wasm-stock', 'cpu', 'tensorflow'],
+      variants: ['wasm-native', 'wasm', 'wasm-stock', 'cpu', 'tensorflow'],
       list: false,
       help: false,
     });
@@ -26,7 +26,7 @@ describe('pnpm bench arguments', () => {
   });
 
   it('rejects bad variants and flags', () => {
-    expect(() => parseArgs(['--variants', 'wasm,gpu'])).toThrow('--variants: unknown variant "gpu". Allowed: wasm, wasm-stock, cpu, tensorflow');
+    expect(() => parseArgs(['--variants', 'wasm,gpu'])).toThrow('--variants: unknown variant "gpu". Allowed: wasm-native, wasm, wasm-stock, cpu, tensorflow');
     expect(() => parseArgs(['--fast'])).toThrow('Unknown argument "--fast"');
     expect(() => parseArgs(['--out', 'results.csv'])).toThrow('--out must name a .json file, received "results.csv"');
     expect(() => parseArgs(['--filter'])).toThrow('--filter needs a value');

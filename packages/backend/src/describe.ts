@@ -2,7 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { activeBackend } from './init.js';
-import { MISSING_KERNELS, REPLACED_KERNELS, wasmReplacementsActive } from './kernels/register.js';
+import type { NativeKernelStatus } from './kernels/native.js';
+import { MISSING_KERNELS, NATIVE_KERNELS, REPLACED_KERNELS, wasmKernelState } from './kernels/register.js';
 import { tf } from './tf.js';
 
 /** Facts about the wasm backend, part of `describeBackend`'s result. */
@@ -23,6 +24,13 @@ export interface WasmDescription {
   replacedKernels: string[];
   /** Kernel names moebench adds because the stock wasm backend lacks them (always registered). */
   addedKernels: string[];
+  /** Native OpenBLAS kernels: whether they run, and whether the addon loaded (with its facts or the reason). */
+  nativeKernels: NativeKernelStatus & {
+    /** Whether the matrix products listed in `kernels` run natively now. */
+    active: boolean;
+    /** Kernel names the native addon serves when active. */
+    kernels: string[];
+  };
 }
 
 /** Facts about the machine and runtime, part of `describeBackend`'s result. */
@@ -78,7 +86,8 @@ export async function describeBackend(): Promise<BackendDescription> {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
     const simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
     const multithreadSupported = Boolean(await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'));
-    const replacementKernels = wasmReplacementsActive();
+    const kernelState = wasmKernelState();
+    const replacementKernels = kernelState.replacements;
     description.wasm = {
       version: wasm.version_wasm,
       simd,
@@ -88,6 +97,7 @@ export async function describeBackend(): Promise<BackendDescription> {
       replacementKernels,
       replacedKernels: replacementKernels ? [...REPLACED_KERNELS] : [],
       addedKernels: MISSING_KERNELS.map((config) => config.kernelName),
+      nativeKernels: { active: kernelState.native, kernels: [...NATIVE_KERNELS], ...kernelState.nativeStatus },
     };
   }
 

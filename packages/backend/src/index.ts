@@ -10,11 +10,15 @@ export {
 } from './init.js';
 export {
   MISSING_KERNELS,
+  NATIVE_KERNELS,
   REPLACED_KERNELS,
   registerWasmKernels,
+  wasmKernelState,
   wasmReplacementsActive,
   type WasmKernelOptions,
+  type WasmKernelState,
 } from './kernels/register.js';
+export type { NativeKernelStatus } from './kernels/native.js';
 export {
   describeBackend,
   type BackendDescription,

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { tf } from './tf.js';
-import { registerWasmKernels, type WasmKernelOptions } from './kernels/register.js';
+import { registerWasmKernels, wasmKernelState, type WasmKernelOptions } from './kernels/register.js';
 
 /** The backends `initBackend` accepts. `auto` picks `tensorflow` when it loads, else `wasm`. */
 export const BACKEND_NAMES = ['auto', 'wasm', 'cpu', 'tensorflow'] as const;
@@ -25,6 +25,8 @@ export interface BackendInfo {
   nativePackage?: string;
   /** For `wasm`: whether moebench's replacement kernels are registered (false with the stock switch). */
   replacementKernels?: boolean;
+  /** For `wasm`: whether matrix products run through the native OpenBLAS kernels. */
+  nativeKernels?: boolean;
   /** Why `auto` did not take `tensorflow`, when it did not. */
   autoFallbackReason?: string;
 }
@@ -105,7 +107,7 @@ async function startWasm(options: InitBackendOptions): Promise<BackendInfo> {
   const ok = await tf.setBackend('wasm');
   if (!ok) throw new Error('The wasm backend failed to initialise (tf.setBackend("wasm") returned false).');
   await tf.ready();
-  return { name: 'wasm', replacementKernels };
+  return { name: 'wasm', replacementKernels, nativeKernels: wasmKernelState().native };
 }
 
 type NativeLoad = { ok: true; packageName: string } | { ok: false; reason: string };

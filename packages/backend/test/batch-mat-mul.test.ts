@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { initBackend, registerWasmKernels, tf } from '../src/index.js';
+import { initBackend, registerWasmKernels, tf, wasmKernelState, type WasmKernelOptions } from '../src/index.js';
 import { expectClose, expectWasmMatchesCpu, runOn, values } from './compare.js';
 
 /** One product: operand shapes (as stored, i.e. already transposed when the flag is set) and flags. */
@@ -55,49 +55,6 @@ describe('BatchMatMul replacement on wasm', () => {
     else process.env.MOEBENCH_STOCK_KERNELS = stockSwitch;
   });
 
-  // The reference broadcasts the batch dimensions explicitly with tf.broadcastTo: tfjs's own cpu and
-  // stock wasm kernels give wrong values when a and b are broadcast along different axes.
-  for (const [name, shapeA, shapeB, transposeA, transposeB] of CASES) {
-    it(`matches broadcast cpu reference: ${name}`, async () => {
-      const build = (explicit: boolean) => () => {
-        const a = tf.tensor(values(shapeA.reduce((x, y) => x * y), 1), shapeA);
-        const b = tf.tensor(values(shapeB.reduce((x, y) => x * y), 2), shapeB);
-        const outer = tf.broadcast_util.assertAndGetBroadcastShape(shapeA.slice(0, -2), shapeB.slice(0, -2));
-        const expand = (x: tf.Tensor) => (explicit ? tf.broadcastTo(x, [...outer, ...x.shape.slice(-2)]) : x);
-        const multiply = (x: tf.Tensor, y: tf.Tensor) => tf.matMul(expand(x), expand(y), transposeA, transposeB);
-        const product = multiply(a, b);
-        const weights = tf.tensor(values(product.size, 3), product.shape);
-        return [product, ...tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(multiply(x, y), weights)))([a, b])];
-      };
-      const reference = await runOn('cpu', build(true));
-      await initBackend('wasm');
-      const backend = tf.backend() as unknown as { numDataIds(): number };
-      const dataIdsBefore = backend.numDataIds();
-      const actual = await runOn('wasm', build(false));
-      expectClose(actual, reference, 1e-5);
-      // The kernel's own temporaries (transposed copies, batch slices) are all freed.
-      expect(backend.numDataIds()).toBe(dataIdsBefore);
-      expect(actual[1].shape).toEqual(shapeA);
-      expect(actual[2].shape).toEqual(shapeB);
-    });
-  }
-
-  it('matches the cpu kernel directly', async () => {
-    await expectWasmMatchesCpu(
-      () => tf.matMul(tf.tensor(values(3 * 5 * 4, 6), [3, 5, 4]), tf.tensor(values(2 * 5, 7), [2, 5]), true, true),
-      1e-5,
-    );
-  });
-
-  it('matches stock on a large product', async () => {
-    const build = () =>
-      tf.matMul(tf.tensor(values(4 * 64 * 96, 4), [4, 64, 96]), tf.tensor(values(4 * 80 * 64, 5), [4, 80, 64]), true, true);
-    const stock = await runOn('wasm', build, { stockKernels: true });
-    const replaced = await runOn('wasm', build, { stockKernels: false });
-    expectClose(replaced, stock, 1e-5);
-    expect(replaced[0].shape).toEqual([4, 96, 80]);
-  });
-
   it('matches a hand-computed product', async () => {
     const [out] = await runOn('wasm', () =>
       tf.matMul(tf.tensor3d([1, 2, 3, 4, 5, 6, 7, 8], [2, 2, 2]), tf.tensor2d([1, 0, 1, 1], [2, 2]), false, true),
@@ -115,38 +72,110 @@ describe('BatchMatMul replacement on wasm', () => {
   });
 });
 
-describe('_FusedMatMul replacement on wasm', () => {
-  type FusedCase = [string, number[], number[], boolean, boolean, tf.fused.Activation];
-  const FUSED_CASES: FusedCase[] = [
-    ['plain with bias and relu', [6, 4], [4, 5], false, false, 'relu'],
-    ['transposeA with bias, linear', [4, 6], [4, 5], true, false, 'linear'],
-    ['transposeB with bias and sigmoid', [6, 4], [5, 4], false, true, 'sigmoid'],
-    ['batched a, shared b, elu', [3, 6, 4], [4, 5], false, false, 'elu'],
-    ['equal batches, both transposed, relu6', [2, 4, 6], [2, 5, 4], true, true, 'relu6'],
-    ['batched, leakyrelu', [2, 6, 4], [2, 4, 5], false, false, 'leakyrelu'],
-    ['batched, prelu with per-column weights', [2, 6, 4], [2, 4, 5], false, false, 'prelu'],
-  ];
+const nativeAvailable = (await initBackend('wasm')) && wasmKernelState().nativeStatus.available;
 
-  for (const [name, shapeA, shapeB, transposeA, transposeB, activation] of FUSED_CASES) {
-    it(`matches cpu: ${name}`, async () => {
-      const build = () => {
-        const a = tf.tensor(values(shapeA.reduce((x, y) => x * y), 1), shapeA);
-        const b = tf.tensor(values(shapeB.reduce((x, y) => x * y), 2), shapeB);
-        const bias = tf.tensor1d(values(5, 3));
-        const preluActivationWeights = activation === 'prelu' ? tf.tensor1d(values(5, 4)) : undefined;
-        const multiply = (x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) =>
-          tf.fused.matMul({ a: x, b: y, transposeA, transposeB, bias: z, activation, preluActivationWeights, leakyreluAlpha: 0.1 });
-        const product = multiply(a, b, bias);
-        // tfjs differentiates the fused product only for linear and relu activations.
-        if (activation !== 'linear' && activation !== 'relu') return [product];
-        const weights = tf.tensor(values(product.size, 5), product.shape);
-        return [product, ...tf.grads((x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) => tf.sum(tf.mul(multiply(x, y, z), weights)))([a, b, bias])];
-      };
-      await initBackend('wasm');
-      const backend = tf.backend() as unknown as { numDataIds(): number };
-      const dataIdsBefore = backend.numDataIds();
-      await expectWasmMatchesCpu(build, 1e-5);
-      expect(backend.numDataIds()).toBe(dataIdsBefore);
+/** The two replacement sets: XNNPACK through the wasm kernels, and the native OpenBLAS addon. */
+const KERNEL_SETS: [string, WasmKernelOptions, boolean][] = [
+  ['wasm kernels', { nativeKernels: false }, true],
+  // Runs where the addon was built at install (a C compiler and OpenBLAS were present).
+  ['native kernels', { nativeKernels: true }, nativeAvailable],
+];
+
+for (const [label, kernels, available] of KERNEL_SETS) {
+  describe.runIf(available)(`BatchMatMul and _FusedMatMul with ${label}`, () => {
+    it('registers the requested kernel set', async () => {
+      const info = await initBackend('wasm', kernels);
+      expect(info.nativeKernels).toBe(kernels.nativeKernels);
     });
-  }
-});
+
+    // The reference broadcasts the batch dimensions explicitly with tf.broadcastTo: tfjs's own cpu and
+    // stock wasm kernels give wrong values when a and b are broadcast along different axes.
+    for (const [name, shapeA, shapeB, transposeA, transposeB] of CASES) {
+      it(`matches broadcast cpu reference: ${name}`, async () => {
+        const build = (explicit: boolean) => () => {
+          const a = tf.tensor(values(shapeA.reduce((x, y) => x * y), 1), shapeA);
+          const b = tf.tensor(values(shapeB.reduce((x, y) => x * y), 2), shapeB);
+          const outer = tf.broadcast_util.assertAndGetBroadcastShape(shapeA.slice(0, -2), shapeB.slice(0, -2));
+          const expand = (x: tf.Tensor) => (explicit ? tf.broadcastTo(x, [...outer, ...x.shape.slice(-2)]) : x);
+          const multiply = (x: tf.Tensor, y: tf.Tensor) => tf.matMul(expand(x), expand(y), transposeA, transposeB);
+          const product = multiply(a, b);
+          const weights = tf.tensor(values(product.size, 3), product.shape);
+          return [product, ...tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(multiply(x, y), weights)))([a, b])];
+        };
+        const reference = await runOn('cpu', build(true));
+        await initBackend('wasm', kernels);
+        const backend = tf.backend() as unknown as { numDataIds(): number };
+        const dataIdsBefore = backend.numDataIds();
+        const actual = await runOn('wasm', build(false), kernels);
+        expectClose(actual, reference, 1e-5);
+        // The kernel's own temporaries (transposed copies, batch slices) are all freed.
+        expect(backend.numDataIds()).toBe(dataIdsBefore);
+        expect(actual[1].shape).toEqual(shapeA);
+        expect(actual[2].shape).toEqual(shapeB);
+      });
+    }
+
+    it('matches stock on a large product', async () => {
+      const build = () =>
+        tf.matMul(tf.tensor(values(4 * 64 * 96, 4), [4, 64, 96]), tf.tensor(values(4 * 80 * 64, 5), [4, 80, 64]), true, true);
+      const stock = await runOn('wasm', build, { stockKernels: true });
+      const replaced = await runOn('wasm', build, { ...kernels, stockKernels: false });
+      expectClose(replaced, stock, 1e-5);
+      expect(replaced[0].shape).toEqual([4, 96, 80]);
+    });
+
+    it('matches cpu on a large transposed product', async () => {
+      const build = () => {
+        const a = tf.tensor(values(256 * 512, 9), [256, 512]);
+        const b = tf.tensor(values(384 * 512, 10), [384, 512]);
+        const weights = tf.tensor(values(256 * 384, 11), [256, 384]);
+        const loss = (x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.matMul(x, y, false, true), weights));
+        return [tf.matMul(a, b, false, true), ...tf.grads(loss)([a, b])];
+      };
+      // Sums of 512 products round differently in BLAS, XNNPACK and JavaScript: 1e-4 relative.
+      await expectWasmMatchesCpu(build, 1e-4, kernels);
+    });
+
+    it('matches the cpu kernel directly', async () => {
+      await expectWasmMatchesCpu(
+        () => tf.matMul(tf.tensor(values(3 * 5 * 4, 6), [3, 5, 4]), tf.tensor(values(2 * 5, 7), [2, 5]), true, true),
+        1e-5,
+        kernels,
+      );
+    });
+
+    type FusedCase = [string, number[], number[], boolean, boolean, tf.fused.Activation];
+    const FUSED_CASES: FusedCase[] = [
+      ['plain with bias and relu', [6, 4], [4, 5], false, false, 'relu'],
+      ['transposeA with bias, linear', [4, 6], [4, 5], true, false, 'linear'],
+      ['transposeB with bias and sigmoid', [6, 4], [5, 4], false, true, 'sigmoid'],
+      ['batched a, shared b, elu', [3, 6, 4], [4, 5], false, false, 'elu'],
+      ['equal batches, both transposed, relu6', [2, 4, 6], [2, 5, 4], true, true, 'relu6'],
+      ['batched, leakyrelu', [2, 6, 4], [2, 4, 5], false, false, 'leakyrelu'],
+      ['batched, prelu with per-column weights', [2, 6, 4], [2, 4, 5], false, false, 'prelu'],
+    ];
+
+    for (const [name, shapeA, shapeB, transposeA, transposeB, activation] of FUSED_CASES) {
+      it(`matches cpu: ${name}`, async () => {
+        const build = () => {
+          const a = tf.tensor(values(shapeA.reduce((x, y) => x * y), 1), shapeA);
+          const b = tf.tensor(values(shapeB.reduce((x, y) => x * y), 2), shapeB);
+          const bias = tf.tensor1d(values(5, 3));
+          const preluActivationWeights = activation === 'prelu' ? tf.tensor1d(values(5, 4)) : undefined;
+          const multiply = (x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) =>
+            tf.fused.matMul({ a: x, b: y, transposeA, transposeB, bias: z, activation, preluActivationWeights, leakyreluAlpha: 0.1 });
+          const product = multiply(a, b, bias);
+          // tfjs differentiates the fused product only for linear and relu activations.
+          if (activation !== 'linear' && activation !== 'relu') return [product];
+          const weights = tf.tensor(values(product.size, 5), product.shape);
+          return [product, ...tf.grads((x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) => tf.sum(tf.mul(multiply(x, y, z), weights)))([a, b, bias])];
+        };
+        await initBackend('wasm', kernels);
+        const backend = tf.backend() as unknown as { numDataIds(): number };
+        const dataIdsBefore = backend.numDataIds();
+        await expectWasmMatchesCpu(build, 1e-5, kernels);
+        expect(backend.numDataIds()).toBe(dataIdsBefore);
+      });
+    }
+  });
+}

@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { initBackend, tf } from '../src/index.js';
+import { initBackend, tf, type WasmKernelOptions } from '../src/index.js';
 
 /** A tensor's result read back to plain numbers. */
 export interface Readout {
@@ -15,7 +15,7 @@ export interface Readout {
 export async function runOn(
   backend: 'wasm' | 'cpu',
   build: () => tf.Tensor | tf.Tensor[],
-  options: { stockKernels?: boolean } = {},
+  options: WasmKernelOptions = {},
 ): Promise<Readout[]> {
   await initBackend(backend, options);
   const before = tf.memory().numTensors;
@@ -55,7 +55,7 @@ export function expectClose(actual: Readout[], expected: Readout[], tolerance = 
 export async function expectWasmMatchesCpu(
   build: () => tf.Tensor | tf.Tensor[],
   tolerance = 1e-4,
-  options: { stockKernels?: boolean } = {},
+  options: WasmKernelOptions = {},
 ): Promise<Readout[]> {
   const reference = await runOn('cpu', build);
   const actual = await runOn('wasm', build, options);

@@ -22,6 +22,25 @@ describe('describeBackend', () => {
     expect(description.native).toBeUndefined();
   });
 
+  it('reports the native kernels and their BLAS facts', async () => {
+    const info = await initBackend('wasm', { stockKernels: false, nativeKernels: true });
+    const { wasm } = await describeBackend();
+    const native = wasm!.nativeKernels;
+    expect(native.active).toBe(info.nativeKernels);
+    expect(native.kernels).toEqual(['BatchMatMul', '_FusedMatMul']);
+    if (native.available) {
+      expect(native.active).toBe(true);
+      expect(native.threads).toBeGreaterThanOrEqual(1);
+      expect(native.blasConfig).toMatch(/OpenBLAS/);
+    } else {
+      expect(native.active).toBe(false);
+      expect(native.reason).toMatch(/build-native/);
+    }
+
+    await initBackend('wasm', { stockKernels: false, nativeKernels: false });
+    expect((await describeBackend()).wasm!.nativeKernels.active).toBe(false);
+  });
+
   it('reports the stock switch', async () => {
     await initBackend('wasm', { stockKernels: true });
     const { wasm } = await describeBackend();

@@ -167,7 +167,7 @@ function sliceOf(
  * Maps a flat index over the broadcast batch shape `outer` to the flat index into an operand whose
  * batch shape is `operand`. Shapes align on the right, and size-1 and missing dimensions repeat.
  */
-function broadcastIndex(outer: number[], operand: number[]): (index: number) => number {
+export function broadcastIndex(outer: number[], operand: number[]): (index: number) => number {
   if (sizeOf(operand) === 1) return () => 0;
   if (tf.util.arraysEqual(outer, operand)) return (index) => index;
   const offset = outer.length - operand.length;

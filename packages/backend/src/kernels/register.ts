@@ -1,16 +1,34 @@
 import { tf } from '../tf.js';
 import { makeMatMulKernel } from './mat_mul.js';
+import { loadNativeKernels, makeNativeMatMulKernel, type NativeKernelStatus } from './native.js';
 import { makeSumKernel } from './sum.js';
 import { unsortedSegmentSumConfig } from './unsorted_segment_sum.js';
 
 /** Options that control moebench's kernels on the wasm backend. */
 export interface WasmKernelOptions {
   /**
-   * Leave the wasm backend's stock kernels in place (no faster replacements), for side-by-side
-   * measurement. Kernels the backend lacks entirely are still registered, since training cannot run
-   * without them. Default: false, or true when the environment variable MOEBENCH_STOCK_KERNELS is 1.
+   * Leave the wasm backend's stock kernels in place (no faster replacements, native or not), for
+   * side-by-side measurement. Kernels the backend lacks entirely are still registered, since
+   * training cannot run without them. Default: false, or true when the environment variable
+   * MOEBENCH_STOCK_KERNELS is 1.
    */
   stockKernels?: boolean;
+  /**
+   * Run matrix products through the native OpenBLAS addon when it is built (see
+   * scripts/build-native.mjs); without the addon this has no effect. Default: true, or false when
+   * the environment variable MOEBENCH_NATIVE_KERNELS is 0.
+   */
+  nativeKernels?: boolean;
+}
+
+/** Which of moebench's kernels are registered on the wasm backend. */
+export interface WasmKernelState {
+  /** Whether the replacement kernels are registered (false with the stock switch). */
+  replacements: boolean;
+  /** Whether the matrix-product replacements are the native OpenBLAS ones. */
+  native: boolean;
+  /** Whether the native addon loaded, and its BLAS facts. */
+  nativeStatus: NativeKernelStatus;
 }
 
 /** Kernels the stock wasm backend lacks. They are registered whatever the stock switch is set to. */
@@ -19,62 +37,85 @@ export const MISSING_KERNELS: readonly tf.KernelConfig[] = [unsortedSegmentSumCo
 /** Names of the stock wasm kernels moebench replaces (unless the stock switch is on). */
 export const REPLACED_KERNELS = [tf.BatchMatMul, tf._FusedMatMul, tf.Sum] as const;
 
-/** The stock configs, saved the first time they are replaced so the stock switch can restore them. */
-const stockConfigs = new Map<string, tf.KernelConfig>();
-/** The replacement configs, built once from the saved stock ones. */
-const replacementConfigs = new Map<string, tf.KernelConfig>();
+/** Names of the replaced kernels that have a native variant. */
+export const NATIVE_KERNELS = [tf.BatchMatMul, tf._FusedMatMul] as const;
 
-let replacementsActive = false;
+type ReplacedKernel = (typeof REPLACED_KERNELS)[number];
+type KernelSet = 'stock' | 'wasm' | 'native';
+
+/** The kernel configs of each set, built once from the stock configs on first use. */
+let configs: Record<KernelSet, Map<string, tf.KernelConfig>> | null = null;
+
+let state: WasmKernelState = { replacements: false, native: false, nativeStatus: { available: false, reason: 'not loaded yet' } };
 
 /**
  * Registers the missing and replacement kernels on the wasm backend, or with `stockKernels` puts
- * the stock kernels back in place of the replacements. Call it after `@tensorflow/tfjs-backend-wasm`
- * has loaded (its import registers the stock kernels) and before `tf.setBackend('wasm')`, which
- * runs the kernels' setup; `initBackend('wasm')` does both. Returns whether the replacements are
- * active.
+ * the stock kernels back in place of the replacements. Matrix products use the native OpenBLAS
+ * kernels when the addon is built and `nativeKernels` is not false. Call it after
+ * `@tensorflow/tfjs-backend-wasm` has loaded (its import registers the stock kernels) and before
+ * `tf.setBackend('wasm')`, which runs the kernels' setup; `initBackend('wasm')` does both.
+ * Returns whether the replacements are active.
+ *
+ * @throws RangeError for an invalid MOEBENCH_BLAS_THREADS when the native addon loads.
  */
 export function registerWasmKernels(options: WasmKernelOptions = {}): boolean {
   const stock = options.stockKernels ?? process.env.MOEBENCH_STOCK_KERNELS === '1';
+  const nativeWanted = options.nativeKernels ?? process.env.MOEBENCH_NATIVE_KERNELS !== '0';
   for (const config of MISSING_KERNELS) {
     if (tf.getKernel(config.kernelName, 'wasm') === undefined) tf.registerKernel(config);
   }
 
-  if (replacementConfigs.size === 0) buildReplacements();
-  const wanted = stock ? stockConfigs : replacementConfigs;
+  const native = loadNativeKernels();
+  configs ??= buildConfigs(native.blas);
+  const useNative = !stock && nativeWanted && native.blas !== undefined;
   for (const name of REPLACED_KERNELS) {
-    const config = wanted.get(name);
-    if (config === undefined) throw new Error(`registerWasmKernels: no ${stock ? 'stock' : 'replacement'} ${name} kernel`);
+    const set: KernelSet = stock ? 'stock' : useNative && configs.native.has(name) ? 'native' : 'wasm';
+    const config = configs[set].get(name);
+    if (config === undefined) throw new Error(`registerWasmKernels: no ${set} ${name} kernel was built`);
     if (tf.getKernel(name, 'wasm') === config) continue;
     tf.unregisterKernel(name, 'wasm');
     tf.registerKernel(config);
   }
-  replacementsActive = !stock;
-  return replacementsActive;
+  state = { replacements: !stock, native: useNative, nativeStatus: native.status };
+  return state.replacements;
 }
 
 /** Returns whether moebench's replacement kernels are the ones registered on the wasm backend now. */
 export function wasmReplacementsActive(): boolean {
-  return replacementsActive;
+  return state.replacements;
 }
 
-function buildReplacements(): void {
+/** Returns which of moebench's kernels are registered on the wasm backend now. */
+export function wasmKernelState(): WasmKernelState {
+  return state;
+}
+
+function buildConfigs(blas: Parameters<typeof makeNativeMatMulKernel>[0] | undefined): Record<KernelSet, Map<string, tf.KernelConfig>> {
   const stockTranspose = stockKernel(tf.Transpose).kernelFunc;
-  const factories: Record<(typeof REPLACED_KERNELS)[number], (stock: tf.KernelFunc) => tf.KernelFunc> = {
+  const wasmFactories: Record<ReplacedKernel, (stock: tf.KernelFunc) => tf.KernelFunc> = {
     [tf.BatchMatMul]: (stock) => makeMatMulKernel(stock, stockTranspose),
     [tf._FusedMatMul]: (stock) => makeMatMulKernel(stock, stockTranspose, true),
     [tf.Sum]: (stock) => makeSumKernel(stock),
   };
+  const result: Record<KernelSet, Map<string, tf.KernelConfig>> = { stock: new Map(), wasm: new Map(), native: new Map() };
   for (const name of REPLACED_KERNELS) {
     const stock = stockKernel(name);
-    stockConfigs.set(name, stock);
-    replacementConfigs.set(name, {
+    // Each replacement calls the stock kernel (directly or as its fallback), whose setup binds its
+    // wasm function, so every config carries the stock setup.
+    const replacement = (kernelFunc: tf.KernelFunc): tf.KernelConfig => ({
       kernelName: name,
       backendName: 'wasm',
-      // The replacement calls the stock kernel, whose setup binds its wasm function.
       setupFunc: stock.setupFunc,
-      kernelFunc: factories[name](stock.kernelFunc),
+      kernelFunc,
     });
+    const wasm = wasmFactories[name](stock.kernelFunc);
+    result.stock.set(name, stock);
+    result.wasm.set(name, replacement(wasm));
+    if (blas !== undefined && (NATIVE_KERNELS as readonly string[]).includes(name)) {
+      result.native.set(name, replacement(makeNativeMatMulKernel(blas, wasm, name === tf._FusedMatMul)));
+    }
   }
+  return result;
 }
 
 function stockKernel(name: string): tf.KernelConfig {

@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+/**
+ * Builds moebench's native kernels (native/moebench_blas.c, an N-API addon over OpenBLAS) into
+ * native/build/moebench_blas.node. Runs as the package's install script. A missing compiler, Node
+ * header or OpenBLAS is not an error: the script prints one line saying the native kernels were
+ * skipped and why, and the wasm kernels are used instead. Set MOEBENCH_SKIP_NATIVE=1 to skip.
+ *
+ * Environment: CC (default cc), OPENBLAS_INCLUDE (directory of cblas.h), OPENBLAS_LIB (directory
+ * of libopenblas), NODE_INCLUDE (directory of node_api.h).
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = dirname(dirname(fileURLToPath(import.meta.url)));
+const source = join(root, 'native', 'moebench_blas.c');
+const output = join(root, 'native', 'build', 'moebench_blas.node');
+
+function skip(reason) {
+  console.log(`@moebench/backend: native kernels skipped (${reason}); the wasm kernels will be used.`);
+  process.exit(0);
+}
+
+function findDirectory(envName, candidates, file) {
+  const fromEnv = process.env[envName];
+  const all = fromEnv ? [fromEnv, ...candidates] : candidates;
+  return all.find((directory) => existsSync(join(directory, file)));
+}
+
+if (process.env.MOEBENCH_SKIP_NATIVE === '1') skip('MOEBENCH_SKIP_NATIVE=1');
+if (!existsSync(source)) skip(`${source} is missing`);
+
+const compiler = process.env.CC ?? 'cc';
+try {
+  execFileSync(compiler, ['--version'], { stdio: 'ignore' });
+} catch {
+  skip(`no C compiler: "${compiler} --version" failed; install gcc or set CC`);
+}
+
+const nodeInclude = findDirectory(
+  'NODE_INCLUDE',
+  [join(dirname(process.execPath), '..', 'include', 'node'), '/usr/include/node', '/usr/local/include/node'],
+  'node_api.h',
+);
+if (nodeInclude === undefined) skip('node_api.h not found; set NODE_INCLUDE to the Node headers directory');
+
+const blasInclude = findDirectory(
+  'OPENBLAS_INCLUDE',
+  [
+    '/usr/include/x86_64-linux-gnu/openblas-pthread',
+    '/usr/include/aarch64-linux-gnu/openblas-pthread',
+    '/usr/include/openblas',
+    '/usr/local/include/openblas',
+    '/opt/homebrew/opt/openblas/include',
+    '/usr/local/opt/openblas/include',
+    '/usr/include',
+    '/usr/local/include',
+  ],
+  'cblas.h',
+);
+if (blasInclude === undefined) skip('cblas.h not found; install libopenblas-dev or set OPENBLAS_INCLUDE');
+
+const args = ['-O2', '-shared', '-fPIC', '-DNODE_GYP_MODULE_NAME=moebench_blas', `-I${nodeInclude}`, `-I${blasInclude}`];
+if (process.env.OPENBLAS_LIB) args.push(`-L${process.env.OPENBLAS_LIB}`, `-Wl,-rpath,${process.env.OPENBLAS_LIB}`);
+if (process.platform === 'darwin') args.push('-undefined', 'dynamic_lookup');
+args.push(source, '-lopenblas', '-o', output);
+
+mkdirSync(dirname(output), { recursive: true });
+try {
+  execFileSync(compiler, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+} catch (error) {
+  const stderr = String(error.stderr ?? error.message).trim().split('\n')[0];
+  skip(`compiling failed: ${stderr}`);
+}
+console.log(`@moebench/backend: native kernels built (${output}).`);
