@@ -42,7 +42,7 @@ let loaded: { blas?: NativeBlas; status: NativeKernelStatus } | null = null;
 
 /**
  * Loads the native addon once and sets its thread count. Throws for an invalid
- * MOEBENCH_BLAS_THREADS; a missing addon is not an error (the status says why).
+ * MOEBENCH_BLAS_THREADS. A missing addon is not an error, and the status then gives the reason.
  */
 export function loadNativeKernels(): { blas?: NativeBlas; status: NativeKernelStatus } {
   if (loaded !== null) return loaded;
