@@ -1,5 +1,4 @@
 import { createRequire } from 'node:module';
-import os from 'node:os';
 import { tf } from '../tf.js';
 import { broadcastIndex } from './mat_mul.js';
 import type { WasmBackend } from './wasm_backend.js';
@@ -28,7 +27,7 @@ export interface NativeKernelStatus {
   available: boolean;
   /** Reason it did not load, present when `available` is false. */
   reason?: string;
-  /** OpenBLAS threads: MOEBENCH_BLAS_THREADS, else the machine's logical cores. */
+  /** OpenBLAS threads: MOEBENCH_BLAS_THREADS, else 1 (see `DEFAULT_BLAS_THREADS`). */
   threads?: number;
   /** OpenBLAS build configuration, e.g. `OpenBLAS 0.3.21 DYNAMIC_ARCH ... Haswell MAX_THREADS=64`. */
   blasConfig?: string;
@@ -37,6 +36,16 @@ export interface NativeKernelStatus {
 const require = createRequire(import.meta.url);
 // The same relative path from src/kernels and from dist/kernels.
 const ADDON_PATH = '../../native/build/moebench_blas.node';
+
+/**
+ * OpenBLAS threads when MOEBENCH_BLAS_THREADS is unset. One thread, not one per core: on a 2-core
+ * AMD EPYC shared with other jobs (load average about 6), the dense FFN benchmark ran at 74 GFLOP/s
+ * on one thread and 32 on two, and a small Transformer's training step (d = 64, 1024 tokens) took
+ * 69 ms on one thread and 277 ms on two. The training steps' products are small, and OpenBLAS's
+ * thread start-up and synchronisation cost more than the second core gives. On a machine with many
+ * idle cores and large products, set MOEBENCH_BLAS_THREADS and measure with `pnpm bench`.
+ */
+export const DEFAULT_BLAS_THREADS = 1;
 
 let loaded: { blas?: NativeBlas; status: NativeKernelStatus } | null = null;
 
@@ -47,7 +56,7 @@ let loaded: { blas?: NativeBlas; status: NativeKernelStatus } | null = null;
 export function loadNativeKernels(): { blas?: NativeBlas; status: NativeKernelStatus } {
   if (loaded !== null) return loaded;
   const threadsSetting = process.env.MOEBENCH_BLAS_THREADS;
-  const threads = threadsSetting === undefined || threadsSetting === '' ? os.availableParallelism() : Number(threadsSetting);
+  const threads = threadsSetting === undefined || threadsSetting === '' ? DEFAULT_BLAS_THREADS : Number(threadsSetting);
   if (!Number.isInteger(threads) || threads < 1) {
     throw new RangeError(`MOEBENCH_BLAS_THREADS must be a positive integer, received "${threadsSetting}"`);
   }
