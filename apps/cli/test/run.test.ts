@@ -119,6 +119,25 @@ describe('moebench run', () => {
     for (const [name, loss] of Object.entries(finalLosses(killed))) expect(loss, name).toBeCloseTo(expected[name]!, 5);
   });
 
+  it('records a diverged model and goes on', async () => {
+    // A learning rate of 1e6 without clipping sends the weights past float32 range within a few steps.
+    const path = join(scratch, 'diverge.yaml');
+    writeFileSync(path, LONG_SUITE.replace('learningRate: 0.003', 'learningRate: 1000000\n  gradientClipNorm: 0').replace('warmupSteps: 5', 'warmupSteps: 0'));
+    const runDir = join(scratch, 'diverged');
+    const result = await runCli(['run', path, '--out', runDir]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/transformer: diverged at step \d+/);
+    withStore(runDir, (store, runId) => {
+      expect(store.getRun(runId)?.status).toBe('done');
+      for (const model of store.listModels(runId)) {
+        expect(model.status, model.name).toBe('diverged');
+        expect(model.divergedStep, model.name).toBe(store.steps(model.id).length + 1);
+        expect(model.divergedStep, model.name).toBeLessThan(80);
+      }
+      expect(store.listModels(runId).map((model) => model.name)).toEqual(['transformer', 'switch']);
+    });
+  });
+
   it('stops cleanly on SIGINT and marks the run interrupted', async () => {
     const runDir = join(scratch, 'interrupted');
     const result = await runCli(['run', longSuitePath, '--out', runDir], (stdout, child) => {
