@@ -238,7 +238,7 @@ async function trainPlan(plan: PlannedModel, context: TrainContext): Promise<Tra
       onStep: (metrics) => {
         store.recordStep(record.id, {
           step: metrics.step,
-          loss: metrics.loss,
+          loss: metrics.crossEntropy,
           auxLoss: metrics.auxLoss,
           lr: metrics.learningRate,
           gradNorm: metrics.gradientNorm,
