@@ -8,4 +8,4 @@ export {
 } from './auction.js';
 export { resolveBaseLayerOptions, type BaseLayerOptions, type ResolvedBaseLayerOptions } from './options.js';
 export { baseRoute } from './route.js';
-export { BaseLayer, BaseRouter, createBaseLayer, expertLayerNorm } from './layer.js';
+export { BaseLayer, BaseRouter, createBaseLayer } from './layer.js';

@@ -4,6 +4,7 @@ import {
   computeRoutingStats,
   dispatch,
   ExpertBank,
+  groupedLayerNorm,
   type MoeLayer,
   type MoeOutput,
   type Router,
@@ -160,7 +161,7 @@ export class BaseLayer implements MoeLayer {
       let hidden = dispatch(x, plan); // [E, C, d]
       let update: tf.Tensor3D | undefined;
       for (const { normScale, normBias, bank } of this.sublayers) {
-        const normalized = expertLayerNorm(hidden, normScale, normBias, this.options.layerNormEpsilon);
+        const normalized = groupedLayerNorm(hidden, normScale as tf.Tensor2D, normBias as tf.Tensor2D, this.options.layerNormEpsilon);
         const feedForward = bank.apply(normalized); // [E, C, d]
         update = update === undefined ? feedForward : (tf.add(update, feedForward) as tf.Tensor3D);
         if (this.sublayers.length > 1) hidden = tf.add(hidden, feedForward) as tf.Tensor3D;
@@ -196,23 +197,6 @@ export class BaseLayer implements MoeLayer {
       bank.dispose();
     }
   }
-}
-
-/**
- * Layer norm over the last axis with a scale and bias per expert: buffer [E, C, d], scale and bias
- * [E, d]. An unused slot (a zero row) stays finite: its centred values and variance are zero, so it
- * comes out as the bias.
- */
-export function expertLayerNorm(buffer: tf.Tensor3D, scale: tf.Tensor, bias: tf.Tensor, epsilon: number): tf.Tensor3D {
-  return tf.tidy(() => {
-    const [numExperts, , dModel] = buffer.shape;
-    const mean = tf.mean(buffer, 2, true); // [E, C, 1]
-    const centered = tf.sub(buffer, mean);
-    const variance = tf.mean(tf.square(centered), 2, true); // [E, C, 1]
-    const normalized = tf.mul(centered, tf.rsqrt(tf.add(variance, epsilon)));
-    const scaled = tf.mul(normalized, tf.reshape(scale, [numExperts, 1, dModel]));
-    return tf.add(scaled, tf.reshape(bias, [numExperts, 1, dModel])) as tf.Tensor3D;
-  });
 }
 
 /** Makes a trainable variable from `initial` and releases `initial` (a variable keeps its own reference). */
