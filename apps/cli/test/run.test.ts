@@ -140,8 +140,13 @@ describe('moebench run', () => {
 
   it('stops cleanly on SIGINT and marks the run interrupted', async () => {
     const runDir = join(scratch, 'interrupted');
+    // One signal only: a second one makes the CLI exit without marking the run interrupted.
+    let signalled = false;
     const result = await runCli(['run', longSuitePath, '--out', runDir], (stdout, child) => {
-      if (stdout.includes('transformer: eval at step 20') && !stdout.includes('SIGINT')) child.kill('SIGINT');
+      if (stdout.includes('transformer: eval at step 20') && !signalled) {
+        signalled = true;
+        child.kill('SIGINT');
+      }
     });
     expect(result.code).toBe(130);
     expect(result.stdout).toContain(`Continue with: moebench run --resume ${runDir}`);
@@ -159,6 +164,23 @@ describe('moebench run', () => {
     const resumed = await runCli(['run', '--resume', runDir]);
     expect(resumed.code).toBe(0);
     expectCompleteSeries(runDir);
+  });
+
+  it('treats SIGTERM like SIGINT', async () => {
+    const runDir = join(scratch, 'terminated');
+    let signalled = false;
+    const result = await runCli(['run', longSuitePath, '--out', runDir], (stdout, child) => {
+      if (stdout.includes('transformer: eval at step 20') && !signalled) {
+        signalled = true;
+        child.kill('SIGTERM');
+      }
+    });
+    expect(result.code).toBe(130);
+    withStore(runDir, (store, runId) => {
+      expect(store.getRun(runId)?.status).toBe('interrupted');
+      expect(store.getRun(runId)?.error).toBe('SIGTERM');
+      expect(store.getModel(runId, 'transformer')?.status).toBe('interrupted');
+    });
   });
 });
 
