@@ -294,6 +294,9 @@ class SamplerSource implements BatchSource {
   }
 }
 
+// NOTE: a batch's target bytes are estimated from the validation split's mean bytes per token. This
+// is exact for the byte-level tokenizer and an estimate for GPT-2 BPE, whose bits per byte then
+// carry the error of that mean.
 function validationBatches(dataset: Dataset, suite: Suite): TokenBatch[] {
   const batches = evaluationBatches(dataset.validation.tokens, { batchSize: suite.data.batchSize, seqLen: suite.data.seqLen, maxBatches: suite.training.evaluationBatches });
   return batches.map((batch: Batch) => ({ ...batch, targetBytes: batch.batchSize * batch.seqLen * dataset.validation.bytesPerToken }));
