@@ -88,8 +88,10 @@ export class BatchSampler {
     this.seqLen = checkInteger('seqLen', options.seqLen, 1);
     this.nextIndex = checkInteger('position', options.position ?? 0, 0);
     this.seed = options.seed ?? 0;
-    if (typeof this.seed !== 'number' && typeof this.seed !== 'string') {
-      throw new DataError('seed', this.seed, 'must be a number or a string', 'an integer or a string');
+    const integerSeed = typeof this.seed === 'number' && Number.isSafeInteger(this.seed);
+    const textSeed = typeof this.seed === 'string' && this.seed !== '';
+    if (!integerSeed && !textSeed) {
+      throw new DataError('seed', this.seed, 'must be an integer or a string', 'an integer or a non-empty string');
     }
     checkBatchFits('tokens', options.tokens.length, this.batchSize, this.seqLen);
     this.tokens = options.tokens;
@@ -97,6 +99,9 @@ export class BatchSampler {
 
   /** Rebuilds a sampler from a saved state, checking that it belongs to these tokens and shape. */
   static restore(tokens: Int32Array, state: SamplerState): BatchSampler {
+    if (state === null || typeof state !== 'object') {
+      throw new DataError('state', state, 'must be a saved sampler state', 'the object BatchSampler.state() returned');
+    }
     if (state.tokenCount !== tokens.length) {
       throw new DataError(
         'state.tokenCount',

@@ -15,9 +15,9 @@ export type SplitName = (typeof SPLIT_NAMES)[number];
 
 /** Corpus choice and split fractions. */
 export interface CorpusOptions {
-  /** Corpus to load. Default: `sotu`. */
+  /** Corpus to load. Default: `files` when `paths` lists something, else `sotu`. */
   name?: CorpusName;
-  /** Files or folders (searched recursively) for `name: 'files'`; ignored by the packaged corpora. */
+  /** Files or folders (searched recursively) for `name: 'files'`; the packaged corpora reject a non-empty list. */
   paths?: string[];
   /** Share of the text given to validation. Default: 0.05. */
   validationFraction?: number;

@@ -36,7 +36,7 @@ function describeValue(value: unknown): string {
 /** Throws a DataError unless `value` is an integer of at least `min`. */
 export function checkInteger(field: string, value: unknown, min: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw new DataError(field, value, 'must be an integer', `an integer >= ${min}`);
+    throw new DataError(field, value, `must be an integer >= ${min}`, `an integer >= ${min}`);
   }
   return value;
 }

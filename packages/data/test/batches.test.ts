@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BatchSampler, evaluationBatches, prepareDataset, unigramCounts } from '../src/index.js';
+import { BatchSampler, evaluationBatches, prepareDataset, unigramCounts, type SamplerState } from '../src/index.js';
 
 const tokens = Int32Array.from({ length: 1000 }, (_, i) => i % 256);
 
@@ -67,8 +67,23 @@ describe('BatchSampler', () => {
   });
 
   it('rejects a bad batch shape', () => {
-    expect(() => new BatchSampler({ tokens, batchSize: 0, seqLen: 8 })).toThrow('batchSize: must be an integer (received 0). Allowed: an integer >= 1.');
-    expect(() => new BatchSampler({ tokens, batchSize: 2, seqLen: 2.5 })).toThrow(/^seqLen: must be an integer \(received 2.5\)/);
+    expect(() => new BatchSampler({ tokens, batchSize: 0, seqLen: 8 })).toThrow('batchSize: must be an integer >= 1 (received 0). Allowed: an integer >= 1.');
+    expect(() => new BatchSampler({ tokens, batchSize: 2, seqLen: 2.5 })).toThrow(/^seqLen: must be an integer >= 1 \(received 2.5\)/);
+    expect(() => new BatchSampler({ tokens, batchSize: Number.NaN, seqLen: 8 })).toThrow(/^batchSize: must be an integer >= 1 \(received NaN\)/);
+  });
+
+  it('rejects a seed that is not an integer or a string', () => {
+    for (const seed of [Number.NaN, 1.5, Number.POSITIVE_INFINITY]) {
+      expect(() => new BatchSampler({ tokens, batchSize: 2, seqLen: 4, seed })).toThrow(
+        `seed: must be an integer or a string (received ${seed}). Allowed: an integer or a non-empty string.`,
+      );
+    }
+  });
+
+  it('rejects a saved state that is not an object', () => {
+    expect(() => BatchSampler.restore(tokens, null as unknown as SamplerState)).toThrow(
+      'state: must be a saved sampler state (received null). Allowed: the object BatchSampler.state() returned.',
+    );
   });
 });
 
@@ -116,7 +131,7 @@ describe('unigramCounts', () => {
 describe('prepareDataset', () => {
   it('rejects a batch larger than the validation split', () => {
     expect(() => prepareDataset({ corpus: 'brown', batchSize: 4096, seqLen: 128 })).toThrow(
-      /^corpus brown \(validation split\): is smaller than one batch of 4096 x 128 tokens \(received "305217 tokens"\)/,
+      /^corpus brown \(validation split\): is smaller than one batch of 4096 x 128 tokens \(received "305199 tokens"\)/,
     );
   });
 

@@ -34,6 +34,14 @@ describe('assignGroupsInOrder', () => {
   });
 });
 
+describe('stripBrownTags on abbreviations', () => {
+  it('keeps one period when a sentence ends with an abbreviation', () => {
+    // Brown tags the abbreviation's period and the sentence's period separately: `Jr./np ./.`.
+    expect(stripBrownTags('by James C. Crumlish/np ,/, Jr./np ./.')).toBe('by James C. Crumlish, Jr.');
+    expect(stripBrownTags('It ended ./.')).toBe('It ended.');
+  });
+});
+
 describe('sotu corpus', () => {
   const corpus = loadCorpus('sotu');
   const yearOf = (id: string): number => Number(id.slice(0, 4));
@@ -192,8 +200,33 @@ describe('corpus input errors', () => {
     expect(() => loadCorpus({ name: 'sotu', testFraction: 0 })).toThrow('testFraction: must be a fraction (received 0)');
   });
 
-  it('rejects a corpus too small to give every split text', () => {
-    const tiny = write('tiny.txt', 'ab');
-    expect(() => loadCorpus({ name: 'files', paths: [tiny] })).toThrow(/has no validation text after splitting/);
+  it('rejects a corpus too small to give every split text and says how small it is', () => {
+    const tiny = write('tiny.txt', '0123456789');
+    expect(() => loadCorpus({ name: 'files', paths: [tiny] })).toThrow(
+      'corpus: has no validation text after splitting its 10 bytes (rule: Files joined in order',
+    );
+  });
+
+  it('rejects negative and NaN fractions', () => {
+    expect(() => loadCorpus({ name: 'sotu', validationFraction: -0.1 })).toThrow(
+      'validationFraction: must be a fraction (received -0.1). Allowed: a number greater than 0 and less than 1.',
+    );
+    expect(() => loadCorpus({ name: 'brown', testFraction: Number.NaN })).toThrow('testFraction: must be a fraction (received NaN)');
+  });
+
+  it('reads the given paths when the corpus name is left out', () => {
+    const path = write('unnamed/a.txt', 'line of text\n'.repeat(400));
+    const corpus = loadCorpus({ paths: [path] });
+    expect(corpus.name).toBe('files');
+    expect(corpus.train.documents).toEqual([path]);
+  });
+
+  it('rejects paths given with a packaged corpus instead of ignoring them', () => {
+    const path = write('ignored/a.txt', 'some text');
+    expect(() => loadCorpus({ name: 'sotu', paths: [path] })).toThrow(
+      `paths: is only read by corpus "files", not by "sotu" (received ${JSON.stringify([path])}). Allowed: no paths, or name "files".`,
+    );
+    // An empty list, as a suite file without paths gives, is no mistake.
+    expect(loadCorpus({ name: 'brown', paths: [] }).name).toBe('brown');
   });
 });

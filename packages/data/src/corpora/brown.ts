@@ -19,7 +19,8 @@ const ATTACH_RIGHT = new Set(['(', '[', '``']);
 /**
  * Turns one tagged Brown sentence (`The/at jury/nn said/vbd ./.`) into plain text: each token
  * keeps the part before its last `/`, the corpus's quote marks `` and '' become `"`, and
- * punctuation attaches to its neighbour.
+ * punctuation attaches to its neighbour. A sentence-final `.` after a word that already ends in one
+ * (`Jr./np ./.`) is dropped, as the printed text has a single period there.
  */
 export function stripBrownTags(taggedSentence: string): string {
   let out = '';
@@ -28,6 +29,7 @@ export function stripBrownTags(taggedSentence: string): string {
     if (token === '') continue;
     const slash = token.lastIndexOf('/');
     const word = slash > 0 ? token.slice(0, slash) : token;
+    if (word === '.' && out.endsWith('.')) continue;
     if (!glueNext && !ATTACH_LEFT.has(word)) out += ' ';
     out += word === '``' || word === "''" ? '"' : word;
     glueNext = ATTACH_RIGHT.has(word);
