@@ -6,7 +6,9 @@ export const SECOND_EXPERT_POLICIES = ['sampling', 'random', 'all'] as const;
 /**
  * `sampling`: argmax of logits plus Gumbel noise with the first expert masked out (a draw from the
  * router distribution without the first expert), always kept. `random`: the plain second argmax,
- * kept only when a uniform draw is below 2 x its normalised gate. `all`: the plain second argmax, always kept.
+ * kept only when a uniform draw is below 2 x g2, its gate before capacity: p2 / (p1 + p2) when gates
+ * are normalised before capacity (the GShard paper), the plain probability p2 when they are normalised
+ * after it (fairseq's default). `all`: the plain second argmax, always kept.
  */
 export type SecondExpertPolicy = (typeof SECOND_EXPERT_POLICIES)[number];
 

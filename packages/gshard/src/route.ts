@@ -43,6 +43,8 @@ function gumbel(rng: Rng): number {
  * 1. probs = softmax(x Wr) [S, E]; the first expert e1 is the argmax (ties to the lowest index).
  * 2. In training, `secondExpertPolicy` chooses the second expert e2. In evaluation e2 is the plain
  *    second argmax, always kept (our reading), so evaluation draws nothing and is deterministic.
+ *    The random policy keeps e2 when a uniform draw is below 2 x g2, with g2 normalised over both
+ *    choices under `before-capacity` and the plain probability under `after-capacity`, as fairseq.
  * 3. Capacity (`gshardCapacity`); every first choice takes a slot before any second choice.
  * 4. Gates g1 = probs[e1], g2 = probs[e2], renormalised to sum to one after or before capacity
  *    dropping (`normalizeGates`), through one-hot masks so the router gets a gradient.
@@ -93,14 +95,18 @@ export function gshardRoute(
     chosen[2 * token + 1] = second[token];
   }
 
-  // The random policy keeps e2 with probability min(1, 2 x g2), g2 normalised over both choices.
+  // The random policy keeps e2 with probability min(1, 2 x g2), where g2 is the second gate as it
+  // stands before capacity, as in fairseq's top-2 gate: normalised over both choices when the gates
+  // are normalised before capacity (the GShard paper's form), and the plain probability p2 otherwise.
   const experts = chosen.slice();
   let skippedSecond = 0;
   if (policy === 'random') {
+    const normalizeFirst = options.normalizeGates === 'before-capacity';
     for (let token = 0; token < tokens; token++) {
       const p1 = probValues[token * numExperts + first[token]];
       const p2 = probValues[token * numExperts + second[token]];
-      if (rng.next() >= (2 * p2) / (p1 + p2)) {
+      const g2 = normalizeFirst ? p2 / Math.max(p1 + p2, FLOAT32_EPSILON) : p2;
+      if (rng.next() >= 2 * g2) {
         experts[2 * token + 1] = -1;
         skippedSecond++;
       }

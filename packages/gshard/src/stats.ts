@@ -1,7 +1,8 @@
 /**
  * Routing figures as fairseq's top-2 gate logs them, in percent of the S tokens unless named a count.
  * Loads are counted before capacity.
- * - overflowFirstPercent, overflowSecondPercent: choices dropped by capacity;
+ * - overflowFirstPercent, overflowSecondPercent: first (second) choices dropped by capacity, in percent
+ *   of the first (second) choices sent, so second choices the random policy skipped are not counted;
  * - skippedSecondPercent: second choices the random policy did not send;
  * - unusedFirstExperts, unusedSecondExperts: experts that no first (second) choice picked;
  * - busiestShareFirstPercent, idlestShareFirstPercent: tokens whose first choice is one of the busiest
@@ -32,7 +33,7 @@ export function gshardStats(
   const share = (counts: number[]) => (100 * counts.reduce((sum, count) => sum + count, 0)) / tokens;
   return {
     overflowFirstPercent: (100 * overflowFirst) / tokens,
-    overflowSecondPercent: (100 * overflowSecond) / tokens,
+    overflowSecondPercent: tokens === skippedSecond ? 0 : (100 * overflowSecond) / (tokens - skippedSecond),
     skippedSecondPercent: (100 * skippedSecond) / tokens,
     unusedFirstExperts: firstCounts.filter((count) => count === 0).length,
     unusedSecondExperts: secondCounts.filter((count) => count === 0).length,

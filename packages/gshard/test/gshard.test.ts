@@ -103,6 +103,24 @@ describe.each(['cpu', 'wasm'] as const)('GShard on %s', (backend) => {
     });
   });
 
+  it('counts second-choice overflow over the second choices sent, as fairseq does', () => {
+    tf.tidy(() => {
+      // Six tokens all prefer expert 0, then 1 (p = [0.6, 0.3, 0.1]); the random policy keeps the second
+      // choice when the draw is below 2 x 0.3. Capacity 1 (factor 1/4): expert 1 has no first choices, so
+      // the first second choice sent takes its slot and the others overflow.
+      const tokens = 6;
+      const features = tf.tile(tf.tensor2d([[Math.log(0.6), Math.log(0.3), Math.log(0.1)]]), [tokens, 1]) as tf.Tensor2D;
+      const options = { ...base, secondExpertPolicy: 'random' as const, capacityFactor: 0.25 };
+      const plan = gshardRoute(features, tf.eye(3) as tf.Tensor2D, options, { training: true, rng: new Rng(5) });
+      expect(plan.capacity).toBe(1);
+      const sent = Array.from({ length: tokens }, (_, t) => plan.experts[2 * t + 1]).filter((e) => e === 1).length;
+      expect(sent).toBeGreaterThan(1);
+      expect(sent).toBeLessThan(tokens);
+      expect(plan.extraStats?.overflowSecondPercent).toBeCloseTo((100 * (sent - 1)) / sent, 6);
+      expect(plan.extraStats?.overflowFirstPercent).toBeCloseTo((100 * 5) / 6, 6);
+    });
+  });
+
   it('gives a balance loss of alpha under uniform routing', () => {
     tf.tidy(() => {
       const plan = gshardRoute(new Rng(1).normalTensor([16, 4]) as tf.Tensor2D, tf.zeros([4, 8]), base, { training: true });
@@ -157,23 +175,27 @@ describe.each(['cpu', 'wasm'] as const)('GShard on %s', (backend) => {
     });
   });
 
-  it('keeps a random second expert with probability 2 g2', () => {
+  it.each([
+    ['after-capacity', 2 * 0.25],
+    ['before-capacity', (2 * 0.25) / 0.85],
+  ] as const)('keeps a random second expert with probability 2 g2, g2 as fairseq reads it %s', (normalizeGates, keepProbability) => {
     tf.tidy(() => {
-      // Probabilities [0.6, 0.15, 0.25]: e2 = 2 with normalised g2 = 0.25 / 0.85, kept with probability 2 g2.
+      // Probabilities [0.6, 0.15, 0.25]: e2 = 2 with p2 = 0.25. fairseq draws against 2 p2 when it
+      // normalises after capacity, and against 2 p2 / (p1 + p2) when it normalises before.
       const tokens = 4000;
       const features = tf.tile(tf.tensor2d([[Math.log(0.6), Math.log(0.15), Math.log(0.25)]]), [tokens, 1]) as tf.Tensor2D;
-      const options = { ...base, secondExpertPolicy: 'random' as const, capacityFactor: 0 };
+      const options = { ...base, secondExpertPolicy: 'random' as const, capacityFactor: 0, normalizeGates };
       const plan = gshardRoute(features, tf.eye(3) as tf.Tensor2D, options, { training: true, rng: new Rng(4) });
       const kept = Array.from({ length: tokens }, (_, token) => plan.experts[2 * token + 1]).filter((e) => e === 2).length;
       const skipped = Array.from({ length: tokens }, (_, token) => plan.experts[2 * token + 1]).filter((e) => e === -1).length;
       expect(kept + skipped).toBe(tokens);
-      expect(Math.abs(kept / tokens - (2 * 0.25) / 0.85)).toBeLessThan(0.03);
+      expect(Math.abs(kept / tokens - keepProbability)).toBeLessThan(0.03);
       expect(plan.extraStats?.skippedSecondPercent).toBeCloseTo((100 * skipped) / tokens, 6);
 
-      // A token without a second expert gets gate 1 on its first after capacity.
+      // A token without a second expert gets gate 1 on its first after capacity, and keeps its share before.
       const gates = values(plan.gates);
       const token = Array.from({ length: tokens }, (_, t) => t).find((t) => plan.experts[2 * t + 1] === -1)!;
-      expect(gates[2 * token]).toBeCloseTo(1, 6);
+      expect(gates[2 * token]).toBeCloseTo(normalizeGates === 'after-capacity' ? 1 : 0.6 / 0.85, 6);
       expect(() => gshardRoute(features, tf.eye(3) as tf.Tensor2D, options, { training: true })).toThrow(
         'gshardRoute: context.rng is missing; the "random" second-expert policy draws from it in training',
       );
