@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { initBackend } from '@moebench/backend';
-import { BatchSampler, evaluationBatches, prepareDataset, type Batch, type Dataset, type SamplerState } from '@moebench/data';
+import { BatchSampler, evaluationBatches, prepareDataset, type Dataset, type SamplerState } from '@moebench/data';
 import { createModel, type LanguageModel, type ModelConfig } from '@moebench/models';
 import { hashConfig, openStore, type ModelRecord, type ResultsStore, type RunManifest } from '@moebench/results';
 import { budgetFraction, readCheckpointInfo, train, type BatchSource, type TokenBatch, type TrainResult } from '@moebench/train';
@@ -294,12 +294,14 @@ class SamplerSource implements BatchSource {
   }
 }
 
-// NOTE: a batch's target bytes are estimated from the validation split's mean bytes per token. This
-// is exact for the byte-level tokenizer and an estimate for GPT-2 BPE, whose bits per byte then
-// carry the error of that mean.
+// Each batch carries the exact UTF-8 bytes of its targets, so bits per byte are exact for every tokenizer.
 function validationBatches(dataset: Dataset, suite: Suite): TokenBatch[] {
-  const batches = evaluationBatches(dataset.validation.tokens, { batchSize: suite.data.batchSize, seqLen: suite.data.seqLen, maxBatches: suite.training.evaluationBatches });
-  return batches.map((batch: Batch) => ({ ...batch, targetBytes: batch.batchSize * batch.seqLen * dataset.validation.bytesPerToken }));
+  return evaluationBatches(dataset.validation.tokens, {
+    batchSize: suite.data.batchSize,
+    seqLen: suite.data.seqLen,
+    maxBatches: suite.training.evaluationBatches,
+    tokenizer: dataset.tokenizer,
+  });
 }
 
 function buildManifest(suite: Suite, plans: PlannedModel[], dataset: Dataset, environment: EnvironmentFacts): RunManifest {

@@ -75,7 +75,11 @@ describe('moebench run', () => {
         expect(model.status, model.name).toBe('done');
         expect(store.steps(model.id)).toHaveLength(6);
         expect(store.evaluations(model.id).map((evaluation) => evaluation.step), model.name).toEqual([0, 3, 6]);
-        for (const evaluation of store.evaluations(model.id)) expect(evaluation.perplexity, model.name).toBeGreaterThan(1);
+        for (const evaluation of store.evaluations(model.id)) {
+          expect(evaluation.perplexity, model.name).toBeGreaterThan(1);
+          // One byte per token with the byte-level tokenizer.
+          expect(evaluation.bitsPerByte!, model.name).toBeCloseTo(evaluation.valLoss! / Math.LN2, 5);
+        }
       }
       for (const name of ['gshard', 'switch', 'base', 'hash']) {
         const model = models.find((candidate) => candidate.name === name)!;
