@@ -79,7 +79,8 @@ export function exportTable(store: ResultsStore, table: ExportTable, format: Exp
     throw new ResultsError('format', format, 'is not an export format', `one of ${EXPORT_FORMATS.join(', ')}`);
   }
   const rows = exportRows(store, table, runId);
-  return format === 'csv' ? toCsv(rows) : toJsonLines(rows);
+  // The header comes from the query, so a table without rows still exports its column names.
+  return format === 'csv' ? toCsv(rows, store.queryColumns(SELECTS[table])) : toJsonLines(rows);
 }
 
 /**

@@ -74,9 +74,15 @@ export class ResultsStore {
     if (synchronous !== 'full' && synchronous !== 'normal') {
       throw new ResultsError('synchronous', synchronous, 'is not a valid setting', 'full or normal');
     }
-    this.db = openDatabase(this.path, this.readonly, synchronous);
+    this.db = openDatabase(this.path, this.readonly);
     try {
-      this.prepareSchema();
+      // The file is checked before anything is set on it, so a foreign or newer file stays as it was.
+      const version = this.checkSchema();
+      if (!this.readonly) {
+        this.db.pragma('journal_mode = WAL');
+        this.db.pragma(`synchronous = ${synchronous.toUpperCase()}`);
+        if (version === 0) this.createSchema();
+      }
     } catch (error) {
       this.db.close();
       throw error;
@@ -103,6 +109,7 @@ export class ResultsStore {
       throw new ResultsError('manifest', input.manifest, 'must be an object', 'a RunManifest');
     }
     requireText('manifest.configHash', input.manifest.configHash);
+    const manifestJson = toJson('manifest', input.manifest);
     const now = timestamp();
     const id = input.id ?? this.freeRunId(`${input.suite}-${now.slice(0, 19).replace(/[-:]/g, '').replace('T', '-')}`);
     requireText('id', id);
@@ -112,7 +119,7 @@ export class ResultsStore {
     this.statement(
       `INSERT INTO runs (id, suite, manifest, config_hash, status, error, started_at, updated_at, finished_at)
        VALUES (?, ?, ?, ?, 'running', NULL, ?, ?, NULL)`,
-    ).run(id, input.suite, JSON.stringify(input.manifest), input.manifest.configHash, now, now);
+    ).run(id, input.suite, manifestJson, input.manifest.configHash, now, now);
     return this.getRun(id)!;
   }
 
@@ -166,6 +173,7 @@ export class ResultsStore {
     if (this.getModel(runId, input.name)) {
       throw new ResultsError('name', input.name, `is already a model of run ${runId}`, 'a name unique within the run');
     }
+    const configJson = toJson('config', input.config ?? null);
     const now = timestamp();
     const result = this.statement(
       `INSERT INTO models (run_id, name, architecture, config, total_parameters, active_parameters_per_token,
@@ -175,7 +183,7 @@ export class ResultsStore {
       runId,
       input.name,
       input.architecture,
-      JSON.stringify(input.config ?? null),
+      configJson,
       input.totalParameters,
       input.activeParametersPerToken,
       input.forwardFlopsPerToken,
@@ -226,6 +234,14 @@ export class ResultsStore {
     this.requireModel(modelId);
     requireCount('step', input.step);
     requireCount('tokensSeen', input.tokensSeen);
+    requireNumber('loss', input.loss);
+    if (input.auxLoss !== undefined) requireNumber('auxLoss', input.auxLoss);
+    requireFinite('lr', input.lr);
+    requireNumber('gradNorm', input.gradNorm);
+    if (typeof input.tokensPerSecond !== 'number' || !(input.tokensPerSecond >= 0)) {
+      throw new ResultsError('tokensPerSecond', input.tokensPerSecond, 'must be a number >= 0', 'a number >= 0 (Infinity for a step too short to time)');
+    }
+    requireNonNegative('trainingSeconds', input.trainingSeconds);
     this.insertUnique('step', input.step, modelId, () =>
       this.statement(
         `INSERT INTO steps (model_id, step, loss, aux_loss, lr, grad_norm, tokens_seen, tokens_per_second, training_seconds, recorded_at)
@@ -251,6 +267,11 @@ export class ResultsStore {
     this.requireModel(modelId);
     requireCount('step', input.step);
     requireCount('tokensSeen', input.tokensSeen);
+    requireNonNegative('trainingSeconds', input.trainingSeconds);
+    requireNonNegative('evalSeconds', input.evalSeconds);
+    requireNumber('valLoss', input.valLoss);
+    requireNumber('perplexity', input.perplexity);
+    requireNumber('bitsPerByte', input.bitsPerByte);
     this.insertUnique('step', input.step, modelId, () =>
       this.statement(
         `INSERT INTO evaluations (model_id, step, tokens_seen, training_seconds, eval_seconds, val_loss, perplexity, bits_per_byte, recorded_at)
@@ -277,6 +298,26 @@ export class ResultsStore {
     this.checkWritable();
     this.requireModel(modelId);
     requireCount('step', step);
+    if (!Array.isArray(layers)) {
+      throw new ResultsError('layers', toJsonOrText(layers), 'must be an array', 'one { layer, stats } entry per MoE layer');
+    }
+    layers.forEach((entry, index) => {
+      const where = `layers[${index}]`;
+      if (entry === null || typeof entry !== 'object' || entry.stats === null || typeof entry.stats !== 'object') {
+        throw new ResultsError(where, toJsonOrText(entry), 'must be a { layer, stats } entry', 'RoutingStats of one MoE layer with its name');
+      }
+      requireText(`${where}.layer`, entry.layer);
+      const stats = entry.stats;
+      if (!Array.isArray(stats.tokensPerExpert) || !Array.isArray(stats.keptPerExpert)) {
+        throw new ResultsError(`${where}.stats`, toJsonOrText(stats), 'lacks tokensPerExpert or keptPerExpert', 'RoutingStats');
+      }
+      requireCounts(`${where}.stats.tokensPerExpert`, stats.tokensPerExpert);
+      requireCounts(`${where}.stats.keptPerExpert`, stats.keptPerExpert);
+      requireFraction(`${where}.stats.droppedFraction`, stats.droppedFraction);
+      requireNumber(`${where}.stats.maxOverMeanLoad`, stats.maxOverMeanLoad);
+      if (stats.routerEntropy !== null) requireNumber(`${where}.stats.routerEntropy`, stats.routerEntropy);
+      requireCount(`${where}.stats.idleExperts`, stats.idleExperts);
+    });
     const insert = this.statement(
       `INSERT INTO routing (model_id, step, layer_index, layer, tokens_per_expert, kept_per_expert, dropped_fraction,
          router_entropy, max_over_mean_load, idle_experts, extra)
@@ -284,9 +325,6 @@ export class ResultsStore {
     );
     const insertAll = this.db.transaction(() => {
       layers.forEach(({ layer, stats }, index) => {
-        if (!Array.isArray(stats.tokensPerExpert) || !Array.isArray(stats.keptPerExpert)) {
-          throw new ResultsError(`layers[${index}].stats`, JSON.stringify(stats), 'lacks tokensPerExpert or keptPerExpert', 'RoutingStats');
-        }
         insert.run(
           modelId,
           step,
@@ -298,7 +336,7 @@ export class ResultsStore {
           stats.routerEntropy,
           stats.maxOverMeanLoad,
           stats.idleExperts,
-          JSON.stringify(stats.extra ?? {}),
+          toJson(`layers[${index}].stats.extra`, stats.extra ?? {}),
         );
       });
     });
@@ -316,7 +354,7 @@ export class ResultsStore {
         modelId,
         checkpoint.step,
         checkpoint.path,
-        JSON.stringify(checkpoint.state ?? null),
+        toJson('state', checkpoint.state ?? null),
         timestamp(),
       ),
     );
@@ -387,6 +425,15 @@ export class ResultsStore {
     return (Array.isArray(params) ? statement.all(...params) : statement.all(params)) as Row[];
   }
 
+  /** Returns the column names a read-only query gives, also when it matches no row (for CSV headers). */
+  queryColumns(sql: string): string[] {
+    const statement = this.db.prepare(sql);
+    if (!statement.readonly) {
+      throw new ResultsError('sql', sql, 'would write to the store', 'a read-only statement such as SELECT');
+    }
+    return statement.columns().map((column) => column.name);
+  }
+
   // ---- internals ----
 
   private statement(sql: string): Database.Statement {
@@ -398,7 +445,8 @@ export class ResultsStore {
     return statement;
   }
 
-  private prepareSchema(): void {
+  /** Checks that the file is a run store this version reads, or empty; returns its schema version. */
+  private checkSchema(): number {
     const version = this.schemaVersion();
     const tables = (this.db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).all() as Row[]).map((row) => row.name);
     if (version > SCHEMA_VERSION) {
@@ -407,15 +455,17 @@ export class ResultsStore {
     if (version === 0 && tables.length > 0) {
       throw new ResultsError('path', this.path, 'is a SQLite file but not a moebench run store', 'a run store file or a new path');
     }
-    if (version === 0) {
-      if (this.readonly) {
-        throw new ResultsError('path', this.path, 'is an empty file, not a run store', 'a run store written by moebench');
-      }
-      this.db.transaction(() => {
-        this.db.exec(SCHEMA_SQL);
-        this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
-      })();
+    if (version === 0 && this.readonly) {
+      throw new ResultsError('path', this.path, 'is an empty file, not a run store', 'a run store written by moebench');
     }
+    return version;
+  }
+
+  private createSchema(): void {
+    this.db.transaction(() => {
+      this.db.exec(SCHEMA_SQL);
+      this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    })();
   }
 
   private checkWritable(): void {
@@ -454,7 +504,7 @@ export class ResultsStore {
   }
 }
 
-function openDatabase(path: string, readonly: boolean, synchronous: 'full' | 'normal'): Database.Database {
+function openDatabase(path: string, readonly: boolean): Database.Database {
   let isDirectory = false;
   let exists = false;
   try {
@@ -470,16 +520,12 @@ function openDatabase(path: string, readonly: boolean, synchronous: 'full' | 'no
   if (readonly && !exists) {
     throw new ResultsError('path', path, 'does not exist', 'the path of an existing run store');
   }
-  if (!readonly) mkdirSync(dirname(path), { recursive: true });
+  if (!readonly) createParentFolders(path);
 
   let db: Database.Database;
   try {
     db = new Database(path, { readonly, fileMustExist: readonly });
     db.pragma('busy_timeout = 5000');
-    if (!readonly) {
-      db.pragma('journal_mode = WAL');
-      db.pragma(`synchronous = ${synchronous.toUpperCase()}`);
-    }
     db.pragma('foreign_keys = ON');
     db.prepare(`SELECT count(*) FROM sqlite_master`).get();
   } catch (error) {
@@ -490,6 +536,39 @@ function openDatabase(path: string, readonly: boolean, synchronous: 'full' | 'no
     throw new ResultsError('path', path, `cannot be opened (${message})`, 'a readable run store path');
   }
   return db;
+}
+
+/** Creates the folders above `path`, naming the ancestor that is a file when one is in the way. */
+function createParentFolders(path: string): void {
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const allowed = 'a file path whose folders exist or can be created, for example runs/results.sqlite';
+    if (code === 'ENOTDIR' || code === 'EEXIST') {
+      let ancestor = dirname(path);
+      while (dirname(ancestor) !== ancestor && !isFile(ancestor)) ancestor = dirname(ancestor);
+      throw new ResultsError('path', path, `cannot be created: ${JSON.stringify(ancestor)} is a file, not a folder`, allowed);
+    }
+    throw new ResultsError('path', path, `cannot be created (${code ?? (error as Error).message})`, allowed);
+  }
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** JSON text of `value`, or a ResultsError naming `field` when JSON cannot hold it (a cycle, a BigInt). */
+function toJson(field: string, value: unknown): string {
+  try {
+    return JSON.stringify(value);
+  } catch (error) {
+    throw new ResultsError(field, (error as Error).message.split('\n')[0], 'cannot be stored as JSON', 'plain JSON data: objects, arrays, strings, numbers, booleans and null');
+  }
 }
 
 function timestamp(): string {
@@ -511,6 +590,40 @@ function requireCount(field: string, value: unknown): void {
 function requireNonNegative(field: string, value: unknown): void {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
     throw new ResultsError(field, value, 'must be a finite number >= 0', 'a finite number >= 0');
+  }
+}
+
+function requireFinite(field: string, value: unknown): void {
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw new ResultsError(field, value, 'must be a finite number', 'a finite number');
+  }
+}
+
+/** A measured value that may be NaN or infinite (a diverged loss): stored as it is, NaN as null. */
+function requireNumber(field: string, value: unknown): void {
+  if (typeof value !== 'number') {
+    throw new ResultsError(field, value, 'must be a number', 'a number (NaN or Infinity for a diverged step)');
+  }
+}
+
+function requireFraction(field: string, value: unknown): void {
+  if (typeof value !== 'number' || !(value >= 0 && value <= 1)) {
+    throw new ResultsError(field, value, 'must be a number in [0, 1]', 'a number in [0, 1]');
+  }
+}
+
+function requireCounts(field: string, value: unknown): void {
+  if (!Array.isArray(value)) {
+    throw new ResultsError(field, toJsonOrText(value), 'must be an array of counts', 'an array with one count per expert');
+  }
+  value.forEach((count, index) => requireNonNegative(`${field}[${index}]`, count));
+}
+
+function toJsonOrText(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
   }
 }
 

@@ -33,6 +33,18 @@ describe('toCsv', () => {
   });
 });
 
+describe('exportTable on an empty table', () => {
+  it('still writes the header line', () => {
+    const store = openStore(join(dir, 'empty-export.sqlite'));
+    store.createRun({ id: 'empty', suite: 'smoke', manifest: sampleManifest() });
+    expect(exportTable(store, 'steps', 'csv', 'empty')).toBe(
+      'run_id,model,model_id,step,loss,aux_loss,lr,grad_norm,tokens_seen,tokens_per_second,training_seconds,recorded_at\r\n',
+    );
+    expect(exportTable(store, 'routing', 'jsonl', 'empty')).toBe('');
+    store.close();
+  });
+});
+
 describe('toJsonLines', () => {
   it('parses JSON columns and writes one object per line', () => {
     const text = toJsonLines([{ step: 1, extra: '{"x":2}' }, { step: 2, extra: '{}' }]);

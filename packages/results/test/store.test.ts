@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -185,6 +185,43 @@ describe('run store input errors', () => {
     expect(() => store.recordStep(model.id, { ...step, step: 1.5 })).toThrow(/^step: must be a non-negative integer/);
   });
 
+  it('names the field of a measurement SQLite would refuse, and keeps what was stored', () => {
+    const next = { ...step, step: 2 };
+    expect(() => store.recordStep(model.id, { ...next, lr: Number.NaN })).toThrow('lr: must be a finite number (received NaN). Allowed: a finite number.');
+    expect(() => store.recordStep(model.id, { ...next, tokensPerSecond: Number.NaN })).toThrow(
+      'tokensPerSecond: must be a number >= 0 (received NaN). Allowed: a number >= 0 (Infinity for a step too short to time).',
+    );
+    expect(() => store.recordStep(model.id, { ...next, trainingSeconds: -1 })).toThrow(/^trainingSeconds: must be a finite number >= 0 \(received -1\)/);
+    expect(() => store.recordStep(model.id, { ...next, loss: undefined as unknown as number })).toThrow(
+      'loss: must be a number (received undefined). Allowed: a number (NaN or Infinity for a diverged step).',
+    );
+    const evaluation = { step: 2, tokensSeen: 2, trainingSeconds: 2, evalSeconds: 0.1, valLoss: 1, perplexity: Math.E, bitsPerByte: 1 };
+    expect(() => store.recordEvaluation(model.id, { ...evaluation, trainingSeconds: Number.NaN })).toThrow(/^trainingSeconds: must be a finite number >= 0 \(received NaN\)/);
+    expect(() => store.recordEvaluation(model.id, { ...evaluation, evalSeconds: -0.5 })).toThrow(/^evalSeconds: must be a finite number >= 0/);
+    const stats = { tokensPerExpert: [1, 1], keptPerExpert: [1, 1], droppedFraction: 0, routerEntropy: null, maxOverMeanLoad: 1, idleExperts: 0 };
+    expect(() => store.recordRouting(model.id, 2, 'moe' as unknown as [])).toThrow(/^layers: must be an array/);
+    expect(() => store.recordRouting(model.id, 2, [{ layer: 'moe', stats: { ...stats, droppedFraction: Number.NaN } }])).toThrow(
+      'layers[0].stats.droppedFraction: must be a number in [0, 1] (received NaN). Allowed: a number in [0, 1].',
+    );
+    expect(() => store.recordRouting(model.id, 2, [{ layer: 'moe', stats: { ...stats, tokensPerExpert: [1, Number.NaN] } }])).toThrow(
+      /^layers\[0\]\.stats\.tokensPerExpert\[1\]: must be a finite number >= 0 \(received NaN\)/,
+    );
+    expect(() => store.recordRouting(model.id, 2, [{ layer: 'moe', stats: { ...stats, idleExperts: -1 } }])).toThrow(/^layers\[0\]\.stats\.idleExperts: must be a non-negative integer/);
+    // Nothing of the refused writes reached the store, and what was there is intact.
+    expect(store.steps(model.id).map((row) => row.step)).toEqual([1]);
+    expect(store.evaluations(model.id)).toEqual([]);
+    expect(store.routing(model.id)).toEqual([]);
+  });
+
+  it('rejects a manifest or config that JSON cannot hold', () => {
+    const manifest = sampleManifest();
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    expect(() => store.createRun({ suite: 'smoke', manifest: { ...manifest, extra: circular } })).toThrow(/^manifest: cannot be stored as JSON \(received .*circular/);
+    expect(() => store.addModel('r', { ...SAMPLE_MODEL, name: 'big', config: { n: 1n } })).toThrow(/^config: cannot be stored as JSON/);
+    expect(store.listRuns().map((run) => run.id)).toEqual(['r']);
+  });
+
   it('rejects writes to a read-only store', () => {
     const reader = openStore(store.path, { readonly: true });
     expect(() => reader.createRun({ suite: 'x', manifest: sampleManifest() })).toThrow(/^store: is open read-only/);
@@ -215,21 +252,38 @@ describe('run store paths', () => {
     expect(() => openStore(text)).toThrow(/^path: is not a SQLite file/);
   });
 
-  it('rejects a SQLite file that is not a run store', () => {
+  it('rejects a SQLite file that is not a run store and leaves it as it was', () => {
     const other = join(dir, 'other.sqlite');
     const db = new Database(other);
     db.exec('CREATE TABLE things (id INTEGER)');
     db.close();
     expect(() => openStore(other)).toThrow(/^path: is a SQLite file but not a moebench run store/);
+    // Opening must not switch someone else's database to WAL mode.
+    const after = new Database(other, { readonly: true });
+    expect(after.pragma('journal_mode', { simple: true })).toBe('delete');
+    after.close();
+    expect(existsSync(`${other}-wal`)).toBe(false);
   });
 
-  it('rejects a store from a newer schema', () => {
+  it('rejects a store from a newer schema, writable or not, without touching it', () => {
     const newer = join(dir, 'newer.sqlite');
-    openStore(newer).close();
     const db = new Database(newer);
+    db.exec('CREATE TABLE runs (id TEXT)');
     db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
     db.close();
     expect(() => openStore(newer, { readonly: true })).toThrow(`has schema version ${SCHEMA_VERSION + 1}, newer than this version reads`);
+    expect(() => openStore(newer)).toThrow(`path: has schema version ${SCHEMA_VERSION + 1}, newer than this version reads`);
+    const after = new Database(newer, { readonly: true });
+    expect(after.pragma('journal_mode', { simple: true })).toBe('delete');
+    after.close();
+  });
+
+  it('rejects a path whose parent is a file', () => {
+    const file = join(dir, 'plain-file');
+    writeFileSync(file, 'text');
+    expect(() => openStore(join(file, 'results.sqlite'))).toThrow(
+      `path: cannot be created: ${JSON.stringify(file)} is a file, not a folder (received ${JSON.stringify(join(file, 'results.sqlite'))})`,
+    );
   });
 
   it('creates missing parent folders for a new store', () => {
