@@ -1,4 +1,13 @@
-import { ACTIVATIONS, requireInteger, requireNumber, requireOneOf, type Activation } from '@moebench/moe';
+import {
+  ACTIVATIONS,
+  requireInteger,
+  requireName,
+  requireNumber,
+  requireOneOf,
+  requireOptions,
+  requireSeed,
+  type Activation,
+} from '@moebench/moe';
 import { DEFAULT_EPSILON_SCALING, DEFAULT_RELATIVE_EPSILON } from './auction.js';
 
 /** Options of a BASE layer. Every field but `dModel` has a default. */
@@ -43,6 +52,22 @@ export interface BaseLayerOptions {
   name?: string;
 }
 
+/** Every option of a BASE layer, for the unknown-option check. */
+const BASE_OPTION_KEYS: Record<keyof BaseLayerOptions, true> = {
+  dModel: true,
+  numExperts: true,
+  hiddenSize: true,
+  sublayers: true,
+  auctionEpsilon: true,
+  auctionEpsilonScaling: true,
+  centroidGain: true,
+  expertInitScale: true,
+  activation: true,
+  layerNormEpsilon: true,
+  seed: true,
+  name: true,
+};
+
 /** BASE options with every default filled in. */
 export type ResolvedBaseLayerOptions = Required<Omit<BaseLayerOptions, 'name'>> & { name: string | undefined };
 
@@ -53,11 +78,9 @@ export type ResolvedBaseLayerOptions = Required<Omit<BaseLayerOptions, 'name'>> 
  */
 export function resolveBaseLayerOptions(options: BaseLayerOptions): ResolvedBaseLayerOptions {
   const owner = 'BaseLayer';
+  requireOptions(owner, options, BASE_OPTION_KEYS, 'dModel');
   const dModel = requireInteger(owner, 'dModel', options.dModel, 1);
-  const seed = options.seed ?? 0;
-  if (typeof seed !== 'string' && !(typeof seed === 'number' && Number.isFinite(seed))) {
-    throw new RangeError(`${owner}: seed must be a finite number or a string, received ${String(seed)}`);
-  }
+  const seed = requireSeed(owner, 'seed', options.seed ?? 0);
   return {
     dModel,
     numExperts: requireInteger(owner, 'numExperts', options.numExperts ?? 8, 1),
@@ -70,7 +93,7 @@ export function resolveBaseLayerOptions(options: BaseLayerOptions): ResolvedBase
     activation: requireOneOf(owner, 'activation', options.activation ?? 'gelu', ACTIVATIONS),
     layerNormEpsilon: requireAbove(owner, 'layerNormEpsilon', options.layerNormEpsilon ?? 1e-5, 0),
     seed,
-    name: options.name,
+    name: requireName(owner, 'name', options.name),
   };
 }
 

@@ -335,6 +335,8 @@ describe('BASE layer options', () => {
       [{ dModel: 8, activation: 'tanh' }, 'BaseLayer: activation must be one of "gelu", "relu", received "tanh"'],
       [{ dModel: 8, layerNormEpsilon: -1 }, 'BaseLayer: layerNormEpsilon must be a finite number > 0, received -1'],
       [{ dModel: 8, seed: {} }, 'BaseLayer: seed must be a finite number or a string, received [object Object]'],
+      [{ dModel: 8, experts: 4 }, 'BaseLayer: unknown option "experts"; the options are dModel, numExperts,'],
+      [{ dModel: 8, name: 7 }, 'BaseLayer: name must be a non-empty string when given, received 7'],
     ];
     for (const [options, message] of cases) {
       expect(() => createBaseLayer(options as never)).toThrow(message);

@@ -1,4 +1,13 @@
-import { ACTIVATIONS, requireInteger, requireNumber, requireOneOf, type Activation } from '@moebench/moe';
+import {
+  ACTIVATIONS,
+  requireInteger,
+  requireName,
+  requireNumber,
+  requireOneOf,
+  requireOptions,
+  requireSeed,
+  type Activation,
+} from '@moebench/moe';
 
 /** Second-expert policies in training. */
 export const SECOND_EXPERT_POLICIES = ['sampling', 'random', 'all'] as const;
@@ -56,6 +65,24 @@ export interface GShardOptions {
   name?: string;
 }
 
+/** Every option of a GShard layer, for the unknown-option check. */
+const GSHARD_OPTION_KEYS: Record<keyof GShardOptions, true> = {
+  dModel: true,
+  numExperts: true,
+  hiddenSize: true,
+  secondExpertPolicy: true,
+  normalizeGates: true,
+  capacityFactor: true,
+  evalCapacityTokenFraction: true,
+  balanceLossWeight: true,
+  zLossWeight: true,
+  routerInitScale: true,
+  expertInitScale: true,
+  activation: true,
+  seed: true,
+  name: true,
+};
+
 /** GShard options with every default filled in. */
 export type ResolvedGShardOptions = Required<Omit<GShardOptions, 'name'>> & { name: string | undefined };
 
@@ -66,6 +93,7 @@ export type ResolvedGShardOptions = Required<Omit<GShardOptions, 'name'>> & { na
  */
 export function resolveGShardOptions(options: GShardOptions): ResolvedGShardOptions {
   const owner = 'GShard';
+  requireOptions(owner, options, GSHARD_OPTION_KEYS, 'dModel');
   const dModel = requireInteger(owner, 'dModel', options.dModel, 1);
   return {
     dModel,
@@ -80,7 +108,7 @@ export function resolveGShardOptions(options: GShardOptions): ResolvedGShardOpti
     routerInitScale: requireNumber(owner, 'routerInitScale', options.routerInitScale ?? 1, 0),
     expertInitScale: requireNumber(owner, 'expertInitScale', options.expertInitScale ?? 1, 0),
     activation: requireOneOf(owner, 'activation', options.activation ?? 'gelu', ACTIVATIONS),
-    seed: options.seed ?? 0,
-    name: options.name,
+    seed: requireSeed(owner, 'seed', options.seed ?? 0),
+    name: requireName(owner, 'name', options.name),
   };
 }

@@ -325,6 +325,14 @@ describe('GShard options', () => {
     expect(() => resolveGShardOptions({ dModel: 4, evalCapacityTokenFraction: 2 })).toThrow(
       'GShard: evalCapacityTokenFraction must be a finite number <= 1, received 2',
     );
+    expect(() => resolveGShardOptions({ dModel: 4, normalizeGates: 'never' as never })).toThrow(
+      'GShard: normalizeGates must be one of "after-capacity", "before-capacity", received "never"',
+    );
+    expect(() => resolveGShardOptions(null as never)).toThrow('GShard: options must be an object with at least dModel, received null');
+    expect(() => resolveGShardOptions({ dModel: 4, policy: 'random' } as never)).toThrow('GShard: unknown option "policy"; the options are');
+    expect(() => resolveGShardOptions({ dModel: 4, seed: {} as never })).toThrow(
+      'GShard: seed must be a finite number or a string, received [object Object]',
+    );
   });
 
   it('counts two active experts per token', async () => {

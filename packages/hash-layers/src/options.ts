@@ -1,5 +1,13 @@
 import { Rng } from '@moebench/backend';
-import { ACTIVATIONS, requireInteger, requireNumber, requireOneOf, type Activation } from '@moebench/moe';
+import {
+  ACTIVATIONS,
+  requireInteger,
+  requireName,
+  requireNumber,
+  requireOneOf,
+  requireOptions,
+  type Activation,
+} from '@moebench/moe';
 import { HASH_KINDS, type HashKind, type HashTable } from './table.js';
 
 /** Options of a HASH layer. Every field but `dModel` and `vocabSize` has a default. */
@@ -33,6 +41,22 @@ export interface HashOptions {
   name?: string;
 }
 
+/** Every option of a HASH layer, for the unknown-option check. */
+const HASH_OPTION_KEYS: Record<keyof HashOptions, true> = {
+  dModel: true,
+  vocabSize: true,
+  numExperts: true,
+  hiddenSize: true,
+  kind: true,
+  unigramCounts: true,
+  table: true,
+  capacityFactor: true,
+  expertInitScale: true,
+  activation: true,
+  seed: true,
+  name: true,
+};
+
 /** HASH options with every default filled in (`table` and `unigramCounts` stay optional). */
 export type ResolvedHashOptions = Required<Omit<HashOptions, 'name' | 'table' | 'unigramCounts' | 'seed'>> &
   Pick<HashOptions, 'name' | 'table' | 'unigramCounts'> & { seed: number };
@@ -45,6 +69,7 @@ export type ResolvedHashOptions = Required<Omit<HashOptions, 'name' | 'table' | 
  */
 export function resolveHashOptions(options: HashOptions): ResolvedHashOptions {
   const owner = 'HASH';
+  requireOptions(owner, options, HASH_OPTION_KEYS, 'dModel and vocabSize');
   const dModel = requireInteger(owner, 'dModel', options.dModel, 1);
   const vocabSize = requireInteger(owner, 'vocabSize', options.vocabSize, 1);
   const numExperts = requireInteger(owner, 'numExperts', options.numExperts ?? 8, 1);
@@ -57,6 +82,7 @@ export function resolveHashOptions(options: HashOptions): ResolvedHashOptions {
   if (table !== undefined && table.numExperts !== numExperts) {
     throw new RangeError(`${owner}: table.numExperts must equal numExperts = ${numExperts}, received ${table.numExperts}`);
   }
+  if (table !== undefined) checkTableEntries(owner, table);
   if (table === undefined && kind === 'balanced' && unigramCounts === undefined) {
     throw new RangeError(`${owner}: unigramCounts is missing; kind "balanced" builds its table from the corpus's unigram counts`);
   }
@@ -74,8 +100,27 @@ export function resolveHashOptions(options: HashOptions): ResolvedHashOptions {
     expertInitScale: requireNumber(owner, 'expertInitScale', options.expertInitScale ?? 1, 0),
     activation: requireOneOf(owner, 'activation', options.activation ?? 'gelu', ACTIVATIONS),
     seed: typeof options.seed === 'string' ? new Rng(options.seed).nextUint32() : requireInteger(owner, 'seed', options.seed ?? 0, 0),
-    name: options.name,
+    name: requireName(owner, 'name', options.name),
     table,
     unigramCounts,
   };
+}
+
+/** Throws unless a given table's lookup holds V entries, each an expert in [0, E) (bigram tables: a seed). */
+function checkTableEntries(owner: string, table: HashTable): void {
+  const { vocabSize, numExperts } = table;
+  if (table.kind === 'bigram') {
+    requireInteger(owner, 'table.seed', table.seed ?? 0, 0);
+    return;
+  }
+  const experts = table.experts;
+  if (experts === undefined || experts.length !== vocabSize) {
+    throw new RangeError(`${owner}: table.experts must have table.vocabSize = ${vocabSize} entries, received ${experts === undefined ? 'none' : experts.length}`);
+  }
+  for (let token = 0; token < vocabSize; token++) {
+    const expert = experts[token];
+    if (!Number.isInteger(expert) || expert < 0 || expert >= numExperts) {
+      throw new RangeError(`${owner}: table.experts[${token}] must be an expert in [0, ${numExperts}), received ${expert}`);
+    }
+  }
 }

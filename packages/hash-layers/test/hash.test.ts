@@ -212,6 +212,15 @@ describe('HASH options', () => {
     expect(() => resolveHashOptions({ dModel: 4, vocabSize: 10, kind: 'balanced', unigramCounts: [1, 2] })).toThrow(
       'HASH: unigramCounts must have vocabSize = 10 entries, received 2',
     );
+    expect(() => resolveHashOptions(undefined as never)).toThrow('HASH: options must be an object with at least dModel and vocabSize, received undefined');
+    expect(() => resolveHashOptions({ dModel: 4, vocabSize: 10, hashKind: 'random' } as never)).toThrow('HASH: unknown option "hashKind"');
+    const table = { kind: 'random' as const, vocabSize: 3, numExperts: 2 };
+    expect(() => resolveHashOptions({ dModel: 4, vocabSize: 3, numExperts: 2, table: { ...table, experts: new Int32Array(2) } })).toThrow(
+      'HASH: table.experts must have table.vocabSize = 3 entries, received 2',
+    );
+    expect(() => resolveHashOptions({ dModel: 4, vocabSize: 3, numExperts: 2, table: { ...table, experts: Int32Array.from([0, 5, 1]) } })).toThrow(
+      'HASH: table.experts[1] must be an expert in [0, 2), received 5',
+    );
   });
 
   it('counts one expert per token and no router', async () => {

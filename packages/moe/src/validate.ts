@@ -44,3 +44,34 @@ export function requireOneOf<T extends string>(owner: string, field: string, val
   }
   return value as T;
 }
+
+/**
+ * Throws unless `options` is an object whose every key is one of `allowed`, so a misspelt option
+ * fails instead of silently taking its default. `required` names the fields an empty call lacks.
+ */
+export function requireOptions(owner: string, options: unknown, allowed: Readonly<Record<string, true>>, required: string): void {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new TypeError(`${owner}: options must be an object with at least ${required}, received ${describe(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!Object.prototype.hasOwnProperty.call(allowed, key)) {
+      throw new RangeError(`${owner}: unknown option "${key}"; the options are ${Object.keys(allowed).join(', ')}`);
+    }
+  }
+}
+
+/** Throws unless `value` is a seed: a finite number or a string. */
+export function requireSeed(owner: string, field: string, value: unknown): number | string {
+  if (!(typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value)))) {
+    throw new RangeError(`${owner}: ${field} must be a finite number or a string, received ${describe(value)}`);
+  }
+  return value;
+}
+
+/** Throws unless `value` is undefined or a non-empty string (a variable-name prefix). */
+export function requireName(owner: string, field: string, value: unknown): string | undefined {
+  if (value !== undefined && (typeof value !== 'string' || value.length === 0)) {
+    throw new RangeError(`${owner}: ${field} must be a non-empty string when given, received ${describe(value)}`);
+  }
+  return value;
+}

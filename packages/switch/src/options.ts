@@ -1,4 +1,13 @@
-import { ACTIVATIONS, requireInteger, requireNumber, requireOneOf, type Activation } from '@moebench/moe';
+import {
+  ACTIVATIONS,
+  requireInteger,
+  requireName,
+  requireNumber,
+  requireOneOf,
+  requireOptions,
+  requireSeed,
+  type Activation,
+} from '@moebench/moe';
 
 /** Options of a Switch layer. Every field but `dModel` has a default. */
 export interface SwitchOptions {
@@ -36,16 +45,35 @@ export interface SwitchOptions {
   name?: string;
 }
 
+/** Every option of a Switch layer, for the unknown-option check. */
+const SWITCH_OPTION_KEYS: Record<keyof SwitchOptions, true> = {
+  dModel: true,
+  numExperts: true,
+  hiddenSize: true,
+  capacityFactor: true,
+  evalCapacityFactor: true,
+  jitterEps: true,
+  balanceLossWeight: true,
+  zLossWeight: true,
+  routerInitScale: true,
+  expertInitScale: true,
+  activation: true,
+  seed: true,
+  name: true,
+};
+
 /** Switch options with every default filled in. */
 export type ResolvedSwitchOptions = Required<Omit<SwitchOptions, 'name'>> & { name: string | undefined };
 
 /**
  * Fills in the defaults and validates every field.
  *
- * @throws RangeError naming the field, the value received and the allowed range.
+ * @throws RangeError naming the field, the value received and the allowed range (TypeError when
+ *   `options` is not an object); an unknown option is an error too.
  */
 export function resolveSwitchOptions(options: SwitchOptions): ResolvedSwitchOptions {
   const owner = 'Switch';
+  requireOptions(owner, options, SWITCH_OPTION_KEYS, 'dModel');
   const dModel = requireInteger(owner, 'dModel', options.dModel, 1);
   return {
     dModel,
@@ -59,7 +87,7 @@ export function resolveSwitchOptions(options: SwitchOptions): ResolvedSwitchOpti
     routerInitScale: requireNumber(owner, 'routerInitScale', options.routerInitScale ?? 0.1, 0),
     expertInitScale: requireNumber(owner, 'expertInitScale', options.expertInitScale ?? 1, 0),
     activation: requireOneOf(owner, 'activation', options.activation ?? 'gelu', ACTIVATIONS),
-    seed: options.seed ?? 0,
-    name: options.name,
+    seed: requireSeed(owner, 'seed', options.seed ?? 0),
+    name: requireName(owner, 'name', options.name),
   };
 }

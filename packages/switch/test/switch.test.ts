@@ -278,6 +278,14 @@ describe('Switch options', () => {
     expect(() => resolveSwitchOptions({ dModel: 4, balanceLossWeight: -0.1 })).toThrow(
       'Switch: balanceLossWeight must be a finite number >= 0, received -0.1',
     );
+    expect(() => resolveSwitchOptions({ dModel: 4, numExperts: Number.NaN })).toThrow('Switch: numExperts must be an integer >= 1, received NaN');
+    expect(() => resolveSwitchOptions({ dModel: 3.5 })).toThrow('Switch: dModel must be an integer >= 1, received 3.5');
+    expect(() => resolveSwitchOptions(undefined as never)).toThrow('Switch: options must be an object with at least dModel, received undefined');
+    expect(() => resolveSwitchOptions({ dModel: 4, numExpert: 4 } as never)).toThrow(
+      'Switch: unknown option "numExpert"; the options are dModel, numExperts, hiddenSize,',
+    );
+    expect(() => resolveSwitchOptions({ dModel: 4, seed: Number.NaN })).toThrow('Switch: seed must be a finite number or a string, received NaN');
+    expect(() => resolveSwitchOptions({ dModel: 4, name: '' })).toThrow('Switch: name must be a non-empty string when given, received ""');
   });
 
   it('counts parameters and active FLOPs', async () => {
