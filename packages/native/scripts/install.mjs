@@ -3,7 +3,8 @@
  * The package's install step: builds the OpenBLAS addon with node-gyp when a C++ compiler and
  * OpenBLAS (cblas.h and libopenblas) are present. When one is missing, or the build fails, it prints
  * one line saying the native kernels were skipped and why, and exits 0: the addon is optional, and
- * moebench then runs on its pure wasm kernels. The full build log goes to build/install.log.
+ * moebench then runs on its pure wasm kernels. A skip also removes an addon left by an earlier
+ * build. The full build log goes to build/install.log.
  *
  * Run by hand with `pnpm --filter @moebench/native run build:native`.
  */
@@ -17,6 +18,8 @@ const packageDir = dirname(dirname(fileURLToPath(import.meta.url)));
 const prefix = '@moebench/native:';
 
 function skip(reason) {
+  // A build left from an earlier install would otherwise still load, contradicting this line.
+  rmSync(join(packageDir, 'build', 'Release', 'moebench_native.node'), { force: true });
   console.log(`${prefix} native kernels skipped: ${reason}; moebench will use its wasm kernels.`);
   process.exit(0);
 }

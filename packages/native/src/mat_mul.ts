@@ -2,8 +2,8 @@ import { tf } from '@moebench/backend';
 import type { NativeAddon } from './addon.js';
 
 /**
- * The part of the wasm backend (`BackendWasm`) the native kernels use. `typedArrayFromHeap` is a
- * view of a tensor on the wasm heap, without a copy; `makeOutput` may grow the heap, which detaches
+ * The part of the wasm backend (`BackendWasm`) the native kernels use. `typedArrayFromHeap` returns
+ * a view of a tensor on the wasm heap, without a copy. `makeOutput` may grow the heap, which detaches
  * earlier views, so every output is made before any view is taken.
  */
 export interface WasmHeap {
@@ -77,9 +77,9 @@ export function planGemm(aShape: number[], bShape: number[], transposeA: boolean
 }
 
 /**
- * Builds the native BatchMatMul (or, with `fused`, _FusedMatMul) for the wasm backend: OpenBLAS
- * sgemm on views of the wasm heap, one call per output batch entry (one call in all when b has no
- * batch), with transposes passed to sgemm rather than copied. The fused kernel adds a bias that is a
+ * Builds the native BatchMatMul (or, with `fused`, _FusedMatMul) for the wasm backend. It runs
+ * OpenBLAS sgemm on views of the wasm heap, once per output batch entry, or once in all when b has
+ * no batch and a is not transposed. Transposes go to sgemm as flags, so nothing is copied. The fused kernel adds a bias that is a
  * scalar or a vector along the last axis and applies linear, relu, relu6, sigmoid, elu or leakyrelu
  * in the addon. Everything else (non-float32 inputs, prelu, other bias shapes, empty tensors, or an
  * operand too large for 32-bit offsets) goes to `fallback`, the kernel registered before.
@@ -148,7 +148,7 @@ const EMPTY = new Float32Array(0);
  */
 export const calls = { native: 0, fallback: 0 };
 
-/** Whether a bias is a float32 scalar, or a vector along the output's last axis (shape [..1, n]). */
+/** Returns whether a bias is a float32 scalar, or a vector along the output's last axis (shape [..1, n]). */
 function isRowBias(bias: tf.TensorInfo, n: number): boolean {
   if (bias.dtype !== 'float32') return false;
   const size = sizeOf(bias.shape);

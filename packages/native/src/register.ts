@@ -9,11 +9,11 @@ export const NATIVE_KERNELS = [tf.BatchMatMul, tf._FusedMatMul] as const;
 /** The environment variable that sets OpenBLAS's thread count. */
 export const THREADS_VARIABLE = 'MOEBENCH_NATIVE_THREADS';
 
-/** What `nativeKernelInfo` reports. */
+/** The facts `nativeKernelInfo` returns. */
 export interface NativeKernelInfo {
   /** Whether the addon is built and loads. */
   available: boolean;
-  /** Why it is not available, when it is not. */
+  /** The reason the addon is not available, present when it is not. */
   reason?: string;
   /** Whether the native kernels are the ones registered on the wasm backend now. */
   registered: boolean;
@@ -23,7 +23,7 @@ export interface NativeKernelInfo {
   threading?: 'pthreads' | 'openmp' | 'sequential';
   /** Threads OpenBLAS runs with. */
   threads?: number;
-  /** Where the thread count came from: the `threads` option, the environment variable, or the machine's cores. */
+  /** The source of the thread count: the `threads` option, the environment variable, or the machine's cores. */
   threadsFrom?: 'option' | 'MOEBENCH_NATIVE_THREADS' | 'os.availableParallelism()';
   /** Kernel names registered natively (empty when not registered). */
   kernels: string[];
@@ -37,6 +37,9 @@ export interface NativeKernelOptions {
    */
   threads?: number;
 }
+
+/** OpenBLAS's threading models by the code `openblas_get_parallel()` returns. */
+const THREADING_MODELS: Record<number, NonNullable<NativeKernelInfo['threading']>> = { 0: 'sequential', 1: 'pthreads', 2: 'openmp' };
 
 /** The configs the native kernels replaced, restored by `unregisterNativeKernels`. */
 const fallbacks = new Map<string, tf.KernelConfig>();
@@ -102,7 +105,7 @@ export function unregisterNativeKernels(): boolean {
   return removed;
 }
 
-/** Whether the native kernels are the ones registered on the wasm backend now. */
+/** Returns whether the native kernels are the ones registered on the wasm backend now. */
 export function nativeKernelsActive(): boolean {
   return NATIVE_KERNELS.every((name) => {
     const config = registered.get(name);
@@ -124,7 +127,7 @@ export function nativeKernelInfo(): NativeKernelInfo {
     available: true,
     registered: active,
     library: blas.config.trim(),
-    threading: blas.parallel === 1 ? 'pthreads' : blas.parallel === 2 ? 'openmp' : 'sequential',
+    threading: THREADING_MODELS[blas.parallel] ?? 'sequential',
     threads: blas.threads,
     kernels: active ? [...NATIVE_KERNELS] : [],
   };

@@ -123,7 +123,7 @@ async function expectMatchesCpu(c: ProductCase, path: 'native' | 'fallback' = 'n
 }
 
 describe('planGemm', () => {
-  it('folds the batch of a into the rows when b has none and a is not transposed', () => {
+  it('folds an unbatched b product into rows', () => {
     const plan = planGemm([3, 4, 5], [5, 6], false, false);
     expect(plan.outShape).toEqual([3, 4, 6]);
     expect(plan.gemmM).toBe(12);
