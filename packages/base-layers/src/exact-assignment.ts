@@ -1,6 +1,7 @@
 /**
  * Exact maximum-weight assignment of n items to n slots (the Hungarian method with potentials,
- * O(n^3)), for routing the sMoE chunks of one sequence to experts one-to-one.
+ * O(n^3)). sMLP's sMoE routes the chunks of one sequence to experts one-to-one with it, and the BASE
+ * tests check the auction against it on the expanded token x slot matrix.
  */
 
 /**

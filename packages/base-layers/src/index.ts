@@ -6,6 +6,7 @@ export {
   type AuctionOptions,
   type BalancedAssignment,
 } from './auction.js';
+export { maxScoreAssignment } from './exact-assignment.js';
 export { resolveBaseLayerOptions, type BaseLayerOptions, type ResolvedBaseLayerOptions } from './options.js';
 export { baseRoute } from './route.js';
 export { BaseLayer, BaseRouter, createBaseLayer } from './layer.js';

@@ -15,7 +15,7 @@ export {
   type SmoeOutput,
   type SmoeRouting,
 } from './smoe.js';
-export { maxScoreAssignment } from './assignment.js';
+export { maxScoreAssignment } from '@moebench/base-layers';
 export {
   createSparseBlock,
   type SparseBlock,

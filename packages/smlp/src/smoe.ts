@@ -4,8 +4,8 @@
  * causal spatial matrix of the expert it is routed to.
  */
 import { Rng, tf } from '@moebench/backend';
+import { maxScoreAssignment } from '@moebench/base-layers';
 import type { MoeLayer, MoeOutput, RouterContext, RoutingStats } from '@moebench/moe';
-import { maxScoreAssignment } from './assignment.js';
 import { causalMask, dense, expertTokenMixing, gelu, layerNorm, makeVariable } from './ops.js';
 import { initSpatialWeight } from './spatial-gating.js';
 import { checkFraction, checkInteger, checkName, checkPositive, checkSeed, checkSequenceInput } from './validate.js';
