@@ -1,11 +1,8 @@
 import {
-  ACTIVATIONS,
   requireInteger,
-  requireName,
   requireNumber,
-  requireOneOf,
   requireOptions,
-  requireSeed,
+  resolveExpertLayerOptions,
   type Activation,
 } from '@moebench/moe';
 import { DEFAULT_EPSILON_SCALING, DEFAULT_RELATIVE_EPSILON } from './auction.js';
@@ -79,21 +76,13 @@ export type ResolvedBaseLayerOptions = Required<Omit<BaseLayerOptions, 'name'>> 
 export function resolveBaseLayerOptions(options: BaseLayerOptions): ResolvedBaseLayerOptions {
   const owner = 'BaseLayer';
   requireOptions(owner, options, BASE_OPTION_KEYS, 'dModel');
-  const dModel = requireInteger(owner, 'dModel', options.dModel, 1);
-  const seed = requireSeed(owner, 'seed', options.seed ?? 0);
   return {
-    dModel,
-    numExperts: requireInteger(owner, 'numExperts', options.numExperts ?? 8, 1),
-    hiddenSize: requireInteger(owner, 'hiddenSize', options.hiddenSize ?? 4 * dModel, 1),
+    ...resolveExpertLayerOptions(owner, options),
     sublayers: requireInteger(owner, 'sublayers', options.sublayers ?? 1, 1),
     auctionEpsilon: requireAbove(owner, 'auctionEpsilon', options.auctionEpsilon ?? DEFAULT_RELATIVE_EPSILON, 0),
     auctionEpsilonScaling: requireAbove(owner, 'auctionEpsilonScaling', options.auctionEpsilonScaling ?? DEFAULT_EPSILON_SCALING, 1),
     centroidGain: requireNumber(owner, 'centroidGain', options.centroidGain ?? 0.1, 0),
-    expertInitScale: requireNumber(owner, 'expertInitScale', options.expertInitScale ?? 1, 0),
-    activation: requireOneOf(owner, 'activation', options.activation ?? 'gelu', ACTIVATIONS),
     layerNormEpsilon: requireAbove(owner, 'layerNormEpsilon', options.layerNormEpsilon ?? 1e-5, 0),
-    seed,
-    name: requireName(owner, 'name', options.name),
   };
 }
 

@@ -1,5 +1,12 @@
 import { Rng, tf } from '@moebench/backend';
-import { ExpertBank, MoeFeedForward, type Router, type RouterContext, type RoutingPlan } from '@moebench/moe';
+import {
+  createLayerExpertBank,
+  createRouterWeights,
+  MoeFeedForward,
+  type Router,
+  type RouterContext,
+  type RoutingPlan,
+} from '@moebench/moe';
 import { resolveGShardOptions, type ResolvedGShardOptions, type GShardOptions } from './options.js';
 import { gshardRoute } from './route.js';
 
@@ -17,10 +24,7 @@ export class GShardRouter implements Router {
     readonly options: ResolvedGShardOptions,
     rng: Rng,
   ) {
-    const { dModel, numExperts, routerInitScale } = options;
-    const initial = rng.truncatedNormal([dModel, numExperts], Math.sqrt(routerInitScale / dModel));
-    this.weights = tf.variable(initial, true, options.name === undefined ? undefined : `${options.name}/router`);
-    initial.dispose();
+    this.weights = createRouterWeights(options.dModel, options.numExperts, options.routerInitScale, rng, options.name);
   }
 
   /** The router weights. */
@@ -49,15 +53,7 @@ export class GShardLayer extends MoeFeedForward {
     const resolved = resolveGShardOptions(options);
     const rng = new Rng(resolved.seed);
     const router = new GShardRouter(resolved, rng.fork('router'));
-    const bank = new ExpertBank({
-      numExperts: resolved.numExperts,
-      dModel: resolved.dModel,
-      hiddenSize: resolved.hiddenSize,
-      activation: resolved.activation,
-      initScale: resolved.expertInitScale,
-      rng: rng.fork('experts'),
-      name: resolved.name === undefined ? undefined : `${resolved.name}/experts`,
-    });
+    const bank = createLayerExpertBank(resolved, rng.fork('experts'));
     super({ router, bank });
     this.options = resolved;
   }

@@ -1,13 +1,4 @@
-import {
-  ACTIVATIONS,
-  requireInteger,
-  requireName,
-  requireNumber,
-  requireOneOf,
-  requireOptions,
-  requireSeed,
-  type Activation,
-} from '@moebench/moe';
+import { requireNumber, requireOneOf, requireOptions, resolveExpertLayerOptions, type ExpertLayerOptions } from '@moebench/moe';
 
 /** Second-expert policies in training. */
 export const SECOND_EXPERT_POLICIES = ['sampling', 'random', 'all'] as const;
@@ -30,14 +21,14 @@ export const GATE_NORMALIZATIONS = ['after-capacity', 'before-capacity'] as cons
  */
 export type GateNormalization = (typeof GATE_NORMALIZATIONS)[number];
 
-/** Options of a GShard layer. Every field but `dModel` has a default. */
-export interface GShardOptions {
-  /** Model width d. Required, >= 1. */
-  dModel: number;
+/**
+ * Options of a GShard layer. Every field but `dModel` has a default; the expert fields
+ * (`hiddenSize` default 4 * dModel, `expertInitScale`, `activation`, `seed`, `name`) are those of
+ * `ExpertLayerOptions`.
+ */
+export interface GShardOptions extends ExpertLayerOptions {
   /** Experts E, >= 2 (two distinct experts per token). Default: 8. */
   numExperts?: number;
-  /** Hidden width f of each expert. Default: 4 * dModel. */
-  hiddenSize?: number;
   /** Second-expert policy in training; evaluation always takes the plain second argmax. Default: 'sampling'. */
   secondExpertPolicy?: SecondExpertPolicy;
   /** When the gates are renormalised. Default: 'after-capacity'. */
@@ -55,14 +46,6 @@ export interface GShardOptions {
   zLossWeight?: number;
   /** Scale s of the router init: truncated normal with std sqrt(s / dModel). Default: 1. */
   routerInitScale?: number;
-  /** Scale of the experts' fan-in init (see `ExpertBankOptions.initScale`). Default: 1. */
-  expertInitScale?: number;
-  /** Activation inside each expert. Default: 'gelu'. */
-  activation?: Activation;
-  /** Seed of the weight init. Default: 0. */
-  seed?: number | string;
-  /** Prefix of the variable names; tfjs needs them unique. Default: none (tfjs numbers them). */
-  name?: string;
 }
 
 /** Every option of a GShard layer, for the unknown-option check. */
@@ -94,11 +77,8 @@ export type ResolvedGShardOptions = Required<Omit<GShardOptions, 'name'>> & { na
 export function resolveGShardOptions(options: GShardOptions): ResolvedGShardOptions {
   const owner = 'GShard';
   requireOptions(owner, options, GSHARD_OPTION_KEYS, 'dModel');
-  const dModel = requireInteger(owner, 'dModel', options.dModel, 1);
   return {
-    dModel,
-    numExperts: requireInteger(owner, 'numExperts', options.numExperts ?? 8, 2),
-    hiddenSize: requireInteger(owner, 'hiddenSize', options.hiddenSize ?? 4 * dModel, 1),
+    ...resolveExpertLayerOptions(owner, options, 2),
     secondExpertPolicy: requireOneOf(owner, 'secondExpertPolicy', options.secondExpertPolicy ?? 'sampling', SECOND_EXPERT_POLICIES),
     normalizeGates: requireOneOf(owner, 'normalizeGates', options.normalizeGates ?? 'after-capacity', GATE_NORMALIZATIONS),
     capacityFactor: requireNumber(owner, 'capacityFactor', options.capacityFactor ?? 1.0),
@@ -106,9 +86,5 @@ export function resolveGShardOptions(options: GShardOptions): ResolvedGShardOpti
     balanceLossWeight: requireNumber(owner, 'balanceLossWeight', options.balanceLossWeight ?? 0.01, 0),
     zLossWeight: requireNumber(owner, 'zLossWeight', options.zLossWeight ?? 0, 0),
     routerInitScale: requireNumber(owner, 'routerInitScale', options.routerInitScale ?? 1, 0),
-    expertInitScale: requireNumber(owner, 'expertInitScale', options.expertInitScale ?? 1, 0),
-    activation: requireOneOf(owner, 'activation', options.activation ?? 'gelu', ACTIVATIONS),
-    seed: requireSeed(owner, 'seed', options.seed ?? 0),
-    name: requireName(owner, 'name', options.name),
   };
 }

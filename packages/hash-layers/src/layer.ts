@@ -1,5 +1,5 @@
 import { Rng, type tf } from '@moebench/backend';
-import { ExpertBank, MoeFeedForward, type Router, type RouterContext, type RoutingPlan } from '@moebench/moe';
+import { createLayerExpertBank, MoeFeedForward, type Router, type RouterContext, type RoutingPlan } from '@moebench/moe';
 import { resolveHashOptions, type HashOptions, type ResolvedHashOptions } from './options.js';
 import { hashRoute } from './route.js';
 import { buildBalancedTable, buildBigramTable, buildRandomTable, type HashTable } from './table.js';
@@ -47,15 +47,7 @@ export class HashLayer extends MoeFeedForward {
   constructor(options: HashOptions) {
     const resolved = resolveHashOptions(options);
     const router = new HashRouter(buildHashTable(resolved), resolved.capacityFactor);
-    const bank = new ExpertBank({
-      numExperts: resolved.numExperts,
-      dModel: resolved.dModel,
-      hiddenSize: resolved.hiddenSize,
-      activation: resolved.activation,
-      initScale: resolved.expertInitScale,
-      rng: new Rng(resolved.seed).fork('experts'),
-      name: resolved.name === undefined ? undefined : `${resolved.name}/experts`,
-    });
+    const bank = createLayerExpertBank(resolved, new Rng(resolved.seed).fork('experts'));
     super({ router, bank });
     this.options = resolved;
   }

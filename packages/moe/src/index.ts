@@ -10,3 +10,10 @@ export { MoeFeedForward, type MoeFeedForwardOptions } from './feed-forward.js';
 export { requireInteger, requireName, requireNumber, requireOneOf, requireOptions, requireSeed } from './validate.js';
 export { selectGates } from './gates.js';
 export { argmaxRows } from './argmax.js';
+export {
+  createLayerExpertBank,
+  createRouterWeights,
+  resolveExpertLayerOptions,
+  type ExpertLayerOptions,
+  type ResolvedExpertLayerOptions,
+} from './layer-options.js';
