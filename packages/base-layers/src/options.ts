@@ -1,4 +1,5 @@
 import {
+  requireAbove,
   requireInteger,
   requireNumber,
   requireOptions,
@@ -84,13 +85,4 @@ export function resolveBaseLayerOptions(options: BaseLayerOptions): ResolvedBase
     centroidGain: requireNumber(owner, 'centroidGain', options.centroidGain ?? 0.1, 0),
     layerNormEpsilon: requireAbove(owner, 'layerNormEpsilon', options.layerNormEpsilon ?? 1e-5, 0),
   };
-}
-
-/** Throws unless `value` is a finite number strictly greater than `bound`. */
-function requireAbove(owner: string, field: string, value: unknown, bound: number): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= bound) {
-    const shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
-    throw new RangeError(`${owner}: ${field} must be a finite number > ${bound}, received ${shown}`);
-  }
-  return value;
 }

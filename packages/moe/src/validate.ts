@@ -35,6 +35,14 @@ export function requireNumber(owner: string, field: string, value: unknown, min 
   return value;
 }
 
+/** Throws unless `value` is a finite number strictly greater than `bound`. */
+export function requireAbove(owner: string, field: string, value: unknown, bound: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= bound) {
+    throw new RangeError(`${owner}: ${field} must be a finite number > ${bound}, received ${describe(value)}`);
+  }
+  return value;
+}
+
 /** Throws unless `value` is one of `allowed`. */
 export function requireOneOf<T extends string>(owner: string, field: string, value: unknown, allowed: readonly T[]): T {
   if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {

@@ -5,7 +5,7 @@
 import { Rng, tf } from '@moebench/backend';
 import { dense, gelu, layerNorm, makeVariable } from './ops.js';
 import { createSpatialGatingUnit, type SpatialGatingUnit } from './spatial-gating.js';
-import { checkInteger, checkName, checkPositive, checkSeed, checkSequenceInput } from './validate.js';
+import { checkInteger, checkName, checkOptions, checkPositive, checkSeed, checkSequenceInput } from './validate.js';
 
 /** Options of `createGmlpBlock`. */
 export interface GmlpBlockOptions {
@@ -26,6 +26,18 @@ export interface GmlpBlockOptions {
   /** Prefix of the variable names (`<name>/u/kernel`, `<name>/sgu/spatial_weight`, ...). Default: tfjs's automatic unique names. */
   name?: string;
 }
+
+/** Every option of a gMLP block, for the unknown-option check. */
+const GMLP_OPTION_KEYS: Record<keyof GmlpBlockOptions, true> = {
+  dModel: true,
+  maxSeqLen: true,
+  hiddenSize: true,
+  initStd: true,
+  spatialInitEpsilon: true,
+  layerNormEpsilon: true,
+  seed: true,
+  name: true,
+};
 
 /** Resolved gMLP block options. */
 export type ResolvedGmlpBlockOptions = Required<Omit<GmlpBlockOptions, 'name'>> & { name?: string };
@@ -115,9 +127,7 @@ export function createGmlpBlock(options: GmlpBlockOptions): GmlpBlock {
 
 /** Validates gMLP block options and fills in the defaults. */
 export function resolveGmlpBlockOptions(owner: string, options: GmlpBlockOptions): ResolvedGmlpBlockOptions {
-  if (options === null || typeof options !== 'object') {
-    throw new TypeError(`${owner}: options must be an object with dModel and maxSeqLen, received ${String(options)}`);
-  }
+  checkOptions(owner, options, GMLP_OPTION_KEYS);
   const dModel = checkInteger(owner, 'dModel', options.dModel);
   return {
     dModel,

@@ -8,7 +8,7 @@ import { maxScoreAssignment } from '@moebench/base-layers';
 import type { MoeLayer, MoeOutput, RouterContext, RoutingStats } from '@moebench/moe';
 import { causalMask, dense, expertTokenMixing, gelu, layerNorm, makeVariable } from './ops.js';
 import { initSpatialWeight } from './spatial-gating.js';
-import { checkFraction, checkInteger, checkName, checkPositive, checkSeed, checkSequenceInput } from './validate.js';
+import { checkFraction, checkInteger, checkName, checkOptions, checkPositive, checkSeed, checkSequenceInput } from './validate.js';
 
 /** The ways sMoE can assign the chunks of Z2 to experts. */
 export const SMOE_ROUTING_MODES = ['deterministic', 'partial-prediction'] as const;
@@ -45,6 +45,21 @@ export interface SmoeOptions {
   /** Prefix of the variable names (`<name>/u/kernel`, `<name>/spatial_weights`, ...). Default: tfjs's automatic unique names. */
   name?: string;
 }
+
+/** Every option of an sMoE module, for the unknown-option check. */
+const SMOE_OPTION_KEYS: Record<keyof SmoeOptions, true> = {
+  dModel: true,
+  maxSeqLen: true,
+  numExperts: true,
+  hiddenSize: true,
+  routing: true,
+  prefixFraction: true,
+  initStd: true,
+  spatialInitEpsilon: true,
+  layerNormEpsilon: true,
+  seed: true,
+  name: true,
+};
 
 /** Resolved sMoE options. */
 export type ResolvedSmoeOptions = Required<Omit<SmoeOptions, 'name'>> & { name?: string };
@@ -323,9 +338,7 @@ function prefixLossMask(batch: number, seqLen: number, prefix: number): tf.Tenso
 
 /** Validates sMoE options and fills in the defaults. */
 export function resolveSmoeOptions(owner: string, options: SmoeOptions): ResolvedSmoeOptions {
-  if (options === null || typeof options !== 'object') {
-    throw new TypeError(`${owner}: options must be an object with dModel and maxSeqLen, received ${String(options)}`);
-  }
+  checkOptions(owner, options, SMOE_OPTION_KEYS);
   const dModel = checkInteger(owner, 'dModel', options.dModel);
   const numExperts = checkInteger(owner, 'numExperts', options.numExperts ?? 4);
   const hiddenSize = checkInteger(owner, 'hiddenSize', options.hiddenSize ?? 3 * dModel);

@@ -7,7 +7,7 @@ import { createBaseLayer, type BaseLayer, type BaseLayerOptions } from '@moebenc
 import { tf } from '@moebench/backend';
 import { layerNorm, makeVariable } from './ops.js';
 import { createSmoe, type Smoe, type SmoeOptions } from './smoe.js';
-import { checkInteger, checkName, checkPositive, checkSeed, checkSequenceInput } from './validate.js';
+import { checkInteger, checkName, checkOptions, checkPositive, checkSeed, checkSequenceInput } from './validate.js';
 
 /** sMoE options of a sparse block; the block sets dModel, maxSeqLen, seed and name. */
 export type SparseBlockSmoeOptions = Omit<SmoeOptions, 'dModel' | 'maxSeqLen' | 'seed' | 'name'>;
@@ -72,6 +72,17 @@ export interface SparseBlock {
 
 const OWNER = 'createSparseBlock';
 
+/** Every option of a sparse block, for the unknown-option check. */
+const SPARSE_BLOCK_OPTION_KEYS: Record<keyof SparseBlockOptions, true> = {
+  dModel: true,
+  maxSeqLen: true,
+  smoe: true,
+  tmoe: true,
+  layerNormEpsilon: true,
+  seed: true,
+  name: true,
+};
+
 /**
  * Builds an sMLP sparse block. The sMoE update is added to the residual stream. The BASE layer then
  * returns the new stream itself (x + alpha * FFN_e(LN_e(x))), so the block adds no second residual.
@@ -83,9 +94,7 @@ const OWNER = 'createSparseBlock';
  * BASE layer reads the whole batch, later tokens included, as BASE Layers does by design.
  */
 export function createSparseBlock(options: SparseBlockOptions): SparseBlock {
-  if (options === null || typeof options !== 'object') {
-    throw new TypeError(`${OWNER}: options must be an object with dModel and maxSeqLen, received ${String(options)}`);
-  }
+  checkOptions(OWNER, options, SPARSE_BLOCK_OPTION_KEYS);
   const dModel = checkInteger(OWNER, 'dModel', options.dModel);
   const maxSeqLen = checkInteger(OWNER, 'maxSeqLen', options.maxSeqLen);
   const layerNormEpsilon = checkPositive(OWNER, 'layerNormEpsilon', options.layerNormEpsilon ?? 1e-5);

@@ -4,7 +4,7 @@
  */
 import { Rng, tf } from '@moebench/backend';
 import { causalMask, causalTokenMixing, layerNorm, makeVariable } from './ops.js';
-import { checkInteger, checkName, checkPositive, checkSeed, checkSequenceInput } from './validate.js';
+import { checkInteger, checkName, checkOptions, checkPositive, checkSeed, checkSequenceInput } from './validate.js';
 
 /** Options of `createSpatialGatingUnit`. */
 export interface SpatialGatingUnitOptions {
@@ -48,6 +48,16 @@ export interface SpatialGatingUnit {
 }
 
 const OWNER = 'createSpatialGatingUnit';
+
+/** Every option of a spatial gating unit, for the unknown-option check. */
+const SGU_OPTION_KEYS: Record<keyof SpatialGatingUnitOptions, true> = {
+  hiddenSize: true,
+  maxSeqLen: true,
+  spatialInitEpsilon: true,
+  layerNormEpsilon: true,
+  seed: true,
+  name: true,
+};
 
 /**
  * Builds a causal spatial gating unit. Z2 <- LN(Z2); Z2 <- Ws Z2 + b along the sequence axis, Ws
@@ -107,9 +117,7 @@ export function resolveSpatialGatingOptions(
   owner: string,
   options: SpatialGatingUnitOptions,
 ): Required<Omit<SpatialGatingUnitOptions, 'name'>> & { name?: string } {
-  if (options === null || typeof options !== 'object') {
-    throw new TypeError(`${owner}: options must be an object with hiddenSize and maxSeqLen, received ${String(options)}`);
-  }
+  checkOptions(owner, options, SGU_OPTION_KEYS, 'hiddenSize and maxSeqLen');
   return {
     hiddenSize: checkInteger(owner, 'hiddenSize', options.hiddenSize),
     maxSeqLen: checkInteger(owner, 'maxSeqLen', options.maxSeqLen),

@@ -1,19 +1,17 @@
-/** Option checks that run before any tensor is built; each error names the field, the value and what is allowed. */
+/**
+ * Option checks that run before any tensor is built; each error names the field, the value and what
+ * is allowed. The number, seed and name checks are @moebench/moe's, which the router packages use.
+ */
+import { requireAbove, requireInteger, requireName, requireOptions, requireSeed } from '@moebench/moe';
 
-/** Throws unless `value` is an integer >= `min`. */
+/** Throws unless `value` is an integer >= `min` (default 1). */
 export function checkInteger(owner: string, field: string, value: unknown, min = 1): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw new RangeError(`${owner}: ${field} must be an integer >= ${min}, received ${String(value)}`);
-  }
-  return value;
+  return requireInteger(owner, field, value, min);
 }
 
 /** Throws unless `value` is a finite number > 0. */
 export function checkPositive(owner: string, field: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new RangeError(`${owner}: ${field} must be a finite number > 0, received ${String(value)}`);
-  }
-  return value;
+  return requireAbove(owner, field, value, 0);
 }
 
 /** Throws unless `value` is a number strictly between 0 and 1. */
@@ -24,21 +22,18 @@ export function checkFraction(owner: string, field: string, value: unknown): num
   return value;
 }
 
-/** Throws unless `value` is a number or a string (a seed). */
-export function checkSeed(owner: string, field: string, value: unknown): number | string {
-  if (!((typeof value === 'number' && Number.isFinite(value)) || typeof value === 'string')) {
-    throw new TypeError(`${owner}: ${field} must be a finite number or a string, received ${String(value)}`);
-  }
-  return value;
-}
+/** Throws unless `value` is a seed: a finite number or a string. */
+export const checkSeed = requireSeed;
 
 /** Throws unless `value` is undefined or a non-empty string. */
-export function checkName(owner: string, field: string, value: unknown): string | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || value.length === 0) {
-    throw new TypeError(`${owner}: ${field} must be a non-empty string when given, received ${String(value)}`);
-  }
-  return value;
+export const checkName = requireName;
+
+/**
+ * Throws unless `options` is an object whose every key is an option of the module (so a misspelt
+ * option fails instead of taking its default).
+ */
+export function checkOptions(owner: string, options: unknown, allowed: Readonly<Record<string, true>>, required = 'dModel and maxSeqLen'): void {
+  requireOptions(owner, options, allowed, required);
 }
 
 /**

@@ -127,6 +127,7 @@ describe('gMLP block accounting and options', () => {
     expect(() => createGmlpBlock({ dModel: -4, maxSeqLen: 8 })).toThrow('createGmlpBlock: dModel must be an integer >= 1, received -4');
     expect(() => createGmlpBlock({ dModel: 4, maxSeqLen: 8, initStd: 0 })).toThrow('createGmlpBlock: initStd must be a finite number > 0, received 0');
     expect(() => createGmlpBlock({ dModel: 4, maxSeqLen: 8, name: '' })).toThrow('createGmlpBlock: name must be a non-empty string when given, received ');
+    expect(() => createGmlpBlock({ dModel: 4, maxSeqLen: 8, hidden: 12 } as never)).toThrow('createGmlpBlock: unknown option "hidden"');
     const block = createGmlpBlock({ dModel: 4, maxSeqLen: 3 });
     const x = tf.zeros([1, 4, 4]) as tf.Tensor3D;
     expect(() => block.apply(x)).toThrow(/GmlpBlock.apply: sequence length 4 is outside 1\.\.3/);

@@ -271,6 +271,11 @@ describe('sMoE accounting and options', () => {
       'createSmoe: prefixFraction must be a number strictly between 0 and 1, received 1',
     );
     expect(() => createSmoe({ dModel: 4, maxSeqLen: 1, routing: 'partial-prediction' })).toThrow(/prefix of 1/);
+    expect(() => createSmoe({ dModel: 4, maxSeqLen: 8, numExperts: Number.NaN })).toThrow('createSmoe: numExperts must be an integer >= 1, received NaN');
+    expect(() => createSmoe({ dModel: 4, maxSeqLen: 8, experts: 2 } as never)).toThrow(
+      'createSmoe: unknown option "experts"; the options are dModel, maxSeqLen, numExperts,',
+    );
+    expect(() => createSmoe(undefined as never)).toThrow('createSmoe: options must be an object with at least dModel and maxSeqLen, received undefined');
     const smoe = createSmoe({ dModel: 4, maxSeqLen: 3 });
     const x = tf.zeros([1, 4, 4]) as tf.Tensor3D;
     expect(() => smoe.apply(x)).toThrow(/Smoe.apply: sequence length 4 is outside 1\.\.3/);

@@ -162,6 +162,11 @@ describe('sparse block accounting and options', () => {
       'createSparseBlock: smoe.dModel is set by the block; set dModel on the block options instead',
     );
     expect(() => createSparseBlock({ dModel: 4, maxSeqLen: 0 })).toThrow('createSparseBlock: maxSeqLen must be an integer >= 1, received 0');
+    expect(() => createSparseBlock({ dModel: 4, maxSeqLen: 4, smoe: { numExpert: 2 } } as never)).toThrow('createSmoe: unknown option "numExpert"');
+    expect(() => createSparseBlock({ dModel: 4, maxSeqLen: 4, tmoe: { auctionEps: 0.1 } } as never)).toThrow('BaseLayer: unknown option "auctionEps"');
+    expect(() => createSparseBlock({ dModel: 4, maxSeqLen: 4, seed: Number.NaN })).toThrow(
+      'createSparseBlock: seed must be a finite number or a string, received NaN',
+    );
     expect(tf.memory().numTensors).toBe(before);
     const block = createSparseBlock({ dModel: 4, maxSeqLen: 4, smoe: { numExperts: 2 }, tmoe: { numExperts: 2 } });
     const x = tf.zeros([1, 5, 4]) as tf.Tensor3D;

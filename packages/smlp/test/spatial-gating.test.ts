@@ -109,6 +109,7 @@ describe('spatial gating unit options', () => {
     expect(() => createSpatialGatingUnit({ hiddenSize: 2, maxSeqLen: 2.5 })).toThrow(
       'createSpatialGatingUnit: maxSeqLen must be an integer >= 1, received 2.5',
     );
+    expect(() => createSpatialGatingUnit({ hiddenSize: 2, maxSeqLen: 4, seqLen: 4 } as never)).toThrow('createSpatialGatingUnit: unknown option "seqLen"');
     expect(() => createSpatialGatingUnit({ hiddenSize: 2, maxSeqLen: 4, spatialInitEpsilon: -1 })).toThrow(
       'createSpatialGatingUnit: spatialInitEpsilon must be a finite number > 0, received -1',
     );
