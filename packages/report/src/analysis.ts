@@ -6,7 +6,7 @@ import { judgeClaim, type ClaimVerdict } from './claim.js';
 import { displayName } from './labels.js';
 import { routingHealth, type RoutingHealth } from './routing-health.js';
 import { seedFigure, type SeedFigure } from './statistics.js';
-import { perplexityAt, timeToTarget, type CurvePoint } from './time-to-target.js';
+import { findCrossing, perplexityAt, type CurvePoint } from './time-to-target.js';
 import type { ModelRun, ReportData } from './types.js';
 
 /** The x-axes a time-to-target is measured on. */
@@ -55,10 +55,15 @@ export interface AxisSpeedup {
   baseline: SeedFigure | null;
   /** sMLP's x at the baseline's final perplexity, over the seeds where it reached it. */
   subject: SeedFigure | null;
-  /** Baseline x / sMLP x, over the seeds where sMLP reached the target. */
+  /** Baseline x / sMLP x, over the seeds where sMLP reached the target and both crossings are known. */
   speedup: SeedFigure | null;
   /** Seeds where sMLP reached the target. */
   reachedSeeds: number;
+  /**
+   * Seeds where sMLP reached the target but no ratio is measured: a crossing lies at or before a
+   * first evaluation made after the start (only bounded), or sMLP's crossing is at x = 0.
+   */
+  unmeasuredSeeds: number[];
 }
 
 /** sMLP against one baseline. */
@@ -82,7 +87,10 @@ export interface Analysis {
   subject: string | null;
   /** Number of seeds of the run (the most of any model). */
   seedCount: number;
-  /** Training seconds of the shortest evaluated run's last evaluation; perplexities are compared there. */
+  /**
+   * Training seconds of the last evaluation of the shortest finished (`done`) run, or of the shortest
+   * evaluated run when none finished; perplexities are compared there.
+   */
   equalTimeSeconds: number | null;
   models: ModelSummary[];
   comparisons: Comparison[];
@@ -116,6 +124,7 @@ export function axisValue(run: ModelRun, axis: Axis, trainingSeconds: number, to
 export function analyse(data: ReportData, options: AnalysisOptions = {}): Analysis {
   const singleSeedMargin = options.singleSeedMargin ?? 0.1;
   const collapseThreshold = options.collapseThreshold ?? 0.5;
+  checkAnalysisOptions(singleSeedMargin, collapseThreshold);
   validateData(data);
 
   const groups = groupByName(data.models);
@@ -130,14 +139,19 @@ export function analyse(data: ReportData, options: AnalysisOptions = {}): Analys
   for (const run of data.models) {
     if (run.status !== 'done') {
       const reason = run.statusReason ? `: ${run.statusReason}` : '';
-      notes.push(`${run.name} (seed ${run.seed}) is ${run.status}${reason}.`);
+      notes.push(`${displayName(run.name)} (seed ${run.seed}) is ${run.status}${reason}.`);
     }
-    if (run.evaluations.length === 0) notes.push(`${run.name} (seed ${run.seed}) has no evaluation and is left out of the comparisons.`);
+    if (run.evaluations.length === 0) {
+      notes.push(`${displayName(run.name)} (seed ${run.seed}) has no evaluation and is left out of the comparisons.`);
+    }
   }
 
+  // A run that diverged or was interrupted early would pull the common time down to where it stopped.
   const evaluatedRuns = data.models.filter((run) => run.evaluations.length > 0);
+  const finishedRuns = evaluatedRuns.filter((run) => run.status === 'done');
+  const equalTimeRuns = finishedRuns.length > 0 ? finishedRuns : evaluatedRuns;
   const equalTimeSeconds =
-    evaluatedRuns.length === 0 ? null : Math.min(...evaluatedRuns.map((run) => lastOf(run.evaluations).trainingSeconds));
+    equalTimeRuns.length === 0 ? null : Math.min(...equalTimeRuns.map((run) => lastOf(run.evaluations).trainingSeconds));
 
   const models = [...groups.values()].map((runs) => summariseModel(runs, equalTimeSeconds));
   const comparisons: Comparison[] = [];
@@ -161,7 +175,9 @@ function compare(subjectRuns: ModelRun[], baselineRuns: ModelRun[], singleSeedMa
     .map((run) => ({ baseline: run, subject: subjectBySeed.get(run.seed)! }));
   const unpaired = baselineRuns.filter((run) => run.evaluations.length > 0 && !subjectBySeed.has(run.seed));
   if (unpaired.length > 0) {
-    notes.push(`${baseline.name} seeds ${unpaired.map((run) => run.seed).join(', ')} have no sMLP run of the same seed and are not compared.`);
+    notes.push(
+      `${displayName(baseline.name)} seeds ${unpaired.map((run) => run.seed).join(', ')} have no sMLP run of the same seed and are not compared.`,
+    );
   }
 
   const targets = pairs.map((pair) => lastOf(pair.baseline.evaluations).perplexity);
@@ -170,15 +186,20 @@ function compare(subjectRuns: ModelRun[], baselineRuns: ModelRun[], singleSeedMa
     const baselineX: number[] = [];
     const subjectX: number[] = [];
     const ratios: number[] = [];
+    const unmeasuredSeeds: number[] = [];
     pairs.forEach((pair, index) => {
       // The baseline always reaches its own final perplexity, at the latest at its last evaluation.
-      const baselineValue = timeToTarget(curveOf(pair.baseline, axis), targets[index])!;
-      baselineX.push(baselineValue);
-      const subjectValue = timeToTarget(curveOf(pair.subject, axis), targets[index]);
-      if (subjectValue === null) return;
-      subjectX.push(subjectValue);
-      if (subjectValue > 0) ratios.push(baselineValue / subjectValue);
-      else notes.push(`sMLP (seed ${pair.subject.seed}) is at ${baseline.name}'s target at x = 0 on ${axis}; no ratio is defined.`);
+      const baselineCrossing = findCrossing(curveOf(pair.baseline, axis), targets[index])!;
+      baselineX.push(baselineCrossing.x);
+      const subjectCrossing = findCrossing(curveOf(pair.subject, axis), targets[index]);
+      if (subjectCrossing === null) return;
+      subjectX.push(subjectCrossing.x);
+      // A crossing bounded by a late first evaluation, or one at x = 0, gives no ratio.
+      if (baselineCrossing.beforeFirstPoint || subjectCrossing.beforeFirstPoint || subjectCrossing.x === 0) {
+        unmeasuredSeeds.push(pair.subject.seed);
+        return;
+      }
+      ratios.push(baselineCrossing.x / subjectCrossing.x);
     });
     speedups[axis] = {
       axis,
@@ -186,11 +207,27 @@ function compare(subjectRuns: ModelRun[], baselineRuns: ModelRun[], singleSeedMa
       subject: figureOrNull(subjectX),
       speedup: figureOrNull(ratios),
       reachedSeeds: subjectX.length,
+      unmeasuredSeeds,
     };
   }
 
+  const stopped = (run: ModelRun): boolean => run.status === 'interrupted' || run.status === 'running';
+  const unfinished = pairs
+    .flatMap((pair) => [pair.subject, pair.baseline])
+    .filter(stopped)
+    .map((run) => `${displayName(run.name)} (seed ${run.seed}) is ${run.status}`);
+  const diverged = pairs
+    .filter((pair) => pair.subject.status === 'diverged')
+    .map((pair) => `seed ${pair.subject.seed}${pair.subject.statusReason ? `: ${pair.subject.statusReason}` : ''}`);
   const claim = judgeClaim(
-    { speedup: speedups.time.speedup, pairedSeeds: pairs.length, reachedSeeds: speedups.time.reachedSeeds },
+    {
+      speedup: speedups.time.speedup,
+      pairedSeeds: pairs.length,
+      reachedSeeds: speedups.time.reachedSeeds,
+      unmeasuredSeeds: speedups.time.unmeasuredSeeds.length,
+      unfinished,
+      subjectDiverged: diverged,
+    },
     singleSeedMargin,
     displayName(subjectRuns[0].name),
   );
@@ -257,6 +294,15 @@ export function formatCount(value: number): string {
     unit++;
   }
   return `${Number(scaled.toPrecision(3))}${units[unit]}`;
+}
+
+function checkAnalysisOptions(singleSeedMargin: number, collapseThreshold: number): void {
+  if (!(typeof singleSeedMargin === 'number' && Number.isFinite(singleSeedMargin) && singleSeedMargin >= 0)) {
+    throw new Error(`analyse: singleSeedMargin is ${singleSeedMargin}; it must be a number >= 0.`);
+  }
+  if (!(typeof collapseThreshold === 'number' && collapseThreshold > 0 && collapseThreshold < 1)) {
+    throw new Error(`analyse: collapseThreshold is ${collapseThreshold}; it must lie in (0, 1).`);
+  }
 }
 
 function validateData(data: ReportData): void {

@@ -2,6 +2,7 @@
  * Vega-lite specs of the report's charts. Each spec sets the font explicitly and ends with the
  * provenance footer, so a chart copied out of the report still shows where it came from.
  */
+import { scheme } from 'vega';
 import type { TopLevelSpec } from 'vega-lite';
 import { axisValue, type Axis } from './analysis.js';
 import { displayName, provenanceLines } from './labels.js';
@@ -20,6 +21,35 @@ export interface ChartSpec {
 
 const WIDTH = 560;
 const HEIGHT = 300;
+/** Smallest plot height of a heatmap, so its rotated axis title fits beside it. */
+const MIN_HEATMAP_HEIGHT = 160;
+
+/**
+ * Assigns each model a colour of vega's `tableau10` scheme by its place in `names` (the run's model
+ * names, in order), keyed by display name. Charts that show only some models (the dropped-fraction
+ * chart has no dense model) use the same map, so a model keeps its colour across charts.
+ */
+export function modelColours(names: readonly string[]): Map<string, string> {
+  const palette = scheme('tableau10') as string[];
+  const colours = new Map<string, string>();
+  for (const name of names.map(displayName)) {
+    if (!colours.has(name)) colours.set(name, palette[colours.size % palette.length]);
+  }
+  return colours;
+}
+
+/** The colour encoding of a chart with one mark per model, coloured by `colours` and listed in run order. */
+function colourEncoding(runs: readonly ModelRun[], colours: ReadonlyMap<string, string>): Record<string, unknown> {
+  const domain = modelOrder(runs);
+  const fallback = modelColours(domain);
+  return {
+    field: 'model',
+    type: 'nominal',
+    title: 'Model',
+    sort: domain,
+    scale: { domain, range: domain.map((name) => colours.get(name) ?? fallback.get(name)!) },
+  };
+}
 
 const AXIS_TITLES: Record<Axis, string> = {
   time: 'Training time (s, evaluation excluded)',
@@ -27,8 +57,16 @@ const AXIS_TITLES: Record<Axis, string> = {
   flops: 'Training FLOPs (3 x forward FLOPs per token x tokens)',
 };
 
-/** Validation perplexity against one x-axis, a line per model (and per seed, in the model's colour). */
-export function perplexityChart(runs: readonly ModelRun[], axis: Axis, context: RunContext): ChartSpec {
+/**
+ * Validation perplexity against one x-axis, a line per model (and per seed, in the model's colour).
+ * `colours` (default: by the order of `runs`) comes from `modelColours`.
+ */
+export function perplexityChart(
+  runs: readonly ModelRun[],
+  axis: Axis,
+  context: RunContext,
+  colours: ReadonlyMap<string, string> = modelColours(runs.map((run) => run.name)),
+): ChartSpec {
   const values = runs.flatMap((run) =>
     run.evaluations.map((evaluation) => ({
       model: displayName(run.name),
@@ -49,7 +87,7 @@ export function perplexityChart(runs: readonly ModelRun[], axis: Axis, context: 
       encoding: {
         x: { field: 'x', type: 'quantitative', title: AXIS_TITLES[axis], axis: axis === 'time' ? {} : { format: '~s' } },
         y: { field: 'perplexity', type: 'quantitative', title: 'Validation perplexity', scale: { type: 'log', nice: false } },
-        color: { field: 'model', type: 'nominal', title: 'Model', sort: modelOrder(runs) },
+        color: colourEncoding(runs, colours),
         detail: { field: 'seed', type: 'nominal' },
       },
     }),
@@ -129,16 +167,27 @@ export function loadOverTimeChart(run: ModelRun, context: RunContext, bins = 20)
     return sums.map((value, expert) => ({ step: bin, expert, share: total > 0 ? (value ?? 0) / total : 0 }));
   });
 
-  const title = `${displayName(run.name)} (seed ${run.seed}): expert load over training, all layers`;
+  // A row covers binSize steps and is labelled with its first one.
+  const title =
+    binSize === 1
+      ? `${displayName(run.name)} (seed ${run.seed}): expert load over training, all layers`
+      : `${displayName(run.name)} (seed ${run.seed}): expert load over training, all layers, ${binSize} steps a row`;
   return {
     name: `expert-load-over-time-${fileStem(run.name)}-seed${run.seed}`,
     title,
-    spec: withFooter(title, context, heatmap(values, { field: 'step', title: 'Training step (start of range)', sort: 'ascending' }, 16)),
+    spec: withFooter(title, context, heatmap(values, { field: 'step', title: 'Training step', sort: 'ascending' }, 16)),
   };
 }
 
-/** Dropped-token fraction over training steps, averaged over layers, a line per MoE model run. */
-export function droppedFractionChart(runs: readonly ModelRun[], context: RunContext): ChartSpec {
+/**
+ * Dropped-token fraction over training steps, averaged over layers, a line per MoE model run.
+ * `colours` (default: by the order of `runs`) comes from `modelColours`.
+ */
+export function droppedFractionChart(
+  runs: readonly ModelRun[],
+  context: RunContext,
+  colours: ReadonlyMap<string, string> = modelColours(runs.map((run) => run.name)),
+): ChartSpec {
   const values = runs.flatMap((run) => {
     const byStep = new Map<number, number[]>();
     for (const points of groupByLayer(run.routing).values()) {
@@ -165,26 +214,31 @@ export function droppedFractionChart(runs: readonly ModelRun[], context: RunCont
       encoding: {
         x: { field: 'step', type: 'quantitative', title: 'Training step', axis: { tickMinStep: 1, format: 'd' } },
         y: { field: 'dropped', type: 'quantitative', title: 'Dropped fraction of routing choices', axis: { format: '.0%' } },
-        color: { field: 'model', type: 'nominal', title: 'Model', sort: modelOrder(runs) },
+        color: colourEncoding(runs, colours),
         detail: { field: 'seed', type: 'nominal' },
       },
     }),
   };
 }
 
-/** Builds a heatmap of share by expert (columns) and `rows.field`; each row is `rowHeight` pixels high. */
+/**
+ * Builds a heatmap of share by expert (columns) and `rows.field`; each row is `rowHeight` pixels
+ * high, and the plot at least MIN_HEATMAP_HEIGHT.
+ */
 function heatmap(
   values: Array<Record<string, string | number>>,
   rows: { field: string; title: string; sort: string[] | 'ascending' },
   rowHeight: number,
 ): Record<string, unknown> {
+  const rowCount = new Set(values.map((value) => value[rows.field])).size;
   return {
     width: WIDTH,
-    height: { step: rowHeight },
+    height: Math.max(MIN_HEATMAP_HEIGHT, rowCount * rowHeight),
     data: { values },
     mark: { type: 'rect' },
     encoding: {
-      x: { field: 'expert', type: 'ordinal', title: 'Expert', axis: { labelAngle: 0 } },
+      // With many experts the labels would overlap; vega then drops every other one.
+      x: { field: 'expert', type: 'ordinal', title: 'Expert', axis: { labelAngle: 0, labelOverlap: 'parity' } },
       y: { field: rows.field, type: 'ordinal', title: rows.title, sort: rows.sort },
       color: {
         field: 'share',

@@ -32,6 +32,15 @@ export interface VerdictInput {
   pairedSeeds: number;
   /** Paired seeds where sMLP reached the baseline's final perplexity. */
   reachedSeeds: number;
+  /**
+   * Reached seeds without a measured ratio: a crossing lies before a first evaluation made after the
+   * start, so only a bound on it is known. Default: 0.
+   */
+  unmeasuredSeeds?: number;
+  /** Paired runs that stopped before the end of their budget, described (`GShard (seed 1) is interrupted`). Default: none. */
+  unfinished?: string[];
+  /** Paired sMLP runs that diverged, described (`seed 1: loss not finite at step 11`). Default: none. */
+  subjectDiverged?: string[];
 }
 
 /** Describes the verdict rule in words, for the paragraph under the claim table. */
@@ -44,7 +53,9 @@ export function describeVerdictRule(singleSeedMargin: number): string {
     'With two or more seeds: reproduced when the 95% interval of the speedup lies above 1, not reproduced when it lies below 1,',
     'inconclusive when it contains 1 or when sMLP reached the target in only some seeds.',
     `With one seed: reproduced at a speedup of ${low} or more, not reproduced at ${high} or less, inconclusive in between.`,
-    'In every case: not reproduced when sMLP never reaches the target, inconclusive when either model has no evaluation.',
+    'In every case: inconclusive when either model has no evaluation or either run was interrupted before the end of its budget;',
+    'not reproduced when sMLP never reaches the target (also when it diverged first);',
+    'inconclusive when a model had reached the target by its first evaluation, since the time to it is then unknown.',
     'Whether the mean speedup reaches the paper\'s 2x is shown separately.',
   ].join(' ');
 }
@@ -61,15 +72,31 @@ export function judgeClaim(input: VerdictInput, singleSeedMargin = 0.1, subject 
     throw new Error(`judgeClaim: singleSeedMargin is ${singleSeedMargin}; it must be a number >= 0.`);
   }
   const { speedup, pairedSeeds, reachedSeeds } = input;
+  const unmeasuredSeeds = input.unmeasuredSeeds ?? 0;
+  const unfinished = input.unfinished ?? [];
+  const subjectDiverged = input.subjectDiverged ?? [];
   const reachesPaperSpeedup = speedup === null ? null : speedup.mean >= PAPER_CLAIM.speedup;
 
   if (pairedSeeds === 0) {
     return { verdict: 'inconclusive', reason: `${subject} or the baseline has no evaluation to compare.`, reachesPaperSpeedup };
   }
-  if (reachedSeeds === 0 || speedup === null) {
+  if (unfinished.length > 0) {
+    const stoppedEarly = unfinished.length === 1 ? 'it stopped before the end of its budget' : 'they stopped before the end of their budgets';
+    return { verdict: 'inconclusive', reason: `${unfinished.join(', ')}: ${stoppedEarly}.`, reachesPaperSpeedup };
+  }
+  if (reachedSeeds === 0) {
+    const reason =
+      subjectDiverged.length > 0
+        ? `${subject} diverged (${subjectDiverged.join('; ')}) before it reached the baseline's final perplexity.`
+        : `${subject} never reached the baseline's final perplexity within its budget.`;
+    return { verdict: 'not reproduced', reason, reachesPaperSpeedup };
+  }
+  if (unmeasuredSeeds > 0 || speedup === null) {
     return {
-      verdict: 'not reproduced',
-      reason: `${subject} never reached the baseline's final perplexity within its budget.`,
+      verdict: 'inconclusive',
+      reason:
+        `The time to the baseline's final perplexity is unknown in ${Math.max(unmeasuredSeeds, 1)} of ${pairedSeeds} seeds: ` +
+        'a model had reached it by its first evaluation.',
       reachesPaperSpeedup,
     };
   }

@@ -50,7 +50,9 @@ export function buildDocument(analysis: Analysis, run: RunContext, charts: reado
     { kind: 'heading', level: 2, text: 'Models' },
     {
       kind: 'paragraph',
-      text: `Perplexity at equal training time is read at ${equalTime}, the end of the shortest evaluated run. ${seedsSentence(analysis)}`,
+      text:
+        `Perplexity at equal training time is read at ${equalTime}, the end of the shortest finished run ` +
+        `(runs that stopped earlier show n/a there). ${seedsSentence(analysis)}`,
     },
     {
       kind: 'table',
@@ -164,7 +166,7 @@ function comparisonBlocks(analysis: Analysis, subject: string): Block[] {
           const formatter = axis === 'time' ? formatSeconds : formatCount;
           return [
             formatFigure(speedup.baseline, formatter),
-            speedup.subject === null ? 'not reached' : formatFigure(speedup.subject, formatter) + reachedSuffix(comparison, axis),
+            speedup.subject === null ? 'not reached' : formatFigure(speedup.subject, formatter) + reachedSuffix(comparison, axis, false),
             formatSpeedup(comparison, axis),
           ];
         }),
@@ -186,16 +188,23 @@ export function formatFigure(figure: SeedFigure | null, format: (value: number) 
 }
 
 function formatSpeedup(comparison: Comparison, axis: Axis): string {
-  const { speedup } = comparison.speedups[axis];
+  const { speedup, reachedSeeds } = comparison.speedups[axis];
   if (comparison.pairedSeeds.length === 0) return 'n/a';
-  if (speedup === null) return 'not reached';
+  if (reachedSeeds === 0) return 'not reached';
+  if (speedup === null) return 'unknown' + reachedSuffix(comparison, axis);
   return formatFigure(speedup, (value) => `${value.toFixed(2)}x`) + reachedSuffix(comparison, axis);
 }
 
-function reachedSuffix(comparison: Comparison, axis: Axis): string {
-  const reached = comparison.speedups[axis].reachedSeeds;
+/** The seeds a figure leaves out, in brackets; `withUnmeasured` adds those whose time is only bounded. */
+function reachedSuffix(comparison: Comparison, axis: Axis, withUnmeasured = true): string {
+  const { reachedSeeds, unmeasuredSeeds } = comparison.speedups[axis];
   const paired = comparison.pairedSeeds.length;
-  return reached < paired ? ` (reached in ${reached} of ${paired} seeds)` : '';
+  const parts: string[] = [];
+  if (reachedSeeds < paired) parts.push(`reached in ${reachedSeeds} of ${paired} seeds`);
+  if (withUnmeasured && unmeasuredSeeds.length > 0) {
+    parts.push(`reached by the first evaluation in ${unmeasuredSeeds.length} of ${paired} seeds, so the time is only bounded`);
+  }
+  return parts.length === 0 ? '' : ` (${parts.join('; ')})`;
 }
 
 function seedsSentence(analysis: Analysis): string {
@@ -213,7 +222,9 @@ function formatPerplexity(value: number): string {
   return value.toFixed(2);
 }
 
+/** Seconds with one decimal, or two significant digits below 1 s so short runs do not read as 0.0. */
 function formatSeconds(value: number): string {
+  if (value !== 0 && Math.abs(value) < 1) return String(Number(value.toPrecision(2)));
   return value.toFixed(1);
 }
 

@@ -1,6 +1,7 @@
 /**
  * Routing health of one MoE model run: expert load, dropped tokens, idle experts, router collapse.
  */
+import { displayName } from './labels.js';
 import type { ModelRun, RoutingPoint } from './types.js';
 
 /** Health figures of one MoE layer. */
@@ -85,7 +86,7 @@ export function routingHealth(run: ModelRun, collapseThreshold = 0.5): RoutingHe
       // HASH routes by a fixed token-id table, so a busy expert there reflects token frequencies, not a learned collapse.
       const cause = run.architecture === 'hash' ? 'load imbalance of the fixed hash routing' : 'router collapse';
       collapseWarnings.push(
-        `${run.name} (seed ${run.seed}) ${layer}: expert ${busiestExpert} took ${(maxTokenShare * 100).toFixed(1)}% of the tokens ` +
+        `${displayName(run.name)} (seed ${run.seed}) ${layer}: expert ${busiestExpert} took ${(maxTokenShare * 100).toFixed(1)}% of the tokens ` +
           `over the last quarter of training (${cause}).`,
       );
     }

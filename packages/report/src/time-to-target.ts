@@ -8,32 +8,56 @@ export interface CurvePoint {
   perplexity: number;
 }
 
+/** Where a curve first reaches a target perplexity. */
+export interface TargetCrossing {
+  /** The x of the crossing, interpolated between the evaluations around it. */
+  x: number;
+  /**
+   * True when the curve's first point, at x > 0, already reaches the target: the crossing lies at or
+   * before that x, and where is unknown, so `x` is only an upper bound.
+   */
+  beforeFirstPoint: boolean;
+}
+
 /**
- * Returns the x (training seconds, tokens or FLOPs) at which the curve first reaches `target`, that
- * is, first has perplexity <= target, or null when it never does ("not reached").
+ * Returns where the curve first reaches `target` (first has perplexity <= target), or null when it
+ * never does ("not reached").
  *
  * Between the last point above the target and the first point at or below it the curve is taken as
- * linear in x, so the crossing is interpolated. A point exactly at the target returns its own x, and
- * when the first point is already at or below the target its x is returned (nothing is known
- * before it). Later points are ignored, so a curve that rises again still counts its first crossing.
+ * linear in x, so the crossing is interpolated. A point exactly at the target gives its own x. When
+ * the first point already reaches the target its x is returned, flagged `beforeFirstPoint` unless
+ * that x is 0 (nothing is known before the first point). Later points are ignored, so a curve that
+ * rises again still counts its first crossing.
  *
  * @throws when x decreases along the curve or a value is not finite.
  */
-export function timeToTarget(curve: readonly CurvePoint[], target: number): number | null {
+export function findCrossing(curve: readonly CurvePoint[], target: number): TargetCrossing | null {
   validateCurve(curve, 'timeToTarget');
   if (!Number.isFinite(target)) throw new Error(`timeToTarget: target is ${target}; it must be a finite perplexity.`);
 
   for (let i = 0; i < curve.length; i++) {
     const point = curve[i];
     if (point.perplexity > target) continue;
-    if (i === 0 || point.perplexity === target) return point.x;
+    if (i === 0) return { x: point.x, beforeFirstPoint: point.x > 0 };
+    if (point.perplexity === target) return { x: point.x, beforeFirstPoint: false };
 
     // The previous point is above the target, so the denominator is positive.
     const previous = curve[i - 1];
     const fraction = (previous.perplexity - target) / (previous.perplexity - point.perplexity);
-    return previous.x + fraction * (point.x - previous.x);
+    return { x: previous.x + fraction * (point.x - previous.x), beforeFirstPoint: false };
   }
   return null;
+}
+
+/**
+ * Returns the x (training seconds, tokens or FLOPs) at which the curve first reaches `target`, or
+ * null when it never does: `findCrossing(curve, target)?.x`. When the first point already reaches
+ * the target its x is returned; `findCrossing` tells whether that is only a bound.
+ *
+ * @throws when x decreases along the curve or a value is not finite.
+ */
+export function timeToTarget(curve: readonly CurvePoint[], target: number): number | null {
+  return findCrossing(curve, target)?.x ?? null;
 }
 
 /**

@@ -1,13 +1,14 @@
 /**
  * Writes the report files: charts (SVG and PNG), report.md, report.html and summary.json.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { analyse, AXES, type Analysis, type AnalysisOptions } from './analysis.js';
 import {
   droppedFractionChart,
   layerLoadChart,
   loadOverTimeChart,
+  modelColours,
   perplexityChart,
   throughputChart,
   type ChartSpec,
@@ -48,10 +49,7 @@ export interface ReportSummary {
  * file written, report.md first.
  */
 export async function writeReportFromData(data: ReportData, options: WriteReportDataOptions): Promise<{ files: string[] }> {
-  if (typeof options.outDir !== 'string' || options.outDir === '') {
-    throw new Error(`writeReport: outDir is ${JSON.stringify(options.outDir)}; pass the folder to write the report into.`);
-  }
-  const fontFiles = options.fontFiles ?? findChartFonts();
+  const fontFiles = checkWriteOptions(options);
   const analysis = analyse(data, options);
 
   const outDir = resolve(options.outDir);
@@ -67,7 +65,7 @@ export async function writeReportFromData(data: ReportData, options: WriteReport
     const svgFile = join(chartsDir, `${chart.name}.svg`);
     const pngFile = join(chartsDir, `${chart.name}.png`);
     writeFileSync(svgFile, svg);
-    writeFileSync(pngFile, renderPng(svg, fontFiles, options.pngScale ?? 2).png);
+    writeFileSync(pngFile, renderPng(svg, fontFiles, options.pngScale ?? DEFAULT_PNG_SCALE).png);
     files.push(svgFile, pngFile);
   }
 
@@ -90,18 +88,51 @@ export async function writeReportFromData(data: ReportData, options: WriteReport
   return { files: [markdownFile, htmlFile, summaryFile, ...files] };
 }
 
+const DEFAULT_PNG_SCALE = 2;
+
+/**
+ * Checks the output folder, PNG scale and font files before anything is read or written, and returns
+ * the font files to render with.
+ */
+function checkWriteOptions(options: Omit<WriteReportDataOptions, keyof AnalysisOptions>): string[] {
+  const { outDir, pngScale = DEFAULT_PNG_SCALE } = options;
+  if (typeof outDir !== 'string' || outDir === '') {
+    throw new Error(`writeReport: outDir is ${JSON.stringify(outDir)}; pass the folder to write the report into.`);
+  }
+  if (existsSync(outDir) && !statSync(outDir).isDirectory()) {
+    throw new Error(`writeReport: outDir is ${JSON.stringify(outDir)}, which is a file; pass a folder.`);
+  }
+  if (!(typeof pngScale === 'number' && Number.isFinite(pngScale) && pngScale > 0)) {
+    throw new Error(`writeReport: pngScale is ${pngScale}; it must be a finite number > 0.`);
+  }
+  if (options.fontFiles === undefined) return findChartFonts();
+  // resvg draws no text at all without a usable font, so a wrong path must not pass silently.
+  if (!Array.isArray(options.fontFiles) || options.fontFiles.length === 0) {
+    throw new Error(`writeReport: fontFiles is ${JSON.stringify(options.fontFiles)}; pass the paths of DejaVuSans.ttf and DejaVuSans-Bold.ttf.`);
+  }
+  options.fontFiles.forEach((file, index) => {
+    if (typeof file !== 'string' || !existsSync(file) || !statSync(file).isFile()) {
+      throw new Error(
+        `writeReport: fontFiles[${index}] is ${JSON.stringify(file)}, which does not exist; pass the paths of DejaVuSans.ttf and DejaVuSans-Bold.ttf.`,
+      );
+    }
+  });
+  return options.fontFiles;
+}
+
 function buildCharts(data: ReportData, analysis: Analysis): Array<{ chart: ChartSpec; section: ChartReference['section'] }> {
   const evaluated = data.models.filter((run) => run.evaluations.length > 0);
   const routed = data.models.filter((run) => run.routing.length > 0);
   const charts: Array<{ chart: ChartSpec; section: ChartReference['section'] }> = [];
+  const colours = modelColours(data.models.map((run) => run.name));
 
   if (evaluated.length > 0) {
-    for (const axis of AXES) charts.push({ chart: perplexityChart(evaluated, axis, data.run), section: 'curves' });
+    for (const axis of AXES) charts.push({ chart: perplexityChart(evaluated, axis, data.run, colours), section: 'curves' });
   }
   if (analysis.models.some((model) => model.tokensPerSecond !== null)) {
     charts.push({ chart: throughputChart(analysis.models, data.run), section: 'throughput' });
   }
-  if (routed.length > 0) charts.push({ chart: droppedFractionChart(routed, data.run), section: 'routing' });
+  if (routed.length > 0) charts.push({ chart: droppedFractionChart(routed, data.run, colours), section: 'routing' });
   for (const health of analysis.routing) {
     const run = routed.find((candidate) => candidate.name === health.name && candidate.seed === health.seed)!;
     charts.push({ chart: layerLoadChart(health, data.run), section: 'routing' });
@@ -130,8 +161,6 @@ export async function writeReport(options: WriteReportOptions): Promise<{ files:
   if (typeof storePath !== 'string' || storePath === '') {
     throw new Error(`writeReport: storePath is ${JSON.stringify(storePath)}; pass the path of a moebench run store.`);
   }
-  if (typeof rest.outDir !== 'string' || rest.outDir === '') {
-    throw new Error(`writeReport: outDir is ${JSON.stringify(rest.outDir)}; pass the folder to write the report into.`);
-  }
+  checkWriteOptions(rest);
   return writeReportFromData(readReportData(storePath, runId), rest);
 }

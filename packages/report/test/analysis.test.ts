@@ -127,7 +127,78 @@ describe('analyse with several seeds', () => {
   it('notes baseline seeds without an sMLP partner', () => {
     const extra = analyse({ ...data, models: [...data.models, modelRun('gshard', [[0, 100], [30, 10]], { seed: 9 })] });
     expect(extra.comparisons[0].pairedSeeds).toEqual([1, 2, 3]);
-    expect(extra.notes).toContain('gshard seeds 9 have no sMLP run of the same seed and are not compared.');
+    expect(extra.notes).toContain('GShard seeds 9 have no sMLP run of the same seed and are not compared.');
+  });
+});
+
+describe('analyse with runs that stopped early or were evaluated late', () => {
+  it('calls a speedup unknown when the target is reached by a first evaluation after the start', () => {
+    // One evaluation each: sMLP at 100 after 5 s, Switch at 120 after 6 s. Both only bound their
+    // crossing of 120 from above (at or before 5 s and 6 s), so 6 / 5 = 1.2 is no speedup.
+    const analysis = analyse({ run, models: [modelRun('smlp', [[5, 100]]), modelRun('switch', [[6, 120]])] });
+    const [comparison] = analysis.comparisons;
+    expect(comparison.speedups.time.speedup).toBeNull();
+    expect(comparison.speedups.time.reachedSeeds).toBe(1);
+    expect(comparison.speedups.time.unmeasuredSeeds).toEqual([1]);
+    expect(comparison.claim.verdict).toBe('inconclusive');
+    expect(comparison.claim.reason).toBe(
+      "The time to the baseline's final perplexity is unknown in 1 of 1 seeds: a model had reached it by its first evaluation.",
+    );
+  });
+
+  it('still measures a speedup when both curves start at x = 0', () => {
+    const analysis = analyse({ run, models: [modelRun('smlp', [[0, 250], [5, 100]]), modelRun('switch', [[0, 250], [6, 120]])] });
+    const time = analysis.comparisons[0].speedups.time;
+    // sMLP crosses 120 at 5 * (250 - 120) / (250 - 100) = 4.333 s; Switch at 6 s.
+    expect(time.unmeasuredSeeds).toEqual([]);
+    expect(time.speedup!.mean).toBeCloseTo(6 / (5 * 130 / 150), 10);
+  });
+
+  it('judges an interrupted pair inconclusive whatever the speedup', () => {
+    const analysis = analyse({
+      run,
+      models: [modelRun('smlp', [[0, 100], [10, 20]]), modelRun('gshard', [[0, 100], [30, 20]], { status: 'interrupted' })],
+    });
+    expect(analysis.comparisons[0].speedups.time.speedup!.mean).toBe(3);
+    expect(analysis.comparisons[0].claim).toMatchObject({
+      verdict: 'inconclusive',
+      reason: 'GShard (seed 1) is interrupted: it stopped before the end of its budget.',
+    });
+  });
+
+  it('says that sMLP diverged when it never reached the target', () => {
+    const analysis = analyse({
+      run,
+      models: [
+        modelRun('smlp', [[0, 250], [5, 120]], { status: 'diverged', statusReason: 'loss not finite at step 11' }),
+        modelRun('transformer', [[0, 250], [5, 100], [10, 50]]),
+      ],
+    });
+    expect(analysis.comparisons[0].claim).toMatchObject({
+      verdict: 'not reproduced',
+      reason: "sMLP diverged (seed 1: loss not finite at step 11) before it reached the baseline's final perplexity.",
+    });
+  });
+
+  it('reads perplexity at equal time at the end of the shortest finished run', () => {
+    // The diverged sMLP stops at 5 s; the finished runs end at 10 s and 20 s.
+    const analysis = analyse({
+      run,
+      models: [
+        modelRun('smlp', [[0, 250], [5, 120]], { status: 'diverged' }),
+        modelRun('transformer', [[0, 250], [10, 50]]),
+        modelRun('gmlp', [[0, 250], [20, 40]]),
+      ],
+    });
+    expect(analysis.equalTimeSeconds).toBe(10);
+    const atEqual = Object.fromEntries(analysis.models.map((model) => [model.name, model.perplexityAtEqualTime?.mean ?? null]));
+    expect(atEqual).toEqual({ smlp: null, transformer: 50, gmlp: 145 });
+  });
+
+  it('checks the verdict and collapse options even without comparisons', () => {
+    const models = [modelRun('gmlp', [[1, 9]])];
+    expect(() => analyse({ run, models }, { singleSeedMargin: -1 })).toThrow('analyse: singleSeedMargin is -1; it must be a number >= 0.');
+    expect(() => analyse({ run, models }, { collapseThreshold: 2 })).toThrow('analyse: collapseThreshold is 2; it must lie in (0, 1).');
   });
 });
 
@@ -178,7 +249,7 @@ describe('routingHealth', () => {
     expect(health.layers[1].meanIdleExperts).toBe(2);
     expect(health.layers[1].meanDroppedFraction).toBeCloseTo(0.2, 12);
     expect(health.collapseWarnings).toEqual([
-      'switch (seed 1) block1.moe: expert 0 took 70.0% of the tokens over the last quarter of training (router collapse).',
+      'Switch (seed 1) block1.moe: expert 0 took 70.0% of the tokens over the last quarter of training (router collapse).',
     ]);
   });
 
@@ -200,7 +271,7 @@ describe('routingHealth', () => {
   it('calls a busy HASH expert load imbalance', () => {
     const health = routingHealth(modelRun('hash', [[1, 9]], { routing: routing('l', 4, [60, 20, 10, 10]) }))!;
     expect(health.collapseWarnings).toEqual([
-      'hash (seed 1) l: expert 0 took 60.0% of the tokens over the last quarter of training (load imbalance of the fixed hash routing).',
+      'HASH Layers (seed 1) l: expert 0 took 60.0% of the tokens over the last quarter of training (load imbalance of the fixed hash routing).',
     ]);
   });
 
@@ -231,7 +302,7 @@ describe('analyse input checks', () => {
   it('notes a run without sMLP and a diverged run', () => {
     const analysis = analyse({ run, models: [modelRun('gmlp', [[1, 9]], { status: 'diverged', statusReason: 'loss NaN at step 40' })] });
     expect(analysis.subject).toBeNull();
-    expect(analysis.notes).toContain('gmlp (seed 1) is diverged: loss NaN at step 40.');
+    expect(analysis.notes).toContain('gMLP (seed 1) is diverged: loss NaN at step 40.');
     expect(analysis.notes).toContain('The run has no sMLP model, so there are no speedups to report.');
   });
 });

@@ -8,6 +8,8 @@ import {
   droppedFractionChart,
   findChartFonts,
   layerLoadChart,
+  loadOverTimeChart,
+  modelColours,
   perplexityChart,
   renderPng,
   renderSvg,
@@ -82,7 +84,9 @@ describe('routing charts', () => {
     expect(chart.name).toBe('expert-load-switch-seed1');
     expect(svg).toContain('Expert');
     expect(svg).toContain('block1.moe');
-    expect(svg.match(/<path[^>]*aria-roledescription="rect mark"/g) ?? svg.match(/role-mark rect/g)).not.toBeNull();
+    // Two layers x four experts, each cell labelled with its share.
+    expect(svg.match(/aria-roledescription="rect mark"/g)).toHaveLength(8);
+    expect(svg).toContain('aria-label="Expert: 0; Layer: block1.moe; Share of choices:');
     const rendered = renderPng(svg, findChartFonts(), 1);
     expect(luminanceVariance(decodePng(rendered.png, rendered.width, rendered.height))).toBeGreaterThan(100);
     writeFileSync(join(tmpdir(), 'moebench-report-render-test', 'expert-load.png'), rendered.png);
@@ -95,6 +99,32 @@ describe('routing charts', () => {
     const throughput = await renderSvg(throughputChart(analysis.models, context).spec);
     expect(throughput).toContain('Training tokens per second');
     for (const name of names) expect(throughput).toContain(`>${name}<`);
+  });
+});
+
+describe('chart colours and sizes', () => {
+  const colourOf = (spec: unknown, name: string): string => {
+    const scale = (spec as { vconcat: Array<{ encoding: { color: { scale: { domain: string[]; range: string[] } } } }> }).vconcat[0].encoding.color.scale;
+    return scale.range[scale.domain.indexOf(name)];
+  };
+
+  it('gives a model the same colour in every chart', () => {
+    const colours = modelColours(models.map((run) => run.name));
+    const curves = perplexityChart(models, 'time', context, colours).spec;
+    const dropped = droppedFractionChart(models.filter((run) => run.routing.length > 0), context, colours).spec;
+    for (const name of ['GShard', 'Switch', 'sMLP']) expect(colourOf(dropped, name)).toBe(colourOf(curves, name));
+    // The dropped-fraction chart lists only the MoE models, so vega's own order would shift the colours.
+    expect(colourOf(dropped, 'GShard')).toBe(colours.get('GShard'));
+    expect(colourOf(curves, 'Transformer')).not.toBe(colourOf(curves, 'GShard'));
+  });
+
+  it('keeps a heatmap over few steps tall enough for its axis title', async () => {
+    const switchRun = models.find((run) => run.name === 'switch')!;
+    const short = { ...switchRun, routing: switchRun.routing.filter((point) => point.step <= 3) };
+    const svg = await renderSvg(loadOverTimeChart(short, context).spec);
+    // Three rows of 16 px would leave the rotated axis title sticking out far above and below.
+    const plotHeight = Number(/aria-roledescription="rect mark" d="M0,0h[\d.]+v([\d.]+)h/.exec(svg)![1]) * 3;
+    expect(plotHeight).toBeGreaterThanOrEqual(160);
   });
 });
 

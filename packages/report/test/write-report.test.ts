@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -32,7 +32,7 @@ describe('writeReportFromData', () => {
     const markdown = readFileSync(join(outDir, 'report.md'), 'utf8');
     expect(markdown).toContain('![Validation perplexity vs training time](charts/perplexity-vs-time.png)');
     expect(markdown).toContain('| GShard | up to 2x |');
-    expect(markdown).toContain('Warning: switch (seed 2) block1.moe: expert 0 took');
+    expect(markdown).toContain('Warning: Switch (seed 2) block1.moe: expert 0 took');
 
     const html = readFileSync(join(outDir, 'report.html'), 'utf8');
     expect(html.startsWith('<!DOCTYPE html>')).toBe(true);
@@ -66,5 +66,24 @@ describe('writeReportFromData', () => {
 
   it('rejects an empty outDir before any work', async () => {
     await expect(writeReportFromData({ run, models: [] }, { outDir: '' })).rejects.toThrow('writeReport: outDir is ""');
+  });
+
+  it('rejects bad options before writing anything', async () => {
+    const parent = mkdtempSync(join(tmpdir(), 'moebench-report-'));
+    const outDir = join(parent, 'out');
+    const models = sampleModels();
+    await expect(writeReportFromData({ run, models }, { outDir, fontFiles: ['/no/such/DejaVuSans.ttf'] })).rejects.toThrow(
+      'writeReport: fontFiles[0] is "/no/such/DejaVuSans.ttf", which does not exist; pass the paths of DejaVuSans.ttf and DejaVuSans-Bold.ttf.',
+    );
+    await expect(writeReportFromData({ run, models }, { outDir, fontFiles: [] })).rejects.toThrow('writeReport: fontFiles is []');
+    await expect(writeReportFromData({ run, models }, { outDir, pngScale: 0 })).rejects.toThrow(
+      'writeReport: pngScale is 0; it must be a finite number > 0.',
+    );
+    const file = join(parent, 'a-file');
+    writeFileSync(file, 'text');
+    await expect(writeReportFromData({ run, models }, { outDir: file })).rejects.toThrow(
+      `writeReport: outDir is ${JSON.stringify(file)}, which is a file; pass a folder.`,
+    );
+    expect(existsSync(outDir)).toBe(false);
   });
 });
