@@ -51,9 +51,9 @@ let threadsFrom: NativeKernelInfo['threadsFrom'];
  * Registers the native BatchMatMul and _FusedMatMul on the wasm backend when the addon is built, and
  * sets OpenBLAS's thread count. The kernels registered before (moebench's wasm replacements or the
  * stock ones) stay as the fallback for inputs the native kernels do not take, and come back with
- * `unregisterNativeKernels`. Call it after `@tensorflow/tfjs-backend-wasm` has loaded, so there is a
- * kernel to fall back to: after `registerWasmKernels` and before or after `tf.setBackend('wasm')`.
- * Calling it again re-reads the kernels in place (say, after `registerWasmKernels` swapped them).
+ * `unregisterNativeKernels`. Call it after `initBackend('wasm')`, which loads the wasm backend and
+ * registers moebench's wasm kernels (and puts them back in place of these on every call). Calling
+ * it again re-reads the kernels in place, so it takes over from kernels registered since.
  * Returns whether the native kernels are registered; false when the addon is not built.
  *
  * @throws RangeError for a thread count (option or MOEBENCH_NATIVE_THREADS) that is not a positive
