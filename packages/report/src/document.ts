@@ -202,7 +202,7 @@ function reachedSuffix(comparison: Comparison, axis: Axis, withUnmeasured = true
   const parts: string[] = [];
   if (reachedSeeds < paired) parts.push(`reached in ${reachedSeeds} of ${paired} seeds`);
   if (withUnmeasured && unmeasuredSeeds.length > 0) {
-    parts.push(`reached by the first evaluation in ${unmeasuredSeeds.length} of ${paired} seeds, so the time is only bounded`);
+    parts.push(`time only bounded in ${unmeasuredSeeds.length} of ${paired} seeds`);
   }
   return parts.length === 0 ? '' : ` (${parts.join('; ')})`;
 }

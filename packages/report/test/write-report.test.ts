@@ -2,8 +2,8 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { writeReportFromData, type ReportSummary } from '../src/index.js';
-import { sampleModels } from './fixtures.js';
+import { analyse, buildDocument, renderMarkdown, writeReportFromData, type ReportSummary } from '../src/index.js';
+import { modelRun, sampleModels } from './fixtures.js';
 
 const run = {
   runId: 'sample',
@@ -62,6 +62,15 @@ describe('writeReportFromData', () => {
     expect(markdown).toContain('No speedup can be measured: the run has no sMLP model.');
     expect(markdown).not.toContain('| Baseline |');
     expect(markdown).toContain('| Transformer |');
+  });
+
+  it('shows a speedup from single evaluations as unknown, not as not reached', () => {
+    const models = [modelRun('smlp', [[5, 100]]), modelRun('switch', [[6, 120]])];
+    const markdown = renderMarkdown(buildDocument(analyse({ run, models }), run, []), 'charts');
+    const row = markdown.split('\n').find((line) => line.startsWith('| Switch | up to 2x |'))!;
+    expect(row).toContain('| unknown (time only bounded in 1 of 1 seeds) |');
+    expect(row).toContain('| **inconclusive** |');
+    expect(row).not.toContain('not reached');
   });
 
   it('rejects an empty outDir before any work', async () => {
