@@ -103,7 +103,7 @@ describe.each(['cpu', 'wasm'] as const)('GShard on %s', (backend) => {
     });
   });
 
-  it('counts second-choice overflow over the second choices sent, as fairseq does', () => {
+  it('second overflow over sent choices', () => {
     tf.tidy(() => {
       // Six tokens all prefer expert 0, then 1 (p = [0.6, 0.3, 0.1]); the random policy keeps the second
       // choice when the draw is below 2 x 0.3. Capacity 1 (factor 1/4): expert 1 has no first choices, so
@@ -178,7 +178,7 @@ describe.each(['cpu', 'wasm'] as const)('GShard on %s', (backend) => {
   it.each([
     ['after-capacity', 2 * 0.25],
     ['before-capacity', (2 * 0.25) / 0.85],
-  ] as const)('keeps a random second expert with probability 2 g2, g2 as fairseq reads it %s', (normalizeGates, keepProbability) => {
+  ] as const)('random second expert kept at 2 g2 (%s)', (normalizeGates, keepProbability) => {
     tf.tidy(() => {
       // Probabilities [0.6, 0.15, 0.25]: e2 = 2 with p2 = 0.25. fairseq draws against 2 p2 when it
       // normalises after capacity, and against 2 p2 / (p1 + p2) when it normalises before.
