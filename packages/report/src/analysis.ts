@@ -4,7 +4,7 @@
  */
 import { judgeClaim, type ClaimVerdict } from './claim.js';
 import { displayName } from './labels.js';
-import { routingHealth, type RoutingHealth } from './routing-health.js';
+import { groupBy, routingHealth, type RoutingHealth } from './routing-health.js';
 import { seedFigure, type SeedFigure } from './statistics.js';
 import { findCrossing, perplexityAt, type CurvePoint } from './time-to-target.js';
 import type { ModelRun, ReportData } from './types.js';
@@ -127,7 +127,7 @@ export function analyse(data: ReportData, options: AnalysisOptions = {}): Analys
   checkAnalysisOptions(singleSeedMargin, collapseThreshold);
   validateData(data);
 
-  const groups = groupByName(data.models);
+  const groups = groupBy(data.models, (run) => run.name);
   const subject = options.subject ?? data.models.find((run) => run.architecture === 'smlp')?.name ?? null;
   if (options.subject !== undefined && !groups.has(options.subject)) {
     throw new Error(`analyse: subject "${options.subject}" is not a model of the run; models: ${[...groups.keys()].join(', ')}.`);
@@ -331,16 +331,6 @@ function validateData(data: ReportData): void {
     if (seen.has(key)) throw new Error(`analyse: model ${run.name} appears twice with seed ${run.seed}; each (name, seed) must be unique.`);
     seen.add(key);
   }
-}
-
-function groupByName(runs: readonly ModelRun[]): Map<string, ModelRun[]> {
-  const groups = new Map<string, ModelRun[]>();
-  for (const run of runs) {
-    const group = groups.get(run.name);
-    if (group) group.push(run);
-    else groups.set(run.name, [run]);
-  }
-  return groups;
 }
 
 function figureOrNull(values: number[]): SeedFigure | null {

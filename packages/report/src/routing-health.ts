@@ -96,11 +96,16 @@ export function routingHealth(run: ModelRun, collapseThreshold = 0.5): RoutingHe
 
 /** Groups routing points by layer, keeping the order in which layers first appear. */
 export function groupByLayer(points: readonly RoutingPoint[]): Map<string, RoutingPoint[]> {
-  const groups = new Map<string, RoutingPoint[]>();
-  for (const point of points) {
-    const group = groups.get(point.layer);
-    if (group) group.push(point);
-    else groups.set(point.layer, [point]);
+  return groupBy(points, (point) => point.layer);
+}
+
+/** Groups items by `key`, keeping the order in which keys first appear and the items' order within a group. */
+export function groupBy<T, K>(items: readonly T[], key: (item: T) => K): Map<K, T[]> {
+  const groups = new Map<K, T[]>();
+  for (const item of items) {
+    const group = groups.get(key(item));
+    if (group) group.push(item);
+    else groups.set(key(item), [item]);
   }
   return groups;
 }
