@@ -31,6 +31,12 @@ export interface GShardOptions extends ExpertLayerOptions {
   numExperts?: number;
   /** Second-expert policy in training; evaluation always takes the plain second argmax. Default: 'sampling'. */
   secondExpertPolicy?: SecondExpertPolicy;
+  /**
+   * Second-expert policy in evaluation. fairseq applies the training policy in evaluation too; our
+   * reading takes the plain second argmax, so that evaluation draws nothing and is deterministic.
+   * A drawing policy here needs `context.rng` in evaluation. Default: 'all'.
+   */
+  evalSecondExpertPolicy?: SecondExpertPolicy;
   /** When the gates are renormalised. Default: 'after-capacity'. */
   normalizeGates?: GateNormalization;
   /** Training capacity C = floor(2 x ceil(S / E) x capacityFactor); <= 0 drops nothing. Default: 1.0. */
@@ -54,6 +60,7 @@ const GSHARD_OPTION_KEYS: Record<keyof GShardOptions, true> = {
   numExperts: true,
   hiddenSize: true,
   secondExpertPolicy: true,
+  evalSecondExpertPolicy: true,
   normalizeGates: true,
   capacityFactor: true,
   evalCapacityTokenFraction: true,
@@ -80,6 +87,7 @@ export function resolveGShardOptions(options: GShardOptions): ResolvedGShardOpti
   return {
     ...resolveExpertLayerOptions(owner, options, 2),
     secondExpertPolicy: requireOneOf(owner, 'secondExpertPolicy', options.secondExpertPolicy ?? 'sampling', SECOND_EXPERT_POLICIES),
+    evalSecondExpertPolicy: requireOneOf(owner, 'evalSecondExpertPolicy', options.evalSecondExpertPolicy ?? 'all', SECOND_EXPERT_POLICIES),
     normalizeGates: requireOneOf(owner, 'normalizeGates', options.normalizeGates ?? 'after-capacity', GATE_NORMALIZATIONS),
     capacityFactor: requireNumber(owner, 'capacityFactor', options.capacityFactor ?? 1.0),
     evalCapacityTokenFraction: requireNumber(owner, 'evalCapacityTokenFraction', options.evalCapacityTokenFraction ?? 0.25, -Infinity, 1),

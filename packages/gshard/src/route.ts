@@ -16,6 +16,8 @@ import { gshardStats } from './stats.js';
 export interface GShardRouteOptions {
   /** Second-expert policy, applied in training; evaluation takes the plain second argmax. */
   secondExpertPolicy: SecondExpertPolicy;
+  /** Second-expert policy in evaluation. Default: 'all' (the plain second argmax, no draw). */
+  evalSecondExpertPolicy?: SecondExpertPolicy;
   /** When the gates are renormalised. */
   normalizeGates: GateNormalization;
   /** Training capacity factor; <= 0 drops nothing. */
@@ -41,8 +43,8 @@ function gumbel(rng: Rng): number {
 /**
  * Routes tokens top-2 as GShard does, in fairseq's top-2 gate form:
  * 1. probs = softmax(x Wr) [S, E]; the first expert e1 is the argmax (ties to the lowest index).
- * 2. In training, `secondExpertPolicy` chooses the second expert e2. In evaluation e2 is the plain
- *    second argmax, always kept (our reading), so evaluation draws nothing and is deterministic.
+ * 2. `secondExpertPolicy` chooses the second expert e2 in training, `evalSecondExpertPolicy` in
+ *    evaluation (default 'all', the plain second argmax: our reading, so evaluation draws nothing).
  *    The random policy keeps e2 when a uniform draw is below 2 x g2, with g2 normalised over both
  *    choices under `before-capacity` and the plain probability under `after-capacity`, as fairseq.
  * 3. Capacity (`gshardCapacity`); every first choice takes a slot before any second choice.
@@ -68,9 +70,10 @@ export function gshardRoute(
       `gshardRoute: routerWeights must have shape [${dModel}, E] with E >= 2, received [${routerWeights.shape.join(', ')}]`,
     );
   }
-  const policy = context.training ? options.secondExpertPolicy : 'all';
+  const policy = context.training ? options.secondExpertPolicy : (options.evalSecondExpertPolicy ?? 'all');
   if (policy !== 'all' && context.rng === undefined) {
-    throw new Error(`gshardRoute: context.rng is missing; the "${policy}" second-expert policy draws from it in training`);
+    const mode = context.training ? 'training' : 'evaluation';
+    throw new Error(`gshardRoute: context.rng is missing; the "${policy}" second-expert policy draws from it in ${mode}`);
   }
   const rng = context.rng as Rng;
 

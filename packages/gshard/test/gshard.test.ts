@@ -172,6 +172,15 @@ describe.each(['cpu', 'wasm'] as const)('GShard on %s', (backend) => {
       expect(Array.from(again.experts)).toEqual(Array.from(plan.experts));
       const evaluation = gshardRoute(features, tf.eye(3) as tf.Tensor2D, options, { training: false });
       expect(evaluation.experts[1]).toBe(1);
+      expect(Array.from({ length: tokens }, (_, token) => evaluation.experts[2 * token + 1]).every((e) => e === 1)).toBe(true);
+
+      // With fairseq's reading, evaluation samples too.
+      const sampledOptions = { ...options, evalSecondExpertPolicy: 'sampling' as const };
+      const sampled = gshardRoute(features, tf.eye(3) as tf.Tensor2D, sampledOptions, { training: false, rng: new Rng(3) });
+      expect(Array.from(sampled.experts)).toEqual(Array.from(plan.experts));
+      expect(() => gshardRoute(features, tf.eye(3) as tf.Tensor2D, sampledOptions, { training: false })).toThrow(
+        'gshardRoute: context.rng is missing; the "sampling" second-expert policy draws from it in evaluation',
+      );
     });
   });
 
@@ -308,7 +317,7 @@ describe.each(['cpu', 'wasm'] as const)('GShard on %s', (backend) => {
 describe('GShard options', () => {
   it('fills in the documented defaults', () => {
     expect(resolveGShardOptions({ dModel: 8 })).toMatchObject({
-      numExperts: 8, hiddenSize: 32, secondExpertPolicy: 'sampling', normalizeGates: 'after-capacity',
+      numExperts: 8, hiddenSize: 32, secondExpertPolicy: 'sampling', evalSecondExpertPolicy: 'all', normalizeGates: 'after-capacity',
       capacityFactor: 1, evalCapacityTokenFraction: 0.25, balanceLossWeight: 0.01, zLossWeight: 0,
       routerInitScale: 1, expertInitScale: 1, activation: 'gelu', seed: 0,
     });
