@@ -296,6 +296,6 @@ describe('README', () => {
   it('runs the usage example', async () => {
     const { checked, mismatches } = await runReadmeExamples(new URL('../README.md', import.meta.url).pathname);
     expect(mismatches).toEqual([]);
-    expect(checked).toBe(4);
+    expect(checked).toBe(6);
   });
 });
