@@ -1,9 +1,8 @@
 import { Rng, tf } from '@moebench/backend';
 import {
   createLayerExpertBank,
-  createRouterWeights,
+  LinearRouter,
   MoeFeedForward,
-  type Router,
   type RouterContext,
   type RoutingPlan,
 } from '@moebench/moe';
@@ -11,35 +10,23 @@ import { resolveGShardOptions, type ResolvedGShardOptions, type GShardOptions } 
 import { gshardRoute } from './route.js';
 
 /** The GShard top-2 router: owns Wr [d, E] and routes with its options. */
-export class GShardRouter implements Router {
+export class GShardRouter extends LinearRouter {
   /** Router name. */
   readonly name = 'gshard';
   /** Choices per token. */
   readonly k = 2;
-  /** Router weights Wr [d, E]. */
-  readonly weights: tf.Variable;
 
   /** Creates the router weights from the resolved options and `rng`. */
   constructor(
     readonly options: ResolvedGShardOptions,
     rng: Rng,
   ) {
-    this.weights = createRouterWeights(options.dModel, options.numExperts, options.routerInitScale, rng, options.name);
-  }
-
-  /** The router weights. */
-  get trainableVariables(): tf.Variable[] {
-    return [this.weights];
+    super(options, rng);
   }
 
   /** Routes `features` [S, d]; see `gshardRoute`. */
   route(features: tf.Tensor2D, context: RouterContext): RoutingPlan {
     return gshardRoute(features, this.weights as tf.Tensor2D, this.options, context);
-  }
-
-  /** Releases the router weights. */
-  dispose(): void {
-    this.weights.dispose();
   }
 }
 

@@ -13,6 +13,8 @@ export { argmaxRows } from './argmax.js';
 export {
   createLayerExpertBank,
   createRouterWeights,
+  LinearRouter,
+  type LinearRouterOptions,
   resolveExpertLayerOptions,
   type ExpertLayerOptions,
   type ResolvedExpertLayerOptions,

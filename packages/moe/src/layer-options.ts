@@ -1,6 +1,7 @@
 import { Rng, tf } from '@moebench/backend';
 import { ACTIVATIONS, type Activation } from './activation.js';
 import { ExpertBank } from './expert-bank.js';
+import type { Router, RouterContext, RoutingPlan } from './types.js';
 import { requireInteger, requireName, requireNumber, requireOneOf, requireSeed } from './validate.js';
 
 /** The options every MoE layer built on an `ExpertBank` shares, as a user passes them. */
@@ -77,4 +78,47 @@ export function createRouterWeights(dModel: number, numExperts: number, initScal
   const weights = tf.variable(initial, true, name === undefined ? undefined : `${name}/router`);
   initial.dispose();
   return weights;
+}
+
+/** Sizes and init of a `LinearRouter`'s weights. */
+export interface LinearRouterOptions {
+  /** Model width d. */
+  dModel: number;
+  /** Experts E. */
+  numExperts: number;
+  /** Scale s of the init: std sqrt(s / d). */
+  routerInitScale: number;
+  /** Prefix of the variable name (`<name>/router`), or undefined. */
+  name: string | undefined;
+}
+
+/**
+ * A router whose only parameters are the weights Wr [d, E] of a linear map to the logits, as in
+ * Switch and GShard. Subclasses give the name, k and the routing.
+ */
+export abstract class LinearRouter implements Router {
+  /** Router name. */
+  abstract readonly name: string;
+  /** Choices per token. */
+  abstract readonly k: number;
+  /** Router weights Wr [d, E]. */
+  readonly weights: tf.Variable;
+
+  /** Creates the router weights (see `createRouterWeights`). */
+  constructor(options: LinearRouterOptions, rng: Rng) {
+    this.weights = createRouterWeights(options.dModel, options.numExperts, options.routerInitScale, rng, options.name);
+  }
+
+  /** Routes `features` [S, d]. */
+  abstract route(features: tf.Tensor2D, context: RouterContext): RoutingPlan;
+
+  /** The router weights. */
+  get trainableVariables(): tf.Variable[] {
+    return [this.weights];
+  }
+
+  /** Releases the router weights. */
+  dispose(): void {
+    this.weights.dispose();
+  }
 }

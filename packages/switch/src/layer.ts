@@ -1,9 +1,8 @@
 import { Rng, tf } from '@moebench/backend';
 import {
   createLayerExpertBank,
-  createRouterWeights,
+  LinearRouter,
   MoeFeedForward,
-  type Router,
   type RouterContext,
   type RoutingPlan,
 } from '@moebench/moe';
@@ -11,25 +10,18 @@ import { resolveSwitchOptions, type ResolvedSwitchOptions, type SwitchOptions } 
 import { switchRoute } from './route.js';
 
 /** The Switch router: owns Wr [d, E] and routes with the training or evaluation capacity factor. */
-export class SwitchRouter implements Router {
+export class SwitchRouter extends LinearRouter {
   /** Router name. */
   readonly name = 'switch';
   /** Choices per token. */
   readonly k = 1;
-  /** Router weights Wr [d, E]. */
-  readonly weights: tf.Variable;
 
   /** Creates the router weights from the resolved options and `rng`. */
   constructor(
     readonly options: ResolvedSwitchOptions,
     rng: Rng,
   ) {
-    this.weights = createRouterWeights(options.dModel, options.numExperts, options.routerInitScale, rng, options.name);
-  }
-
-  /** The router weights. */
-  get trainableVariables(): tf.Variable[] {
-    return [this.weights];
+    super(options, rng);
   }
 
   /** Routes `features` [S, d]; see `switchRoute`. */
@@ -41,11 +33,6 @@ export class SwitchRouter implements Router {
       { capacityFactor: context.training ? capacityFactor : evalCapacityFactor, jitterEps, balanceLossWeight, zLossWeight },
       context,
     );
-  }
-
-  /** Releases the router weights. */
-  dispose(): void {
-    this.weights.dispose();
   }
 }
 
