@@ -190,6 +190,13 @@ describe('corpus input errors', () => {
     expect(() => loadCorpus({ name: 'files', paths: [good, binary] })).toThrow('paths[1]: is a binary file (NUL byte at offset 2)');
   });
 
+  it('drops a leading byte order mark', () => {
+    const withBom = write('bom/a.txt', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('line one\n'.repeat(300))]));
+    const corpus = loadCorpus({ name: 'files', paths: [withBom] });
+    expect(corpus.train.text.startsWith('line one\n')).toBe(true);
+    expect(corpus.train.bytes + corpus.validation.bytes + corpus.test.bytes).toBe(9 * 300);
+  });
+
   it('rejects a file that is not UTF-8 and gives the offset', () => {
     const latin1 = write('latin1.txt', Buffer.from('caf\xe9 au lait', 'latin1'));
     expect(() => loadCorpus({ name: 'files', paths: [latin1] })).toThrow('paths[0]: is not valid UTF-8 (first invalid byte at offset 3)');

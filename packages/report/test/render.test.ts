@@ -74,6 +74,24 @@ describe('perplexity chart', () => {
   });
 });
 
+describe('PNG text', () => {
+  const darkPixels = (pixels: Uint8Array): number => {
+    let count = 0;
+    for (let i = 0; i < pixels.length; i += 4) if (pixels[i] + pixels[i + 1] + pixels[i + 2] < 200) count++;
+    return count;
+  };
+
+  it('draws the labels with the given font files and no system font', async () => {
+    const svg = await renderSvg(throughputChart(analyse({ run: context, models }).models, context).spec);
+    const withFonts = renderPng(svg, findChartFonts(), 1);
+    const withoutFonts = renderPng(svg, [], 1);
+    // Without font files resvg must not fall back to a system font: the labels, titles and footer vanish.
+    const textPixels = darkPixels(decodePng(withFonts.png, withFonts.width, withFonts.height));
+    const bare = darkPixels(decodePng(withoutFonts.png, withoutFonts.width, withoutFonts.height));
+    expect(textPixels - bare).toBeGreaterThan(2000);
+  });
+});
+
 describe('routing charts', () => {
   const analysis = analyse({ run: context, models });
 
