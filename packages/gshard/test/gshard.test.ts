@@ -1,8 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend, Rng, tf } from '@moebench/backend';
-import { combine, dispatch } from '@moebench/moe';
 import { runReadmeExamples } from '../../../testing/readme-example.js';
-import { maxAbsDiff, naiveCombine, naiveDispatch, values } from '../../moe/test/reference.js';
+import { expectGatherMatchesReference, trainFourSteps, values } from '../../moe/test/reference.js';
 import {
   createGShardLayer,
   gshardCapacity,
@@ -232,27 +231,8 @@ describe.each(['cpu', 'wasm'] as const)('GShard on %s', (backend) => {
   it('matches the one-hot reference in outputs and gradients', () => {
     const layer = createGShardLayer({ dModel: 4, numExperts: 4, hiddenSize: 6, capacityFactor: 0.5, routerInitScale: 8, seed: 5 });
     const input = new Rng(6).normalTensor([12, 4]) as tf.Tensor2D;
-    let dropped = 0;
-    const lossOf = (fast: boolean) => () =>
-      tf.tidy(() => {
-        const plan = layer.router.route(input, { training: true, rng: new Rng(7) });
-        dropped = Array.from(plan.slots).filter((slot) => slot < 0).length;
-        const outputs = layer.bank.apply(fast ? dispatch(input, plan) : naiveDispatch(input, plan));
-        const combined = fast ? combine(outputs, plan) : naiveCombine(outputs, plan);
-        const weights = tf.reshape(tf.range(1, 49), [12, 4]);
-        return tf.add(tf.sum(tf.mul(tf.square(combined), weights)), plan.losses.balance) as tf.Scalar;
-      });
-    const fast = tf.variableGrads(lossOf(true), layer.trainableVariables);
-    const naive = tf.variableGrads(lossOf(false), layer.trainableVariables);
-    expect(dropped).toBeGreaterThan(0);
-    expect(fast.value.dataSync()[0]).toBeCloseTo(naive.value.dataSync()[0], 3);
-    for (const variable of layer.trainableVariables) {
-      const reference = naive.grads[variable.name];
-      const scale = Math.max(1, tf.tidy(() => tf.max(tf.abs(reference)).dataSync()[0]));
-      expect(maxAbsDiff(fast.grads[variable.name], reference) / scale, variable.name).toBeLessThan(1e-5);
-      expect(tf.tidy(() => tf.max(tf.abs(fast.grads[variable.name])).dataSync()[0]), variable.name).toBeGreaterThan(0);
-    }
-    tf.dispose([fast.value, naive.value, ...Object.values(fast.grads), ...Object.values(naive.grads), input]);
+    expectGatherMatchesReference(layer, input, () => ({ training: true, rng: new Rng(7) }));
+    input.dispose();
     layer.dispose();
   });
 
@@ -287,27 +267,11 @@ describe.each(['cpu', 'wasm'] as const)('GShard on %s', (backend) => {
   });
 
   it('repeats losses for the same seed and keeps tensors flat', () => {
-    const run = (): number[] => {
-      const layer = createGShardLayer({ dModel: 4, numExperts: 4, hiddenSize: 8, seed: 'same' });
-      const input = new Rng(8).normalTensor([2, 8, 4]);
-      const optimizer = tf.train.adam(0.01);
-      const losses: number[] = [];
-      let tensorsAfterFirst = 0;
-      for (let step = 0; step < 4; step++) {
-        const cost = optimizer.minimize(() => {
-          const { output, auxLoss } = layer.apply(input, { training: true, rng: new Rng(`step-${step}`) });
-          return tf.add(tf.mean(tf.square(tf.sub(output, input))), auxLoss) as tf.Scalar;
-        }, true, layer.trainableVariables)!;
-        losses.push(cost.dataSync()[0]);
-        cost.dispose();
-        if (step === 0) tensorsAfterFirst = tf.memory().numTensors;
-      }
-      expect(tf.memory().numTensors).toBe(tensorsAfterFirst);
-      optimizer.dispose();
-      input.dispose();
-      layer.dispose();
-      return losses;
-    };
+    const run = () =>
+      trainFourSteps(
+        () => createGShardLayer({ dModel: 4, numExperts: 4, hiddenSize: 8, seed: 'same' }),
+        (step) => ({ training: true, rng: new Rng(`step-${step}`) }),
+      );
     const first = run();
     expect(run()).toEqual(first);
     expect(first.every(Number.isFinite)).toBe(true);

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend, Rng, tf } from '@moebench/backend';
 import { combine, dispatch } from '@moebench/moe';
 import { runReadmeExamples } from '../../../testing/readme-example.js';
-import { denseFeedForward, maxAbsDiff, naiveCombine, naiveDispatch, values } from '../../moe/test/reference.js';
+import { denseFeedForward, maxAbsDiff, naiveCombine, naiveDispatch, trainFourSteps, values } from '../../moe/test/reference.js';
 import {
   buildBalancedTable,
   buildBigramTable,
@@ -165,28 +165,12 @@ describe.each(['cpu', 'wasm'] as const)('HASH layer on %s', (backend) => {
   });
 
   it('repeats losses for the same seed and keeps tensors flat', () => {
-    const run = (): number[] => {
-      const layer = createHashLayer({ dModel: 4, vocabSize: 20, numExperts: 4, hiddenSize: 8, seed: 9 });
-      const input = new Rng(8).normalTensor([2, 8, 4]);
-      const tokenIds = Int32Array.from({ length: 16 }, (_, index) => (index * 7) % 20);
-      const optimizer = tf.train.adam(0.01);
-      const losses: number[] = [];
-      let tensorsAfterFirst = 0;
-      for (let step = 0; step < 4; step++) {
-        const cost = optimizer.minimize(() => {
-          const { output, auxLoss } = layer.apply(input, { training: true, tokenIds });
-          return tf.add(tf.mean(tf.square(tf.sub(output, input))), auxLoss) as tf.Scalar;
-        }, true, layer.trainableVariables)!;
-        losses.push(cost.dataSync()[0]);
-        cost.dispose();
-        if (step === 0) tensorsAfterFirst = tf.memory().numTensors;
-      }
-      expect(tf.memory().numTensors).toBe(tensorsAfterFirst);
-      optimizer.dispose();
-      input.dispose();
-      layer.dispose();
-      return losses;
-    };
+    const tokenIds = Int32Array.from({ length: 16 }, (_, index) => (index * 7) % 20);
+    const run = () =>
+      trainFourSteps(
+        () => createHashLayer({ dModel: 4, vocabSize: 20, numExperts: 4, hiddenSize: 8, seed: 9 }),
+        () => ({ training: true, tokenIds }),
+      );
     const first = run();
     expect(run()).toEqual(first);
     expect(first[3]).toBeLessThan(first[0]);
