@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ResultsError } from './errors.js';
 import type { ResultsStore } from './store.js';
@@ -93,6 +93,12 @@ export function exportRun(store: ResultsStore, runId: string, dir: string, forma
   }
   if (typeof dir !== 'string' || dir.trim() === '') {
     throw new ResultsError('dir', dir, 'is empty', 'a folder path for the exported files');
+  }
+  if (!(EXPORT_FORMATS as readonly string[]).includes(format)) {
+    throw new ResultsError('format', format, 'is not an export format', `one of ${EXPORT_FORMATS.join(', ')}`);
+  }
+  if (existsSync(dir) && !statSync(dir).isDirectory()) {
+    throw new ResultsError('dir', dir, 'is a file, not a folder', 'a folder path for the exported files');
   }
   mkdirSync(dir, { recursive: true });
   return EXPORT_TABLES.map((table) => {

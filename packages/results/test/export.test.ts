@@ -1,4 +1,4 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { runReadmeExamples } from '../../../testing/readme-example.js';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -112,6 +112,17 @@ describe('exports', () => {
     expect(() => exportTable(store, 'losses' as 'steps', 'csv')).toThrow('table: is not an exportable table (received "losses"). Allowed: one of runs, models, steps, evaluations, routing, checkpoints.');
     expect(() => exportTable(store, 'steps', 'xlsx' as 'csv')).toThrow('format: is not an export format (received "xlsx"). Allowed: one of csv, jsonl.');
     expect(() => exportRun(store, 'zzz', join(dir, 'x'))).toThrow(/^runId: is not a run in this store/);
+    store.close();
+  });
+
+  it('rejects an unknown format or a file as the folder before writing', () => {
+    const store = filledStore();
+    const file = join(dir, 'not-a-folder');
+    writeFileSync(file, 'text');
+    expect(() => exportRun(store, 'a', file)).toThrow(`dir: is a file, not a folder (received ${JSON.stringify(file)})`);
+    const out = join(dir, 'never-written');
+    expect(() => exportRun(store, 'a', out, 'xlsx' as 'csv')).toThrow(/^format: is not an export format/);
+    expect(existsSync(out)).toBe(false);
     store.close();
   });
 });
