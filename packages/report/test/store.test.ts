@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore } from '@moebench/results';
 import { describe, expect, it } from 'vitest';
-import { readReportData, writeReport, type ReportSummary } from '../src/index.js';
+import { analyse, readReportData, writeReport, type ReportSummary } from '../src/index.js';
 import { sampleModels } from './fixtures.js';
 
 const manifest = {
@@ -115,6 +115,75 @@ describe('readReportData with seeds', () => {
       ['smlp', 4],
       ['smlp', 5],
     ]);
+  });
+});
+
+describe('stores a new user gets wrong', () => {
+  const model = { architecture: 'smlp', config: {}, totalParameters: 10, activeParametersPerToken: 10, forwardFlopsPerToken: 20 };
+  const newStore = (): { store: ReturnType<typeof openStore>; storePath: string } => {
+    const storePath = join(mkdtempSync(join(tmpdir(), 'moebench-report-edge-')), 'results.sqlite');
+    return { store: openStore(storePath), storePath };
+  };
+  const evaluation = (step: number, perplexity: number) => ({
+    step,
+    tokensSeen: step * 100,
+    trainingSeconds: step,
+    evalSeconds: 0.1,
+    valLoss: Math.log(perplexity),
+    perplexity,
+    bitsPerByte: Math.log2(perplexity),
+  });
+
+  it('says a store without runs has none', () => {
+    const { store, storePath } = newStore();
+    store.close();
+    expect(() => readReportData(storePath)).toThrow(`The run store ${storePath} contains no run; run a suite first.`);
+  });
+
+  it('keeps the evaluations of a diverged sMLP and leaves out the NaN one', () => {
+    const { store, storePath } = newStore();
+    store.createRun({ id: 'div', suite: 'smoke', manifest });
+    const smlp = store.addModel('div', { ...model, name: 'smlp' });
+    store.recordEvaluation(smlp.id, evaluation(0, 256));
+    store.recordEvaluation(smlp.id, evaluation(5, 120));
+    store.recordEvaluation(smlp.id, { ...evaluation(6, 1), valLoss: Number.NaN, perplexity: Number.NaN, bitsPerByte: Number.NaN });
+    store.setModelStatus(smlp.id, 'diverged', { divergedStep: 6 });
+    const transformer = store.addModel('div', { ...model, name: 'transformer', architecture: 'transformer' });
+    for (const [step, perplexity] of [[0, 256], [5, 100], [10, 50]]) store.recordEvaluation(transformer.id, evaluation(step, perplexity));
+    store.setModelStatus(transformer.id, 'done');
+    store.close();
+
+    const data = readReportData(storePath);
+    expect(data.models[0].evaluations.map((point) => point.perplexity)).toEqual([256, 120]);
+    expect(data.models[0].statusReason).toBe('loss not finite at step 6; 1 evaluation(s) without a finite perplexity left out');
+    const analysis = analyse(data);
+    expect(analysis.comparisons[0].claim.verdict).toBe('not reproduced');
+    expect(analysis.comparisons[0].claim.reason).toMatch(/^sMLP diverged \(seed 3: loss not finite at step 6;/);
+    expect(analysis.equalTimeSeconds).toBe(10);
+  });
+
+  it('writes a report for one model without evaluations', async () => {
+    const { store, storePath } = newStore();
+    store.createRun({ id: 'bare', suite: 'smoke', manifest });
+    const smlp = store.addModel('bare', { ...model, name: 'smlp' });
+    store.recordStep(smlp.id, { step: 1, loss: 5, lr: 1e-3, gradNorm: 1, tokensSeen: 100, tokensPerSecond: 100, trainingSeconds: 1 });
+    store.setModelStatus(smlp.id, 'interrupted');
+    store.close();
+
+    const outDir = join(mkdtempSync(join(tmpdir(), 'moebench-report-out-')), 'report');
+    const { files } = await writeReport({ storePath, outDir });
+    // No curve to draw, but the throughput of the one step is still reported.
+    expect(files.map((file) => file.slice(outDir.length + 1))).toEqual([
+      'report.md',
+      'report.html',
+      'summary.json',
+      'charts/tokens-per-second.svg',
+      'charts/tokens-per-second.png',
+    ]);
+    const markdown = readFileSync(join(outDir, 'report.md'), 'utf8');
+    expect(markdown).toContain('- sMLP (seed 3) is interrupted.');
+    expect(markdown).toContain('- sMLP (seed 3) has no evaluation and is left out of the comparisons.');
+    expect(markdown).toContain('No speedup can be measured: the run has no model besides sMLP.');
   });
 });
 
