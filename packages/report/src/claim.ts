@@ -6,7 +6,7 @@ import type { SeedFigure } from './statistics.js';
 /** The claim under test, paraphrased from the sMLP paper's abstract, with the scale the paper worked at. */
 export const PAPER_CLAIM = {
   text: 'up to 2x training efficiency over GShard, Switch, BASE Layers, HASH Layers, a dense Transformer and gMLP',
-  source: 'Yu et al., "Efficient Language Modeling with Sparse all-MLP", 2022 (arXiv:2203.06850)',
+  source: 'Yu et al., "Efficient Language Modeling with Sparse all-MLP", 2022, arXiv:2203.06850',
   /** The largest speedup the sMLP paper claims. */
   speedup: 2,
   /** Scale of the paper's models, for comparison with the scale measured here. */

@@ -37,7 +37,8 @@ export function buildDocument(analysis: Analysis, run: RunContext, charts: reado
 
   blocks.push(
     { kind: 'heading', level: 2, text: "The paper's claim" },
-    { kind: 'quote', text: `sMLP achieves ${PAPER_CLAIM.text}. (${PAPER_CLAIM.source}; ${PAPER_CLAIM.scale}.)` },
+    { kind: 'quote', text: `sMLP achieves ${PAPER_CLAIM.text}.` },
+    { kind: 'paragraph', text: `Source: ${PAPER_CLAIM.source}. The paper's scale: ${PAPER_CLAIM.scale}.` },
   );
   if (analysis.comparisons.length === 0) {
     blocks.push({ kind: 'paragraph', text: noComparisonReason(analysis) });
