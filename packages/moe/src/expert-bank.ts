@@ -1,5 +1,6 @@
 import { Rng, tf } from '@moebench/backend';
 import { ACTIVATIONS, applyActivation, type Activation } from './activation.js';
+import { addGroupBias } from './ops.js';
 import { requireInteger, requireNumber, requireOneOf } from './validate.js';
 
 /** Options of `ExpertBank`. */
@@ -90,10 +91,9 @@ export class ExpertBank {
       );
     }
     return tf.tidy(() => {
-      const pre = tf.add(tf.matMul(buffer, this.w1), tf.reshape(this.b1, [e, 1, this.hiddenSize])); // [E, C, f]
-      const hidden = applyActivation(pre, this.activation);
-      const out = tf.add(tf.matMul(hidden, this.w2), tf.reshape(this.b2, [e, 1, d])); // [E, C, d]
-      return out as tf.Tensor3D;
+      const pre = addGroupBias(tf.matMul(buffer, this.w1), this.b1 as tf.Tensor2D); // [E, C, f]
+      const hidden = applyActivation(pre, this.activation) as tf.Tensor3D;
+      return addGroupBias(tf.matMul(hidden, this.w2), this.b2 as tf.Tensor2D); // [E, C, d]
     });
   }
 

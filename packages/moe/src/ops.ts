@@ -158,6 +158,21 @@ export const addBias: (x: tf.Tensor2D, bias: tf.Tensor1D) => tf.Tensor2D = tf.cu
   }) as Parameters<typeof tf.customGrad>[0],
 ) as unknown as (x: tf.Tensor2D, bias: tf.Tensor1D) => tf.Tensor2D;
 
+/**
+ * Adds a bias per group to x [groups, rows, columns]: bias [groups, columns], as a bank of experts
+ * adds each expert's bias to its slots. The bias gradient is a batched product with ones.
+ */
+export const addGroupBias: (x: tf.Tensor3D, bias: tf.Tensor2D) => tf.Tensor3D = tf.customGrad(
+  ((...inputs: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [x, bias] = inputs as [tf.Tensor3D, tf.Tensor2D];
+    const [groups, , columns] = x.shape;
+    return {
+      value: tf.add(x, tf.reshape(bias, [groups, 1, columns])),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[]) => [dy as tf.Tensor3D, sumRowsPerGroup(dy as tf.Tensor3D)],
+    };
+  }) as Parameters<typeof tf.customGrad>[0],
+) as unknown as (x: tf.Tensor3D, bias: tf.Tensor2D) => tf.Tensor3D;
+
 /** Applies a dense layer to the last axis: x [..., in] times kernel [in, out] plus bias [out]. */
 export function dense(x: tf.Tensor, kernel: tf.Tensor2D, bias: tf.Tensor1D): tf.Tensor {
   const [inputs, outputs] = kernel.shape;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { initBackend, Rng, tf } from '@moebench/backend';
-import { addBias, dense, gelu, groupedLayerNorm, layerNorm, sumRows } from '../src/index.js';
+import { addBias, addGroupBias, dense, gelu, groupedLayerNorm, layerNorm, sumRows } from '../src/index.js';
 import { maxAbsDiff, values } from './reference.js';
 
 /** GELU's tanh form written with the stock ops (tanh and pow), as a reference. */
@@ -95,6 +95,22 @@ describe.each(['cpu', 'wasm'] as const)('shared ops on %s', (backend) => {
     const biasGradient = tf.grad((b: tf.Tensor) => tf.sum(tf.mul(addBias(tf.matMul(x, kernel), b as tf.Tensor1D), weights)))(bias);
     expect(maxAbsDiff(biasGradient, tf.sum(weights, 0))).toBeLessThan(1e-6);
     tf.dispose([x, kernel, bias, weights, summed, stockSum, ...fast, ...stock, biasGradient]);
+  });
+
+  it('addGroupBias against stock ops', async () => {
+    await initBackend(backend);
+    const rng = new Rng(5);
+    const x = rng.uniform([3, 4, 5], -1, 1) as tf.Tensor3D;
+    const bias = rng.uniform([3, 5], -1, 1) as tf.Tensor2D;
+    const weights = rng.uniform([3, 4, 5], -1, 1);
+    const fastLoss = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.square(addGroupBias(a as tf.Tensor3D, b as tf.Tensor2D)), weights));
+    const stockLoss = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.square(tf.add(a, tf.reshape(b, [3, 1, 5]))), weights));
+    const [fastValue, stockValue] = tf.tidy(() => [fastLoss(x, bias), stockLoss(x, bias)]);
+    expect(fastValue.dataSync()[0]).toBeCloseTo(stockValue.dataSync()[0], 5);
+    const fast = tf.grads(fastLoss)([x, bias]);
+    const stock = tf.grads(stockLoss)([x, bias]);
+    for (let i = 0; i < 2; i++) expect(maxAbsDiff(fast[i], stock[i]), `input ${i}`).toBeLessThan(1e-5);
+    tf.dispose([x, bias, weights, fastValue, stockValue, ...fast, ...stock]);
   });
 
   it('tensor count flat over steps', async () => {
