@@ -11,7 +11,7 @@ export interface CaseResult {
   status: 'measured' | 'skipped' | 'failed';
   /** Reason the case was skipped or failed. */
   reason?: string;
-  /** Measured steps (after one warm-up step). */
+  /** Measured steps (after one warm-up step where the variant has one). */
   steps?: number;
   /** Mean wall time per step, ms. */
   meanMs?: number;
@@ -30,9 +30,10 @@ export interface VariantRun {
 }
 
 /**
- * Starts the variant's backend and measures each case on it with tinybench (one warm-up step, then
- * at least `variant.iterations` steps and `variant.timeMs` of them). A backend that cannot start
- * skips every case with the reason; a case that throws is recorded as failed and the run goes on.
+ * Starts the variant's backend and measures each case on it with tinybench: one warm-up step when
+ * `variant.warmup` is set, then at least `variant.iterations` steps and `variant.timeMs` of them. A
+ * backend that cannot start skips every case with the reason, and so does `wasm-native` when the
+ * native kernels are not built. A case that throws is recorded as failed and the run goes on.
  */
 export async function runVariant(
   variant: Variant,
@@ -75,6 +76,7 @@ async function measure(benchCase: BenchCase, variant: Variant): Promise<CaseResu
     const bench = new Bench({
       time: variant.timeMs,
       iterations: variant.iterations,
+      warmup: variant.warmup,
       warmupTime: 0,
       warmupIterations: 1,
       throws: true,
