@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend, Rng, tf } from '@moebench/backend';
 import { runReadmeExamples } from '../../../testing/readme-example.js';
-import { expectGatherMatchesReference, trainFourSteps, values } from '../../moe/test/reference.js';
+import { expectGatherMatchesReference, expectRouterGradientMatchesDifferences, trainFourSteps, values } from '../../moe/test/reference.js';
 import {
   createGShardLayer,
   gshardCapacity,
@@ -240,29 +240,7 @@ describe.each(['cpu', 'wasm'] as const)('GShard on %s', (backend) => {
     // Checks the router gradient independently of the gate code: central differences of the layer loss,
     // with drops, so the after-capacity renormalisation is covered.
     const layer = createGShardLayer({ dModel: 4, numExperts: 3, hiddenSize: 6, routerInitScale: 4, secondExpertPolicy: 'all', capacityFactor: 0.75, seed: 21 });
-    const input = new Rng(22).normalTensor([10, 4]) as tf.Tensor2D;
-    const target = new Rng(23).normalTensor([10, 4]);
-    const lossOf = () =>
-      tf.tidy(() => {
-        const { output, auxLoss } = layer.apply(input, { training: true });
-        return tf.add(tf.sum(tf.mul(output, target)), tf.mul(auxLoss, 100)) as tf.Scalar;
-      });
-    const weights = layer.gshardRouter.weights;
-    const { value, grads } = tf.variableGrads(lossOf, [weights]);
-    const analytic = values(grads[weights.name]);
-    const original = values(weights);
-    const step = 1e-2;
-    for (let index = 0; index < original.length; index++) {
-      const probe = (delta: number): number => {
-        const shifted = original.slice();
-        shifted[index] += delta;
-        tf.tidy(() => weights.assign(tf.tensor2d(shifted, [4, 3])));
-        return tf.tidy(() => lossOf().dataSync()[0]);
-      };
-      const numeric = (probe(step) - probe(-step)) / (2 * step);
-      expect(Math.abs(numeric - analytic[index]), `Wr[${index}]`).toBeLessThan(2e-2 * Math.max(1, Math.abs(analytic[index])));
-    }
-    tf.dispose([value, ...Object.values(grads), input, target]);
+    expectRouterGradientMatchesDifferences(layer, layer.gshardRouter.weights);
     layer.dispose();
   });
 

@@ -162,3 +162,33 @@ export function trainFourSteps(createLayer: () => MoeLayer, contextOf: (step: nu
   layer.dispose();
   return losses;
 }
+
+/**
+ * Asserts that the router gradient of `layer` equals central finite differences of the layer loss
+ * sum(output x target) + 100 x auxLoss on a fixed [10, 4] input, entry by entry of `weights` [4, E].
+ * This checks the router gradient independently of the gate code.
+ */
+export function expectRouterGradientMatchesDifferences(layer: MoeLayer, weights: tf.Variable): void {
+  const input = new Rng(22).normalTensor([10, 4]) as tf.Tensor2D;
+  const target = new Rng(23).normalTensor([10, 4]);
+  const lossOf = () =>
+    tf.tidy(() => {
+      const { output, auxLoss } = layer.apply(input, { training: true });
+      return tf.add(tf.sum(tf.mul(output, target)), tf.mul(auxLoss, 100)) as tf.Scalar;
+    });
+  const { value, grads } = tf.variableGrads(lossOf, [weights]);
+  const analytic = values(grads[weights.name]);
+  const original = values(weights);
+  const step = 1e-2;
+  for (let index = 0; index < original.length; index++) {
+    const probe = (delta: number): number => {
+      const shifted = original.slice();
+      shifted[index] += delta;
+      tf.tidy(() => weights.assign(tf.tensor(shifted, weights.shape)));
+      return tf.tidy(() => lossOf().dataSync()[0]);
+    };
+    const numeric = (probe(step) - probe(-step)) / (2 * step);
+    expect(Math.abs(numeric - analytic[index]), `Wr[${index}]`).toBeLessThan(2e-2 * Math.max(1, Math.abs(analytic[index])));
+  }
+  tf.dispose([value, ...Object.values(grads), input, target]);
+}

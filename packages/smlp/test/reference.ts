@@ -1,4 +1,6 @@
 /** Plain-JavaScript references the tests hold the tensor code to. */
+import { expect } from 'vitest';
+import { tf } from '@moebench/backend';
 
 /** Layer norm over the last axis of rows [n][width], gamma = 1, beta = 0. */
 export function layerNormRows(rows: number[][], epsilon = 1e-5): number[][] {
@@ -39,4 +41,28 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let max = 0;
   for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
   return max;
+}
+
+/**
+ * Asserts causality of `run` on one sequence of `seqLen` x `dModel` values: for every `stride`-th
+ * position t from `firstCausal`, changing the inputs after t leaves the outputs up to t exactly
+ * unchanged, and changes some later output.
+ */
+export async function expectCausal(
+  run: (values: Float32Array) => tf.Tensor,
+  base: Float32Array,
+  seqLen: number,
+  dModel: number,
+  firstCausal: number,
+  stride: number,
+): Promise<void> {
+  for (let t = firstCausal; t < seqLen - 1; t += stride) {
+    const changed = base.slice();
+    for (let i = (t + 1) * dModel; i < changed.length; i++) changed[i] = 0.5 - changed[i];
+    const [a, b] = [run(base), run(changed)];
+    const [valuesA, valuesB] = [await a.data(), await b.data()];
+    expect(maxAbsDiff(valuesA.slice(0, (t + 1) * dModel), valuesB.slice(0, (t + 1) * dModel))).toBe(0);
+    expect(maxAbsDiff(valuesA, valuesB)).toBeGreaterThan(1e-4);
+    tf.dispose([a, b]);
+  }
 }
