@@ -5,6 +5,7 @@ import {
   dispatch,
   ExpertBank,
   groupedLayerNorm,
+  requireLayerInput,
   type MoeLayer,
   type MoeOutput,
   type Router,
@@ -140,9 +141,7 @@ export class BaseLayer implements MoeLayer {
    */
   apply(input: tf.Tensor, context: RouterContext): MoeOutput {
     const { dModel } = this.options;
-    if (input.rank < 2 || input.shape[input.rank - 1] !== dModel) {
-      throw new RangeError(`BaseLayer.apply: input must have shape [..., ${dModel}], received [${input.shape.join(', ')}]`);
-    }
+    requireLayerInput('BaseLayer.apply', input, dModel, context);
     const tokens = input.size / dModel;
     if (context.training && tokens < this.options.numExperts) {
       throw new RangeError(

@@ -2,6 +2,7 @@ import { tf } from '@moebench/backend';
 import { combine, dispatch } from './dispatch.js';
 import type { ExpertBank } from './expert-bank.js';
 import { computeRoutingStats } from './stats.js';
+import { requireLayerInput } from './validate.js';
 import type { MoeLayer, MoeOutput, Router, RouterContext, RoutingStats } from './types.js';
 
 /** Parts of a `MoeFeedForward`. */
@@ -40,12 +41,8 @@ export class MoeFeedForward implements MoeLayer {
    * the caller's tidy or gradient scope; the intermediate tensors are released here.
    */
   apply(input: tf.Tensor, context: RouterContext): MoeOutput {
-    const dModel = input.shape[input.rank - 1];
-    if (input.rank < 2 || dModel !== this.bank.dModel) {
-      throw new RangeError(
-        `MoeFeedForward.apply: input must have shape [..., ${this.bank.dModel}], received [${input.shape.join(', ')}]`,
-      );
-    }
+    const dModel = this.bank.dModel;
+    requireLayerInput('MoeFeedForward.apply', input, dModel, context);
 
     let stats: RoutingStats | undefined;
     const result = tf.tidy(() => {

@@ -7,7 +7,7 @@ export { ExpertBank, type ExpertBankOptions } from './expert-bank.js';
 export { balanceLoss, zLoss } from './losses.js';
 export { computeRoutingStats, meanEntropy } from './stats.js';
 export { MoeFeedForward, type MoeFeedForwardOptions } from './feed-forward.js';
-export { requireAbove, requireInteger, requireName, requireNumber, requireOneOf, requireOptions, requireSeed } from './validate.js';
+export { requireAbove, requireInteger, requireName, requireNumber, requireOneOf, requireLayerInput, requireOptions, requireSeed } from './validate.js';
 export { selectGates } from './gates.js';
 export { argmaxRows } from './argmax.js';
 export {

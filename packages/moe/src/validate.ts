@@ -83,3 +83,19 @@ export function requireName(owner: string, field: string, value: unknown): strin
   }
   return value;
 }
+
+/**
+ * Throws unless `input` is a float32 tensor [..., dModel] with at least one token and `context` is
+ * a router context object (`{ training: boolean, ... }`).
+ */
+export function requireLayerInput(owner: string, input: { shape: number[]; dtype: string; rank: number; size: number }, dModel: number, context: unknown): void {
+  if (input.rank < 2 || input.shape[input.rank - 1] !== dModel || input.size === 0) {
+    throw new RangeError(`${owner}: input must have shape [..., ${dModel}] with at least one token, received [${input.shape.join(', ')}]`);
+  }
+  if (input.dtype !== 'float32') {
+    throw new RangeError(`${owner}: input must be float32, received ${input.dtype}`);
+  }
+  if (context === null || typeof context !== 'object' || typeof (context as { training?: unknown }).training !== 'boolean') {
+    throw new TypeError(`${owner}: context must be an object with a boolean training field, received ${describe(context)}`);
+  }
+}

@@ -202,6 +202,24 @@ describe.each(['cpu', 'wasm'] as const)('Switch on %s', (backend) => {
 });
 
 describe('Switch options', () => {
+  it('rejects bad layer inputs before routing', async () => {
+    await initBackend('cpu');
+    const layer = createSwitchLayer({ dModel: 4, numExperts: 2 });
+    const before = tf.memory().numTensors;
+    const [narrow, ints, empty, good] = [tf.zeros([2, 5]), tf.zeros([2, 4], 'int32'), tf.zeros([0, 4]), tf.zeros([2, 4])];
+    expect(() => layer.apply(narrow, { training: false })).toThrow(
+      'MoeFeedForward.apply: input must have shape [..., 4] with at least one token, received [2, 5]',
+    );
+    expect(() => layer.apply(ints, { training: false })).toThrow('MoeFeedForward.apply: input must be float32, received int32');
+    expect(() => layer.apply(empty, { training: false })).toThrow('with at least one token, received [0, 4]');
+    expect(() => layer.apply(good, undefined as never)).toThrow(
+      'MoeFeedForward.apply: context must be an object with a boolean training field, received undefined',
+    );
+    tf.dispose([narrow, ints, empty, good]);
+    expect(tf.memory().numTensors).toBe(before);
+    layer.dispose();
+  });
+
   it('fills in the documented defaults', () => {
     const resolved = resolveSwitchOptions({ dModel: 16 });
     expect(resolved).toMatchObject({
