@@ -86,7 +86,14 @@ export function perplexityChart(
       mark: { type: 'line', point: true },
       encoding: {
         x: { field: 'x', type: 'quantitative', title: AXIS_TITLES[axis], axis: axis === 'time' ? {} : { format: '~s' } },
-        y: { field: 'perplexity', type: 'quantitative', title: 'Validation perplexity', scale: { type: 'log', nice: false } },
+        y: {
+          field: 'perplexity',
+          type: 'quantitative',
+          title: 'Validation perplexity',
+          scale: { type: 'log', nice: false },
+          // vega's log axis leaves some tick labels blank; explicit values are all labelled.
+          axis: { values: perplexityTicks(...extent(values.map((value) => value.perplexity))), format: '~r' },
+        },
         color: colourEncoding(runs, colours),
         detail: { field: 'seed', type: 'nominal' },
       },
@@ -130,6 +137,36 @@ export function throughputChart(models: readonly ModelSummary[], context: RunCon
       ],
     }),
   };
+}
+
+/**
+ * Returns round tick values for a perplexity axis from `min` to `max`: 1, 2 and 5 times powers of
+ * ten when the range spans a decade or more (a log axis), else about eight evenly spaced values on a
+ * 1, 2 or 5 step.
+ */
+export function perplexityTicks(min: number, max: number): number[] {
+  if (!(Number.isFinite(min) && Number.isFinite(max) && min > 0 && max >= min)) return [];
+  if (max === min) return [min];
+  const round = (value: number): number => Number(value.toPrecision(12));
+  const ticks: number[] = [];
+  if (max / min >= 10) {
+    for (let exponent = Math.floor(Math.log10(min)); exponent <= Math.ceil(Math.log10(max)); exponent++) {
+      for (const mantissa of [1, 2, 5]) {
+        const value = round(mantissa * 10 ** exponent);
+        if (value >= min && value <= max) ticks.push(value);
+      }
+    }
+    return ticks;
+  }
+  const rawStep = (max - min) / 8;
+  const magnitude = 10 ** Math.floor(Math.log10(rawStep));
+  const step = [1, 2, 5, 10].map((factor) => factor * magnitude).find((candidate) => candidate >= rawStep)!;
+  for (let index = Math.ceil(round(min / step)); index * step <= max * (1 + 1e-12); index++) ticks.push(round(index * step));
+  return ticks;
+}
+
+function extent(values: readonly number[]): [number, number] {
+  return [Math.min(...values), Math.max(...values)];
 }
 
 /** Expert-load heatmap of one MoE model run: share of each layer's routing choices per expert, last quarter of training. */

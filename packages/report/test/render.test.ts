@@ -11,11 +11,12 @@ import {
   loadOverTimeChart,
   modelColours,
   perplexityChart,
+  perplexityTicks,
   renderPng,
   renderSvg,
   throughputChart,
 } from '../src/index.js';
-import { sampleModels } from './fixtures.js';
+import { modelRun, sampleModels } from './fixtures.js';
 
 const context = {
   runId: 'test-run',
@@ -71,6 +72,30 @@ describe('perplexity chart', () => {
     const directory = join(tmpdir(), 'moebench-report-render-test');
     mkdirSync(directory, { recursive: true });
     writeFileSync(join(directory, 'perplexity-vs-flops.png'), rendered.png);
+  });
+});
+
+describe('perplexityTicks', () => {
+  it('labels a narrow range with evenly spaced round values', () => {
+    expect(perplexityTicks(90, 120)).toEqual([90, 95, 100, 105, 110, 115, 120]);
+    expect(perplexityTicks(193.2, 258.4)).toEqual([200, 210, 220, 230, 240, 250]);
+  });
+
+  it('labels a wide range with 1-2-5 steps per decade', () => {
+    expect(perplexityTicks(4.2, 256)).toEqual([5, 10, 20, 50, 100, 200]);
+  });
+
+  it('keeps both ends of a range too small for round values', () => {
+    expect(perplexityTicks(100, 100)).toEqual([100]);
+    expect(perplexityTicks(100.2, 100.7)).toEqual([100.2, 100.3, 100.4, 100.5, 100.6, 100.7]);
+  });
+});
+
+describe('perplexity axis', () => {
+  it('labels every tick of a narrow log axis', async () => {
+    const narrow = [modelRun('smlp', [[5, 100]]), modelRun('switch', [[6, 120]]), modelRun('gmlp', [[4, 90]])];
+    const svg = await renderSvg(perplexityChart(narrow, 'time', context).spec);
+    for (const label of ['90', '95', '100', '105', '110', '115', '120']) expect(svg).toContain(`>${label}</text>`);
   });
 });
 
