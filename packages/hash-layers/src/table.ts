@@ -128,16 +128,16 @@ export function lookupExperts(table: HashTable, tokenIds: Int32Array, previousTo
   }
   for (let index = 0; index < tokenIds.length; index++) {
     const token = tokenIds[index];
-    if (!(token >= 0 && token < vocabSize)) {
-      throw new RangeError(`lookupExperts: token id at ${index} must be in [0, ${vocabSize}) (the table's vocabulary), received ${token}`);
+    if (!(Number.isInteger(token) && token >= 0 && token < vocabSize)) {
+      throw new RangeError(`lookupExperts: token id at ${index} must be an integer in [0, ${vocabSize}) (the table's vocabulary), received ${token}`);
     }
     if (table.kind !== 'bigram') {
       experts[index] = (table.experts as Int32Array)[token];
       continue;
     }
     const previous = (previousTokenIds as Int32Array)[index];
-    if (!(previous >= -1 && previous < vocabSize)) {
-      throw new RangeError(`lookupExperts: previous token id at ${index} must be in [-1, ${vocabSize}), received ${previous}`);
+    if (!(Number.isInteger(previous) && previous >= -1 && previous < vocabSize)) {
+      throw new RangeError(`lookupExperts: previous token id at ${index} must be an integer in [-1, ${vocabSize}), received ${previous}`);
     }
     experts[index] = mix(table.seed ?? 0, previous + 1, token) % numExperts;
   }

@@ -80,7 +80,15 @@ describe('hash tables', () => {
 
   it('rejects token ids outside the vocabulary', () => {
     expect(() => lookupExperts(buildRandomTable(10, 2, 0), Int32Array.from([3, 10]))).toThrow(
-      "lookupExperts: token id at 1 must be in [0, 10) (the table's vocabulary), received 10",
+      "lookupExperts: token id at 1 must be an integer in [0, 10) (the table's vocabulary), received 10",
+    );
+    // A plain array is not truncated the way an Int32Array is: a fractional id must not read expert 0.
+    expect(() => lookupExperts(buildRandomTable(10, 2, 0), [3, 1.5] as unknown as Int32Array)).toThrow(
+      "lookupExperts: token id at 1 must be an integer in [0, 10) (the table's vocabulary), received 1.5",
+    );
+    const bigram = buildBigramTable(10, 2, 0);
+    expect(() => lookupExperts(bigram, Int32Array.from([3, 4]), [-1, 2.5] as unknown as Int32Array)).toThrow(
+      'lookupExperts: previous token id at 1 must be an integer in [-1, 10), received 2.5',
     );
   });
 });
