@@ -72,7 +72,7 @@ describe('BatchSampler', () => {
     expect(() => new BatchSampler({ tokens, batchSize: Number.NaN, seqLen: 8 })).toThrow(/^batchSize: must be an integer >= 1 \(received NaN\)/);
   });
 
-  it('rejects a seed that is not an integer or a string', () => {
+  it('rejects a non-integer seed', () => {
     for (const seed of [Number.NaN, 1.5, Number.POSITIVE_INFINITY]) {
       expect(() => new BatchSampler({ tokens, batchSize: 2, seqLen: 4, seed })).toThrow(
         `seed: must be an integer or a string (received ${seed}). Allowed: an integer or a non-empty string.`,
@@ -80,7 +80,7 @@ describe('BatchSampler', () => {
     }
   });
 
-  it('rejects a saved state that is not an object', () => {
+  it('rejects a null saved state', () => {
     expect(() => BatchSampler.restore(tokens, null as unknown as SamplerState)).toThrow(
       'state: must be a saved sampler state (received null). Allowed: the object BatchSampler.state() returned.',
     );

@@ -35,7 +35,7 @@ describe('assignGroupsInOrder', () => {
 });
 
 describe('stripBrownTags on abbreviations', () => {
-  it('keeps one period when a sentence ends with an abbreviation', () => {
+  it('keeps one period after an abbreviation', () => {
     // Brown tags the abbreviation's period and the sentence's period separately: `Jr./np ./.`.
     expect(stripBrownTags('by James C. Crumlish/np ,/, Jr./np ./.')).toBe('by James C. Crumlish, Jr.');
     expect(stripBrownTags('It ended ./.')).toBe('It ended.');
@@ -207,7 +207,7 @@ describe('corpus input errors', () => {
     expect(() => loadCorpus({ name: 'sotu', testFraction: 0 })).toThrow('testFraction: must be a fraction (received 0)');
   });
 
-  it('rejects a corpus too small to give every split text and says how small it is', () => {
+  it('rejects a corpus too small to split', () => {
     const tiny = write('tiny.txt', '0123456789');
     expect(() => loadCorpus({ name: 'files', paths: [tiny] })).toThrow(
       'corpus: has no validation text after splitting its 10 bytes (rule: Files joined in order',
@@ -221,14 +221,14 @@ describe('corpus input errors', () => {
     expect(() => loadCorpus({ name: 'brown', testFraction: Number.NaN })).toThrow('testFraction: must be a fraction (received NaN)');
   });
 
-  it('reads the given paths when the corpus name is left out', () => {
+  it('reads paths without a corpus name', () => {
     const path = write('unnamed/a.txt', 'line of text\n'.repeat(400));
     const corpus = loadCorpus({ paths: [path] });
     expect(corpus.name).toBe('files');
     expect(corpus.train.documents).toEqual([path]);
   });
 
-  it('rejects paths given with a packaged corpus instead of ignoring them', () => {
+  it('rejects paths with a packaged corpus', () => {
     const path = write('ignored/a.txt', 'some text');
     expect(() => loadCorpus({ name: 'sotu', paths: [path] })).toThrow(
       `paths: is only read by corpus "files", not by "sotu" (received ${JSON.stringify([path])}). Allowed: no paths, or name "files".`,

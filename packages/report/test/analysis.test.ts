@@ -131,8 +131,8 @@ describe('analyse with several seeds', () => {
   });
 });
 
-describe('analyse with runs that stopped early or were evaluated late', () => {
-  it('calls a speedup unknown when the target is reached by a first evaluation after the start', () => {
+describe('analyse with early stops and late evaluations', () => {
+  it('leaves a bounded crossing unmeasured', () => {
     // One evaluation each: sMLP at 100 after 5 s, Switch at 120 after 6 s. Both only bound their
     // crossing of 120 from above (at or before 5 s and 6 s), so 6 / 5 = 1.2 is no speedup.
     const analysis = analyse({ run, models: [modelRun('smlp', [[5, 100]]), modelRun('switch', [[6, 120]])] });
@@ -146,7 +146,7 @@ describe('analyse with runs that stopped early or were evaluated late', () => {
     );
   });
 
-  it('still measures a speedup when both curves start at x = 0', () => {
+  it('measures curves that start at zero', () => {
     const analysis = analyse({ run, models: [modelRun('smlp', [[0, 250], [5, 100]]), modelRun('switch', [[0, 250], [6, 120]])] });
     const time = analysis.comparisons[0].speedups.time;
     // sMLP crosses 120 at 5 * (250 - 120) / (250 - 100) = 4.333 s; Switch at 6 s.
@@ -154,7 +154,7 @@ describe('analyse with runs that stopped early or were evaluated late', () => {
     expect(time.speedup!.mean).toBeCloseTo(6 / (5 * 130 / 150), 10);
   });
 
-  it('judges an interrupted pair inconclusive whatever the speedup', () => {
+  it('calls an interrupted pair inconclusive', () => {
     const analysis = analyse({
       run,
       models: [modelRun('smlp', [[0, 100], [10, 20]]), modelRun('gshard', [[0, 100], [30, 20]], { status: 'interrupted' })],
@@ -166,7 +166,7 @@ describe('analyse with runs that stopped early or were evaluated late', () => {
     });
   });
 
-  it('says that sMLP diverged when it never reached the target', () => {
+  it('names a diverged sMLP in the reason', () => {
     const analysis = analyse({
       run,
       models: [
@@ -180,7 +180,7 @@ describe('analyse with runs that stopped early or were evaluated late', () => {
     });
   });
 
-  it('reads perplexity at equal time at the end of the shortest finished run', () => {
+  it('reads equal time at the shortest finished run', () => {
     // The diverged sMLP stops at 5 s; the finished runs end at 10 s and 20 s.
     const analysis = analyse({
       run,
@@ -195,7 +195,7 @@ describe('analyse with runs that stopped early or were evaluated late', () => {
     expect(atEqual).toEqual({ smlp: null, transformer: 50, gmlp: 145 });
   });
 
-  it('checks the verdict and collapse options even without comparisons', () => {
+  it('checks options without comparisons', () => {
     const models = [modelRun('gmlp', [[1, 9]])];
     expect(() => analyse({ run, models }, { singleSeedMargin: -1 })).toThrow('analyse: singleSeedMargin is -1; it must be a number >= 0.');
     expect(() => analyse({ run, models }, { collapseThreshold: 2 })).toThrow('analyse: collapseThreshold is 2; it must lie in (0, 1).');

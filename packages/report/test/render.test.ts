@@ -76,23 +76,23 @@ describe('perplexity chart', () => {
 });
 
 describe('perplexityTicks', () => {
-  it('labels a narrow range with evenly spaced round values', () => {
+  it('labels a narrow range evenly', () => {
     expect(perplexityTicks(90, 120)).toEqual([90, 95, 100, 105, 110, 115, 120]);
     expect(perplexityTicks(193.2, 258.4)).toEqual([200, 210, 220, 230, 240, 250]);
   });
 
-  it('labels a wide range with 1-2-5 steps per decade', () => {
+  it('labels a wide range by decade', () => {
     expect(perplexityTicks(4.2, 256)).toEqual([5, 10, 20, 50, 100, 200]);
   });
 
-  it('keeps both ends of a range too small for round values', () => {
+  it('labels a tiny range', () => {
     expect(perplexityTicks(100, 100)).toEqual([100]);
     expect(perplexityTicks(100.2, 100.7)).toEqual([100.2, 100.3, 100.4, 100.5, 100.6, 100.7]);
   });
 });
 
 describe('perplexity axis', () => {
-  it('labels every tick of a narrow log axis', async () => {
+  it('labels every narrow log tick', async () => {
     const narrow = [modelRun('smlp', [[5, 100]]), modelRun('switch', [[6, 120]]), modelRun('gmlp', [[4, 90]])];
     const svg = await renderSvg(perplexityChart(narrow, 'time', context).spec);
     for (const label of ['90', '95', '100', '105', '110', '115', '120']) expect(svg).toContain(`>${label}</text>`);
@@ -106,7 +106,7 @@ describe('PNG text', () => {
     return count;
   };
 
-  it('draws the labels with the given font files and no system font', async () => {
+  it('draws text only with given fonts', async () => {
     const svg = await renderSvg(throughputChart(analyse({ run: context, models }).models, context).spec);
     const withFonts = renderPng(svg, findChartFonts(), 1);
     const withoutFonts = renderPng(svg, [], 1);
@@ -151,7 +151,7 @@ describe('chart colours and sizes', () => {
     return scale.range[scale.domain.indexOf(name)];
   };
 
-  it('gives a model the same colour in every chart', () => {
+  it('keeps a model's colour across charts', () => {
     const colours = modelColours(models.map((run) => run.name));
     const curves = perplexityChart(models, 'time', context, colours).spec;
     const dropped = droppedFractionChart(models.filter((run) => run.routing.length > 0), context, colours).spec;
@@ -161,7 +161,7 @@ describe('chart colours and sizes', () => {
     expect(colourOf(curves, 'Transformer')).not.toBe(colourOf(curves, 'GShard'));
   });
 
-  it('keeps a heatmap over few steps tall enough for its axis title', async () => {
+  it('keeps short heatmaps tall enough', async () => {
     const switchRun = models.find((run) => run.name === 'switch')!;
     const short = { ...switchRun, routing: switchRun.routing.filter((point) => point.step <= 3) };
     const svg = await renderSvg(loadOverTimeChart(short, context).spec);

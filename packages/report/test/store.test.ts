@@ -118,7 +118,7 @@ describe('readReportData with seeds', () => {
   });
 });
 
-describe('stores a new user gets wrong', () => {
+describe('readReportData on unusual stores', () => {
   const model = { architecture: 'smlp', config: {}, totalParameters: 10, activeParametersPerToken: 10, forwardFlopsPerToken: 20 };
   const newStore = (): { store: ReturnType<typeof openStore>; storePath: string } => {
     const storePath = join(mkdtempSync(join(tmpdir(), 'moebench-report-edge-')), 'results.sqlite');
@@ -134,13 +134,13 @@ describe('stores a new user gets wrong', () => {
     bitsPerByte: Math.log2(perplexity),
   });
 
-  it('says a store without runs has none', () => {
+  it('rejects a store without runs', () => {
     const { store, storePath } = newStore();
     store.close();
     expect(() => readReportData(storePath)).toThrow(`The run store ${storePath} contains no run; run a suite first.`);
   });
 
-  it('keeps the evaluations of a diverged sMLP and leaves out the NaN one', () => {
+  it('keeps a diverged sMLP's finite evaluations', () => {
     const { store, storePath } = newStore();
     store.createRun({ id: 'div', suite: 'smoke', manifest });
     const smlp = store.addModel('div', { ...model, name: 'smlp' });
@@ -162,7 +162,7 @@ describe('stores a new user gets wrong', () => {
     expect(analysis.equalTimeSeconds).toBe(10);
   });
 
-  it('writes a report for one model without evaluations', async () => {
+  it('reports one model without evaluations', async () => {
     const { store, storePath } = newStore();
     store.createRun({ id: 'bare', suite: 'smoke', manifest });
     const smlp = store.addModel('bare', { ...model, name: 'smlp' });

@@ -64,7 +64,7 @@ describe('writeReportFromData', () => {
     expect(markdown).toContain('| Transformer |');
   });
 
-  it('shows a speedup from single evaluations as unknown, not as not reached', () => {
+  it('shows a bounded speedup as unknown', () => {
     const models = [modelRun('smlp', [[5, 100]]), modelRun('switch', [[6, 120]])];
     const markdown = renderMarkdown(buildDocument(analyse({ run, models }), run, []), 'charts');
     const row = markdown.split('\n').find((line) => line.startsWith('| Switch | up to 2x |'))!;
@@ -77,7 +77,7 @@ describe('writeReportFromData', () => {
     await expect(writeReportFromData({ run, models: [] }, { outDir: '' })).rejects.toThrow('writeReport: outDir is ""');
   });
 
-  it('rejects bad options before writing anything', async () => {
+  it('rejects bad options before writing', async () => {
     const parent = mkdtempSync(join(tmpdir(), 'moebench-report-'));
     const outDir = join(parent, 'out');
     const models = sampleModels();

@@ -115,7 +115,7 @@ describe('exports', () => {
     store.close();
   });
 
-  it('rejects an unknown format or a file as the folder before writing', () => {
+  it('checks folder and format first', () => {
     const store = filledStore();
     const file = join(dir, 'not-a-folder');
     writeFileSync(file, 'text');

@@ -185,7 +185,7 @@ describe('run store input errors', () => {
     expect(() => store.recordStep(model.id, { ...step, step: 1.5 })).toThrow(/^step: must be a non-negative integer/);
   });
 
-  it('names the field of a measurement SQLite would refuse, and keeps what was stored', () => {
+  it('rejects unstorable measurements by field', () => {
     const next = { ...step, step: 2 };
     expect(() => store.recordStep(model.id, { ...next, lr: Number.NaN })).toThrow('lr: must be a finite number (received NaN). Allowed: a finite number.');
     expect(() => store.recordStep(model.id, { ...next, tokensPerSecond: Number.NaN })).toThrow(
@@ -213,7 +213,7 @@ describe('run store input errors', () => {
     expect(store.routing(model.id)).toEqual([]);
   });
 
-  it('rejects a manifest or config that JSON cannot hold', () => {
+  it('rejects manifests JSON cannot hold', () => {
     const manifest = sampleManifest();
     const circular: Record<string, unknown> = {};
     circular.self = circular;
@@ -252,7 +252,7 @@ describe('run store paths', () => {
     expect(() => openStore(text)).toThrow(/^path: is not a SQLite file/);
   });
 
-  it('rejects a SQLite file that is not a run store and leaves it as it was', () => {
+  it('rejects a foreign SQLite file untouched', () => {
     const other = join(dir, 'other.sqlite');
     const db = new Database(other);
     db.exec('CREATE TABLE things (id INTEGER)');
@@ -265,7 +265,7 @@ describe('run store paths', () => {
     expect(existsSync(`${other}-wal`)).toBe(false);
   });
 
-  it('rejects a store from a newer schema, writable or not, without touching it', () => {
+  it('rejects a newer schema untouched', () => {
     const newer = join(dir, 'newer.sqlite');
     const db = new Database(newer);
     db.exec('CREATE TABLE runs (id TEXT)');
@@ -278,7 +278,7 @@ describe('run store paths', () => {
     after.close();
   });
 
-  it('rejects a path whose parent is a file', () => {
+  it('rejects a file as parent folder', () => {
     const file = join(dir, 'plain-file');
     writeFileSync(file, 'text');
     expect(() => openStore(join(file, 'results.sqlite'))).toThrow(
