@@ -1,4 +1,5 @@
 import {
+  EXPERT_LAYER_OPTION_KEYS,
   requireAbove,
   requireInteger,
   requireNumber,
@@ -52,18 +53,12 @@ export interface BaseLayerOptions {
 
 /** Every option of a BASE layer, for the unknown-option check. */
 const BASE_OPTION_KEYS: Record<keyof BaseLayerOptions, true> = {
-  dModel: true,
-  numExperts: true,
-  hiddenSize: true,
+  ...EXPERT_LAYER_OPTION_KEYS,
   sublayers: true,
   auctionEpsilon: true,
   auctionEpsilonScaling: true,
   centroidGain: true,
-  expertInitScale: true,
-  activation: true,
   layerNormEpsilon: true,
-  seed: true,
-  name: true,
 };
 
 /** BASE options with every default filled in. */

@@ -1,4 +1,11 @@
-import { requireNumber, requireOneOf, requireOptions, resolveExpertLayerOptions, type ExpertLayerOptions } from '@moebench/moe';
+import {
+  EXPERT_LAYER_OPTION_KEYS,
+  requireNumber,
+  requireOneOf,
+  requireOptions,
+  resolveExpertLayerOptions,
+  type ExpertLayerOptions,
+} from '@moebench/moe';
 
 /** Second-expert policies in training. */
 export const SECOND_EXPERT_POLICIES = ['sampling', 'random', 'all'] as const;
@@ -56,9 +63,7 @@ export interface GShardOptions extends ExpertLayerOptions {
 
 /** Every option of a GShard layer, for the unknown-option check. */
 const GSHARD_OPTION_KEYS: Record<keyof GShardOptions, true> = {
-  dModel: true,
-  numExperts: true,
-  hiddenSize: true,
+  ...EXPERT_LAYER_OPTION_KEYS,
   secondExpertPolicy: true,
   evalSecondExpertPolicy: true,
   normalizeGates: true,
@@ -67,10 +72,6 @@ const GSHARD_OPTION_KEYS: Record<keyof GShardOptions, true> = {
   balanceLossWeight: true,
   zLossWeight: true,
   routerInitScale: true,
-  expertInitScale: true,
-  activation: true,
-  seed: true,
-  name: true,
 };
 
 /** GShard options with every default filled in. */

@@ -1,6 +1,7 @@
 import { Rng } from '@moebench/backend';
 import {
   ACTIVATIONS,
+  EXPERT_LAYER_OPTION_KEYS,
   requireInteger,
   requireName,
   requireNumber,
@@ -43,18 +44,12 @@ export interface HashOptions {
 
 /** Every option of a HASH layer, for the unknown-option check. */
 const HASH_OPTION_KEYS: Record<keyof HashOptions, true> = {
-  dModel: true,
+  ...EXPERT_LAYER_OPTION_KEYS,
   vocabSize: true,
-  numExperts: true,
-  hiddenSize: true,
   kind: true,
   unigramCounts: true,
   table: true,
   capacityFactor: true,
-  expertInitScale: true,
-  activation: true,
-  seed: true,
-  name: true,
 };
 
 /** HASH options with every default filled in (`table` and `unigramCounts` stay optional). */

@@ -13,6 +13,7 @@ export { argmaxRows } from './argmax.js';
 export {
   createLayerExpertBank,
   createRouterWeights,
+  EXPERT_LAYER_OPTION_KEYS,
   LinearRouter,
   type LinearRouterOptions,
   resolveExpertLayerOptions,

@@ -22,6 +22,17 @@ export interface ExpertLayerOptions {
   name?: string;
 }
 
+/** The keys of `ExpertLayerOptions`, for the unknown-option check of the layers that extend it. */
+export const EXPERT_LAYER_OPTION_KEYS: Readonly<Record<keyof ExpertLayerOptions, true>> = {
+  dModel: true,
+  numExperts: true,
+  hiddenSize: true,
+  expertInitScale: true,
+  activation: true,
+  seed: true,
+  name: true,
+};
+
 /** `ExpertLayerOptions` with every default filled in and validated. */
 export interface ResolvedExpertLayerOptions {
   dModel: number;

@@ -1,4 +1,10 @@
-import { requireNumber, requireOptions, resolveExpertLayerOptions, type ExpertLayerOptions } from '@moebench/moe';
+import {
+  EXPERT_LAYER_OPTION_KEYS,
+  requireNumber,
+  requireOptions,
+  resolveExpertLayerOptions,
+  type ExpertLayerOptions,
+} from '@moebench/moe';
 
 /**
  * Options of a Switch layer. Every field but `dModel` has a default; the expert fields (`numExperts`
@@ -28,19 +34,13 @@ export interface SwitchOptions extends ExpertLayerOptions {
 
 /** Every option of a Switch layer, for the unknown-option check. */
 const SWITCH_OPTION_KEYS: Record<keyof SwitchOptions, true> = {
-  dModel: true,
-  numExperts: true,
-  hiddenSize: true,
+  ...EXPERT_LAYER_OPTION_KEYS,
   capacityFactor: true,
   evalCapacityFactor: true,
   jitterEps: true,
   balanceLossWeight: true,
   zLossWeight: true,
   routerInitScale: true,
-  expertInitScale: true,
-  activation: true,
-  seed: true,
-  name: true,
 };
 
 /** Switch options with every default filled in. */
