@@ -151,7 +151,7 @@ describe('chart colours and sizes', () => {
     return scale.range[scale.domain.indexOf(name)];
   };
 
-  it('keeps a model's colour across charts', () => {
+  it("keeps a model's colour across charts", () => {
     const colours = modelColours(models.map((run) => run.name));
     const curves = perplexityChart(models, 'time', context, colours).spec;
     const dropped = droppedFractionChart(models.filter((run) => run.routing.length > 0), context, colours).spec;

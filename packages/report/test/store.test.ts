@@ -140,7 +140,7 @@ describe('readReportData on unusual stores', () => {
     expect(() => readReportData(storePath)).toThrow(`The run store ${storePath} contains no run; run a suite first.`);
   });
 
-  it('keeps a diverged sMLP's finite evaluations', () => {
+  it("keeps a diverged sMLP's finite evaluations", () => {
     const { store, storePath } = newStore();
     store.createRun({ id: 'div', suite: 'smoke', manifest });
     const smlp = store.addModel('div', { ...model, name: 'smlp' });
