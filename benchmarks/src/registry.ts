@@ -18,7 +18,10 @@ export interface BenchCase {
   tokensPerStep: number;
   /** Floating-point operations in a step (multiply and add counted apart), for GFLOP/s. */
   flopsPerStep: number;
-  /** The variants this case runs on. Default: every variant. */
+  /**
+   * The variants this case runs on. Default: `DEFAULT_CASE_VARIANTS` (wasm-native, wasm,
+   * tensorflow). List wasm-stock and cpu too only when a step takes a few seconds at most there.
+   */
   variants?: readonly VariantName[];
   /**
    * Builds the inputs and weights on the active backend (already started by the runner) and

@@ -1,7 +1,7 @@
 import { describeBackend, initBackend, tf, type BackendDescription } from '@moebench/backend';
 import { Bench } from 'tinybench';
 import type { BenchCase } from './registry.js';
-import type { Variant, VariantName } from './variants.js';
+import { DEFAULT_CASE_VARIANTS, type Variant, type VariantName } from './variants.js';
 
 /** One case measured (or not) on one variant. */
 export interface CaseResult {
@@ -40,7 +40,7 @@ export async function runVariant(
   cases: readonly BenchCase[],
   log: (line: string) => void,
 ): Promise<VariantRun> {
-  const applicable = cases.filter((benchCase) => benchCase.variants?.includes(variant.name) ?? true);
+  const applicable = cases.filter((benchCase) => (benchCase.variants ?? DEFAULT_CASE_VARIANTS).includes(variant.name));
   const skipAll = (reason: string): VariantRun => {
     log(`${variant.name}: skipped (the reason is in the table's notes and the JSON)`);
     return {

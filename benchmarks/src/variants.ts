@@ -4,6 +4,13 @@ export const VARIANT_NAMES = ['wasm-native', 'wasm', 'wasm-stock', 'cpu', 'tenso
 /** A variant name. */
 export type VariantName = (typeof VARIANT_NAMES)[number];
 
+/**
+ * Variants a case runs on when it does not list its own. Stock wasm and cpu take seconds to
+ * minutes per step on layer-sized cases (a full run with every case on them took over 20 minutes),
+ * so a case opts into them by listing them, as the dense FFN does.
+ */
+export const DEFAULT_CASE_VARIANTS: readonly VariantName[] = ['wasm-native', 'wasm', 'tensorflow'];
+
 /** Backend settings and time budget of a variant. */
 export interface Variant {
   name: VariantName;

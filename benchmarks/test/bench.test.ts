@@ -90,6 +90,12 @@ describe('running a case', () => {
     expect(run.results).toEqual([{ case: 'test-throwing', variant: 'wasm', status: 'failed', reason: 'boom' }]);
   });
 
+  it('runs cases on stock wasm and cpu only when listed', async () => {
+    const unlisted = selectCases(['test-tiny']);
+    const run = await runVariant({ ...VARIANTS.cpu, iterations: 1 }, unlisted, () => {});
+    expect(run.results).toEqual([]);
+  });
+
   it('prints speedup against stock wasm', () => {
     const runs: VariantRun[] = [
       { variant: 'wasm', results: [{ case: 'c', variant: 'wasm', status: 'measured', steps: 5, meanMs: 100, rmePercent: 2, tokensPerSecond: 20480, gflops: 20 }] },

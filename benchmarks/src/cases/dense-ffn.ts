@@ -24,6 +24,8 @@ export const denseFfnCase: BenchCase = {
   description: `dense FFN forward + backward, ${TOKENS} tokens, d=${D_MODEL}, f=${D_FF}, GELU`,
   tokensPerStep: TOKENS,
   flopsPerStep: 3 * 2 * 2 * TOKENS * D_MODEL * D_FF,
+  // Stock wasm and cpu are here to show the replacement kernels' gain side by side.
+  variants: ['wasm-native', 'wasm', 'wasm-stock', 'cpu', 'tensorflow'],
   prepare() {
     const rng = new Rng('bench/dense-ffn');
     const x = rng.normalTensor([TOKENS, D_MODEL]);
