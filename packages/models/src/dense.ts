@@ -1,15 +1,10 @@
 import { tf } from '@moebench/backend';
-import { dense, layerNorm } from '@moebench/smlp';
+import { dense, gelu, layerNorm } from '@moebench/moe';
 import type { ParameterStore } from './parameters.js';
-
-/** GELU, exact form: x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)). */
-export function gelu(x: tf.Tensor): tf.Tensor {
-  return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1));
-}
 
 /**
  * Layer normalisation over the last axis with a learned scale (init 1) and shift (init 0). It runs
- * @moebench/smlp's `layerNorm`, whose scale and shift gradients sum rows with a matMul, because the
+ * @moebench/moe's `layerNorm` (the one every architecture uses), whose scale and shift gradients sum rows with a matMul, because the
  * wasm backend reduces over a leading axis slowly.
  */
 export class LayerNorm {
@@ -28,7 +23,7 @@ export class LayerNorm {
 }
 
 /**
- * A dense layer y = x W + b on [tokens, in] inputs, run by @moebench/smlp's `dense` (a plain matMul
+ * A dense layer y = x W + b on [tokens, in] inputs, run by @moebench/moe's `dense` (a plain matMul
  * and a bias add whose gradient sums rows with a matMul). A Transformer training step at the default
  * suite's size took about 390 ms with `tf.fused.matMul` and about 265 ms this way (wasm backend,
  * tfjs 4.22, shared 2-core machine, one noisy measurement each).
@@ -48,7 +43,11 @@ export class Linear {
   }
 }
 
-/** The Transformer's feed-forward sublayer: Linear(d -> f), GELU, Linear(f -> d). */
+/**
+ * The Transformer's feed-forward sublayer: Linear(d -> f), GELU, Linear(f -> d). GELU is
+ * @moebench/moe's tanh form, the same op the MoE experts and the gMLP blocks run, so that speed
+ * differences between architectures do not come from different activation kernels.
+ */
 export class FeedForward {
   private readonly input: Linear;
   private readonly output: Linear;
