@@ -1,4 +1,5 @@
 import { tf } from '../tf.js';
+import { makeGatherKernel } from './gather.js';
 import { makeMatMulKernel } from './mat_mul.js';
 import { loadNativeKernels, makeNativeMatMulKernel, type NativeKernelStatus } from './native.js';
 import { makeSumKernel } from './sum.js';
@@ -35,7 +36,7 @@ export interface WasmKernelState {
 export const MISSING_KERNELS: readonly tf.KernelConfig[] = [unsortedSegmentSumConfig];
 
 /** Names of the stock wasm kernels moebench replaces (unless the stock switch is on). */
-export const REPLACED_KERNELS = [tf.BatchMatMul, tf._FusedMatMul, tf.Sum] as const;
+export const REPLACED_KERNELS = [tf.BatchMatMul, tf._FusedMatMul, tf.Sum, tf.GatherV2] as const;
 
 /** Names of the replaced kernels that have a native variant. */
 export const NATIVE_KERNELS = [tf.BatchMatMul, tf._FusedMatMul] as const;
@@ -96,6 +97,7 @@ function buildConfigs(blas: Parameters<typeof makeNativeMatMulKernel>[0] | undef
     [tf.BatchMatMul]: (stock) => makeMatMulKernel(stock, stockTranspose),
     [tf._FusedMatMul]: (stock) => makeMatMulKernel(stock, stockTranspose, true),
     [tf.Sum]: (stock) => makeSumKernel(stock),
+    [tf.GatherV2]: (stock) => makeGatherKernel(stock),
   };
   const result: Record<KernelSet, Map<string, tf.KernelConfig>> = { stock: new Map(), wasm: new Map(), native: new Map() };
   for (const name of REPLACED_KERNELS) {
