@@ -28,9 +28,17 @@ export function formatTable(runs: readonly VariantRun[]): string {
     cells.map((cell, column) => (column < 2 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join('  ').trimEnd();
   const legend = runs.map((run) => `  ${run.variant}: ${VARIANTS[run.variant].label}`);
   // Reasons can be long (load errors with paths): one line each under the table, first sentence only.
-  const notes = results
-    .filter((result) => result.status !== 'measured')
-    .map((result) => `  ${result.case} on ${result.variant} ${result.status}: ${firstSentence(result.reason ?? '')}`);
+  // One note per variant, status and reason: a backend that did not start skips every case alike.
+  const grouped = new Map<string, string[]>();
+  for (const result of results.filter((r) => r.status !== 'measured')) {
+    const key = `${result.variant} ${result.status}: ${firstSentence(result.reason ?? '')}`;
+    grouped.set(key, [...(grouped.get(key) ?? []), result.case]);
+  }
+  const notes = [...grouped].map(([key, cases]) => {
+    const [variantAndStatus, reason] = [key.slice(0, key.indexOf(': ')), key.slice(key.indexOf(': ') + 2)];
+    const which = cases.length === 1 ? cases[0] : `${cases.length} cases`;
+    return `  ${which} on ${variantAndStatus}: ${reason}`;
+  });
   const lines = [line(header), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line)];
   if (notes.length > 0) lines.push('', 'not measured:', ...notes);
   lines.push('', 'variants:', ...legend);

@@ -106,5 +106,11 @@ describe('running a case', () => {
     expect(table).toMatch(/c\s+wasm\s+5\s+100\.0 ±2%\s+20,480\s+20\.00\s+16\.0x/);
     expect(table).toMatch(/c\s+wasm-stock\s+3\s+1600\.0 ±1%\s+1,280\s+1\.25\s+1\.0x/);
     expect(table).toContain('c on tensorflow skipped: Not installed.');
+
+    const skippedTwice: VariantRun = {
+      variant: 'tensorflow',
+      results: ['c', 'd'].map((name) => ({ case: name, variant: 'tensorflow', status: 'skipped', reason: 'Not installed. Details.' })),
+    };
+    expect(formatTable([skippedTwice])).toContain('2 cases on tensorflow skipped: Not installed.');
   });
 });
