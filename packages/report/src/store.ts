@@ -63,7 +63,7 @@ export function runContext(run: RunRecord): RunContext {
   const wasm = asRecord(backend.wasm);
   if (typeof wasm.simd === 'boolean') {
     const threads = typeof wasm.threads === 'number' ? `, ${wasm.threads} thread${wasm.threads === 1 ? '' : 's'}` : '';
-    backendLabel += ` (${wasm.simd ? 'SIMD' : 'no SIMD'}${threads})`;
+    backendLabel += ` (${wasm.simd ? 'SIMD' : 'no SIMD'}${threads}${kernelLabel(wasm)})`;
   }
 
   const hardwareParts: string[] = [];
@@ -84,6 +84,23 @@ export function runContext(run: RunRecord): RunContext {
     date: run.startedAt,
     suite: run.suite,
   };
+}
+
+/**
+ * Names the kernel set a wasm run used, from `describeBackend().wasm`: the native OpenBLAS matrix
+ * products when active, moebench's other replacement kernels, or the stock kernels.
+ */
+function kernelLabel(wasm: Record<string, unknown>): string {
+  if (!Array.isArray(wasm.replacedKernels)) return '';
+  const replaced = wasm.replacedKernels.filter((name): name is string => typeof name === 'string');
+  if (replaced.length === 0) return '; stock kernels';
+  const native = asRecord(wasm.nativeKernels);
+  const nativeNames = native.active === true && Array.isArray(native.kernels) ? native.kernels.filter((name): name is string => typeof name === 'string') : [];
+  const parts: string[] = [];
+  if (nativeNames.length > 0) parts.push(`OpenBLAS ${nativeNames.join(', ')}`);
+  const others = replaced.filter((name) => !nativeNames.includes(name));
+  if (others.length > 0) parts.push(`moebench ${others.join(', ')}`);
+  return `; kernels: ${parts.join('; ')}`;
 }
 
 function modelRun(

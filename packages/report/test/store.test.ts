@@ -1,9 +1,9 @@
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openStore } from '@moebench/results';
+import { openStore, type RunRecord } from '@moebench/results';
 import { describe, expect, it } from 'vitest';
-import { analyse, readReportData, writeReport, type ReportSummary } from '../src/index.js';
+import { analyse, readReportData, runContext, writeReport, type ReportSummary } from '../src/index.js';
 import { sampleModels } from './fixtures.js';
 
 const manifest = {
@@ -91,6 +91,19 @@ describe('readReportData', () => {
     expect(gshard.steps).toHaveLength(60);
     expect(gshard.routing).toHaveLength(80);
     expect(gshard.routing[0]).toEqual({ step: 1, layer: 'block0.moe', tokensPerExpert: [128, 128, 128, 128], droppedFraction: 0, idleExperts: 0 });
+  });
+
+  it('names the kernel set of a wasm run', () => {
+    const base = { id: 'r', suite: 'quick', status: 'done', startedAt: '2026-12-04T00:00:00Z', finishedAt: null };
+    const label = (wasm: Record<string, unknown>): string =>
+      runContext({ ...base, manifest: { backend: { backend: 'wasm', wasm: { simd: true, threads: 1, ...wasm } } } } as unknown as RunRecord).backend;
+    expect(label({ replacedKernels: [] })).toBe('wasm (SIMD, 1 thread; stock kernels)');
+    expect(label({ replacedKernels: ['BatchMatMul', '_FusedMatMul', 'Sum', 'GatherV2'], nativeKernels: { active: false, kernels: ['BatchMatMul', '_FusedMatMul'] } })).toBe(
+      'wasm (SIMD, 1 thread; kernels: moebench BatchMatMul, _FusedMatMul, Sum, GatherV2)',
+    );
+    expect(label({ replacedKernels: ['BatchMatMul', '_FusedMatMul', 'Sum', 'GatherV2'], nativeKernels: { active: true, kernels: ['BatchMatMul', '_FusedMatMul'] } })).toBe(
+      'wasm (SIMD, 1 thread; kernels: OpenBLAS BatchMatMul, _FusedMatMul; moebench Sum, GatherV2)',
+    );
   });
 
   it('names the runs it has when the run is missing', () => {
