@@ -52,7 +52,7 @@ DEFAULT_TRANSFORMER = {
 def parse_args(argv):
     parser = argparse.ArgumentParser(description="PyTorch peer timings for moebench's bench cases.")
     parser.add_argument("--threads", type=int, default=None,
-                        help="intra-op threads; default: MOEBENCH_NATIVE_THREADS, else the machine's cores")
+                        help="intra-op threads; default: MOEBENCH_BLAS_THREADS (the backend's OpenBLAS threads), else the machine's cores")
     parser.add_argument("--seconds", type=float, default=3.0, help="time budget per case after warm-up (default 3)")
     parser.add_argument("--min-steps", type=int, default=5, help="minimum measured steps per case (default 5)")
     parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, from: {', '.join(CASES)}")
@@ -66,10 +66,10 @@ def parse_args(argv):
             parser.error(f"--cases: unknown case \"{name}\"; allowed: {', '.join(CASES)}")
     args.cases = cases
     if args.threads is None:
-        text = os.environ.get("MOEBENCH_NATIVE_THREADS", "")
+        text = os.environ.get("MOEBENCH_BLAS_THREADS", "")
         if text != "":
             if not text.isdigit() or int(text) < 1:
-                parser.error(f"MOEBENCH_NATIVE_THREADS must be a positive integer, received \"{text}\"")
+                parser.error(f"MOEBENCH_BLAS_THREADS must be a positive integer, received \"{text}\"")
             args.threads = int(text)
         else:
             args.threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -101,8 +101,8 @@ def measure(step, seconds, min_steps):
 
 
 def gelu(torch, x):
-    # The exact form, as moebench: 0.5 x (1 + erf(x / sqrt 2)).
-    return torch.nn.functional.gelu(x)
+    # The tanh form, as moebench's `gelu` (@moebench/moe) that every model and MoE expert uses.
+    return torch.nn.functional.gelu(x, approximate="tanh")
 
 
 def dense_ffn(torch):

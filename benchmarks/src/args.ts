@@ -1,15 +1,20 @@
-import { VARIANT_NAMES, type VariantName } from './variants.js';
+import { DEFAULT_PEER_VARIANTS, PEER_VARIANTS, VARIANT_NAMES, type VariantName } from './variants.js';
 
 /** Parsed command line of `pnpm bench`. */
 export interface BenchArgs {
   /** Substrings of case names to run (`--filter`, repeatable or comma-separated). Default: all cases. */
   filters: string[];
-  /** Variants to run (`--variants`). Default: all (wasm-native and tensorflow are skipped when unavailable). */
+  /**
+   * Variants to run (`--variants`). Default: all (wasm-native and tensorflow are skipped when
+   * unavailable); with `--peer`, `DEFAULT_PEER_VARIANTS`.
+   */
   variants: VariantName[];
   /** Path of the JSON file (`--out`). Default: benchmarks/results/<name>.json. */
   out?: string;
   /** Run name (`--name`). Default: `bench-<UTC date and time>`. */
   name?: string;
+  /** Run the PyTorch peer comparison instead of the registered cases (`--peer`). Default: false. */
+  peer: boolean;
   /** Only list the cases (`--list`). */
   list: boolean;
   /** Only print the usage (`--help`). */
@@ -18,17 +23,22 @@ export interface BenchArgs {
 
 /** Usage text of `pnpm bench`. */
 export const USAGE = `Usage: pnpm bench [--filter <text>]... [--variants <list>] [--name <name>] [--out <file.json>] [--list]
+       pnpm bench --peer [--variants <list>] [--name <name>] [--out <file.json>]
 
   --filter <text>    run the cases whose name contains <text> (repeatable, or comma-separated); default: all
   --variants <list>  comma-separated, from: ${VARIANT_NAMES.join(', ')}; default: all
   --name <name>      run name; the JSON goes to benchmarks/results/<name>.json; default: bench-<UTC time>
   --out <file.json>  write the JSON here instead
+  --peer             compare dense-ffn, switch-layer and train-step-transformer with PyTorch
+                     (the system's python3-torch); --variants from: ${PEER_VARIANTS.join(', ')};
+                     default: ${DEFAULT_PEER_VARIANTS.join(', ')}; run name default: peer-<UTC time>
   --list             list the registered cases and exit
   --help             print this text and exit`;
 
 /** Parses `pnpm bench` arguments. Throws on an unknown flag or a bad value, saying what is allowed. */
 export function parseArgs(argv: readonly string[]): BenchArgs {
-  const args: BenchArgs = { filters: [], variants: [...VARIANT_NAMES], list: false, help: false };
+  const args: BenchArgs = { filters: [], variants: [...VARIANT_NAMES], peer: false, list: false, help: false };
+  let variantsGiven = false;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = (): string => {
@@ -52,6 +62,7 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
         }
         if (names.length === 0) throw new Error(`--variants: empty list. Allowed: ${VARIANT_NAMES.join(', ')}`);
         args.variants = names as VariantName[];
+        variantsGiven = true;
         break;
       }
       case '--out': {
@@ -68,6 +79,9 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
         args.name = name;
         break;
       }
+      case '--peer':
+        args.peer = true;
+        break;
       case '--list':
         args.list = true;
         break;
@@ -77,6 +91,18 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
         break;
       default:
         throw new Error(`Unknown argument "${flag}". ${USAGE}`);
+    }
+  }
+  if (args.peer) {
+    if (args.filters.length > 0) {
+      throw new Error(`--filter does not apply to --peer, which always runs dense-ffn, switch-layer and train-step-transformer`);
+    }
+    if (args.list) throw new Error('--list and --peer exclude each other: --list only lists the registered cases');
+    if (!variantsGiven) args.variants = [...DEFAULT_PEER_VARIANTS];
+    for (const name of args.variants) {
+      if (!(PEER_VARIANTS as readonly string[]).includes(name)) {
+        throw new Error(`--variants with --peer: unknown variant "${name}". Allowed: ${PEER_VARIANTS.join(', ')}`);
+      }
     }
   }
   return args;

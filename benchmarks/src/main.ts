@@ -1,16 +1,18 @@
 /**
  * `pnpm bench`: runs the registered bench cases on each backend variant, prints one table of
  * tokens/s and GFLOP/s, and writes the same figures with the backend facts to a JSON file.
+ * `pnpm bench --peer` runs the PyTorch peer comparison (./cases/peer.ts) instead.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, USAGE } from './args.js';
 import './cases/index.js';
+import { formatPeerTable, PEER_CASES, runPeerBenchmark } from './cases/peer.js';
 import { listCases, selectCases } from './registry.js';
 import { formatTable, type BenchReport } from './report.js';
 import { runVariant, type VariantRun } from './run.js';
-import { VARIANTS } from './variants.js';
+import { VARIANTS, type PeerVariant } from './variants.js';
 
 const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
 
@@ -24,10 +26,21 @@ async function main(argv: string[]): Promise<void> {
     for (const benchCase of listCases()) console.log(`${benchCase.name}: ${benchCase.description}`);
     return;
   }
-  const cases = selectCases(args.filters);
   const startedAt = new Date();
-  const name = args.name ?? `bench-${startedAt.toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-')}`;
+  const name = args.name ?? `${args.peer ? 'peer' : 'bench'}-${startedAt.toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-')}`;
   const out = args.out !== undefined ? resolve(args.out) : resolve(RESULTS_DIR, `${name}.json`);
+  if (args.peer) {
+    // parseArgs checked that every variant is a peer variant.
+    const report = await runPeerBenchmark({ variants: args.variants as PeerVariant[] });
+    console.log('');
+    for (const benchCase of PEER_CASES) console.log(`${benchCase.name}: ${benchCase.description}`);
+    console.log('');
+    console.log(formatPeerTable(report));
+    writeReport(out, { name, arguments: argv, ...report });
+    if (report.rows.some((row) => row.status === 'failed')) process.exitCode = 1;
+    return;
+  }
+  const cases = selectCases(args.filters);
 
   const log = (line: string) => console.error(line);
   log(`pnpm bench: ${cases.map((c) => c.name).join(', ')} on ${args.variants.join(', ')}`);
@@ -46,10 +59,14 @@ async function main(argv: string[]): Promise<void> {
     runs,
     results: runs.flatMap((run) => run.results),
   };
+  writeReport(out, report);
+  if (report.results.some((result) => result.status === 'failed')) process.exitCode = 1;
+}
+
+function writeReport(out: string, report: object): void {
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
   console.log(`\nresults written to ${out}`);
-  if (report.results.some((result) => result.status === 'failed')) process.exitCode = 1;
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {

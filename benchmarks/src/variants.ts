@@ -90,3 +90,16 @@ export const VARIANTS: Record<VariantName, Variant> = {
     label: 'tfjs-node (libtensorflow), when it loads',
   },
 };
+
+/**
+ * The kernel sets `pnpm bench --peer` compares with PyTorch: the wasm backend with the native
+ * OpenBLAS matrix products, with moebench's wasm replacements only, with the stock kernels, and
+ * the cpu backend.
+ */
+export const PEER_VARIANTS = ['wasm-native', 'wasm', 'wasm-stock', 'cpu'] as const satisfies readonly VariantName[];
+
+/** A variant `pnpm bench --peer` can run. */
+export type PeerVariant = (typeof PEER_VARIANTS)[number];
+
+/** Variants `pnpm bench --peer` runs when `--variants` is not given: all but cpu, which takes minutes per step. */
+export const DEFAULT_PEER_VARIANTS: readonly PeerVariant[] = ['wasm-native', 'wasm', 'wasm-stock'];

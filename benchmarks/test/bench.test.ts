@@ -12,6 +12,7 @@ describe('pnpm bench arguments', () => {
     expect(parseArgs([])).toEqual({
       filters: [],
       variants: ['wasm-native', 'wasm', 'wasm-stock', 'cpu', 'tensorflow'],
+      peer: false,
       list: false,
       help: false,
     });

@@ -1,4 +1,5 @@
 import { Rng, tf } from '@moebench/backend';
+import { gelu } from '@moebench/moe';
 import type { BenchCase } from '../registry.js';
 
 /** Tokens, model width and hidden width of the dense FFN case. */
@@ -7,16 +8,11 @@ const D_MODEL = 256;
 const D_FF = 1024;
 
 /**
- * GELU, exact form: x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)).
- */
-function gelu(x: tf.Tensor): tf.Tensor {
-  return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
-}
-
-/**
  * The dense two-layer FFN, forward plus backward: y = GELU(x W1) W2 for 2048 tokens, d=256,
  * f=1024, then the gradients of W1 and W2 for a fixed upstream gradient dy (the loss is
- * sum(y * dy)). FLOPs count the forward's two products (2 x 2 x tokens x d x f) three times, for
+ * sum(y * dy)). GELU is @moebench/moe's `gelu` (the tanh form), the activation every model's
+ * FFN and the MoE experts use, so this baseline and the MoE cases run the same element-wise work.
+ * FLOPs count the forward's two products (2 x 2 x tokens x d x f) three times, for
  * the forward and the two backward products per layer; GELU and the loss are not counted.
  */
 export const denseFfnCase: BenchCase = {

@@ -1,38 +1,24 @@
 /**
  * The PyTorch peer comparison of three steps: the dense FFN, one Switch MoE layer and one dense
  * Transformer training step. PyTorch runs them in benchmarks/peer/peer.py (the system's
- * python3-torch). moebench runs them on each wasm kernel set (native OpenBLAS, moebench's wasm
- * replacements, stock) and on cpu. One table shows tokens/s, GFLOP/s and the ratio to PyTorch.
+ * python3-torch). moebench runs them on the backend's kernel sets: wasm with the native OpenBLAS
+ * matrix products, wasm with moebench's wasm replacements only, stock wasm, and optionally cpu.
+ * One table shows tokens/s, GFLOP/s and the ratio to PyTorch.
  *
- * Run it with `pnpm exec tsc -b benchmarks && node benchmarks/dist/cases/peer.js [flags]`
- * (`--help` lists them). The moebench steps are the registered bench cases `dense-ffn`,
- * `switch-layer` and `train-step-transformer`; PyTorch gets the same sizes and FLOP counts.
+ * Run it with `pnpm bench --peer` (see ../args.ts). The moebench steps are the registered bench
+ * cases `dense-ffn`, `switch-layer` and `train-step-transformer`; PyTorch gets the same sizes and
+ * FLOP counts.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { describeBackend, initBackend, tf, type BackendDescription } from '@moebench/backend';
 import { matchCompute, type ModelConfig } from '@moebench/models';
 import { Bench } from 'tinybench';
 import type { BenchCase } from '../registry.js';
+import { DEFAULT_PEER_VARIANTS, PEER_VARIANTS, VARIANTS, type PeerVariant } from '../variants.js';
 import { denseFfnCase } from './dense-ffn.js';
 import { switchLayerCase } from './moe-layers.js';
 import { trainingStepCases } from './models.js';
-
-/** The moebench configurations the peer table compares. */
-export const PEER_VARIANTS = ['wasm-native', 'wasm-backend-native', 'wasm', 'wasm-stock', 'cpu'] as const;
-
-/** A peer variant name. */
-export type PeerVariant = (typeof PEER_VARIANTS)[number];
-
-const VARIANT_LABELS: Record<PeerVariant, string> = {
-  'wasm-native': 'wasm with @moebench/native (OpenBLAS sgemm on the wasm heap)',
-  'wasm-backend-native': "wasm with @moebench/backend's own OpenBLAS matmul (nativeKernels: true)",
-  wasm: 'wasm with moebench kernels, no native matmul (nativeKernels: false)',
-  'wasm-stock': 'wasm with stock kernels',
-  cpu: 'tfjs cpu backend',
-};
 
 /**
  * The quick suite's Transformer (suites/quick.yaml, as in ./models.ts): byte vocabulary, 16 x 64
@@ -49,16 +35,9 @@ export const PEER_CASES: readonly BenchCase[] = [
   trainingStepCases.find((benchCase) => benchCase.name === 'train-step-transformer')!,
 ];
 
-/** The part of @moebench/native the runner uses. */
-interface NativeModule {
-  registerNativeKernels(): boolean;
-  unregisterNativeKernels(): boolean;
-  nativeKernelInfo(): { available: boolean; reason?: string; library?: string; threads?: number; threadsFrom?: string };
-}
-
 /** Options of `runPeerBenchmark`. */
 export interface PeerOptions {
-  /** moebench configurations to measure. Default: all but cpu, which takes minutes. */
+  /** moebench kernel sets to measure. Default: `DEFAULT_PEER_VARIANTS` (all but cpu, which takes minutes). */
   variants?: readonly PeerVariant[];
   /** Time budget per case and configuration, seconds, after one warm-up step. Default: 3. */
   seconds?: number;
@@ -88,8 +67,8 @@ export interface PeerReport {
   startedAt: string;
   /** PyTorch's facts (version, threads, BLAS) or the reason it was skipped. */
   pytorch: { skipped?: string; torch?: string; threads?: number; blas?: string; ompWaitPolicy?: string };
-  /** Per moebench configuration: `describeBackend()` and, for wasm-native, the addon's facts. */
-  backends: Partial<Record<PeerVariant, { backend?: BackendDescription; native?: unknown }>>;
+  /** Per moebench kernel set: `describeBackend()` after its backend started. */
+  backends: Partial<Record<PeerVariant, BackendDescription>>;
   rows: PeerRow[];
 }
 
@@ -99,7 +78,7 @@ export interface PeerReport {
  * a missing PyTorch become skipped rows with the reason.
  */
 export async function runPeerBenchmark(options: PeerOptions = {}): Promise<PeerReport> {
-  const variants = options.variants ?? PEER_VARIANTS.filter((variant) => variant !== 'cpu');
+  const variants = options.variants ?? DEFAULT_PEER_VARIANTS;
   const seconds = options.seconds ?? 3;
   const log = options.log ?? ((line: string) => console.error(line));
   const report: PeerReport = { startedAt: new Date().toISOString(), pytorch: {}, backends: {}, rows: [] };
@@ -129,8 +108,7 @@ export async function runPeerBenchmark(options: PeerOptions = {}): Promise<PeerR
     );
   }
 
-  const native = await loadNative();
-  await measureVariants(report, variants, seconds, native, log);
+  await measureVariants(report, variants, seconds, log);
 
   for (const row of report.rows) {
     const reference = report.rows.find((other) => other.case === row.case && other.variant === 'pytorch' && other.status === 'measured');
@@ -143,51 +121,33 @@ async function measureVariants(
   report: PeerReport,
   variants: readonly PeerVariant[],
   seconds: number,
-  native: Awaited<ReturnType<typeof loadNative>>,
   log: (line: string) => void,
 ): Promise<void> {
   for (const variant of variants) {
+    const settings = VARIANTS[variant];
     const skip = (reason: string) => {
       log(`peer: ${variant} skipped: ${reason}`);
       for (const benchCase of PEER_CASES) report.rows.push({ case: benchCase.name, variant, status: 'skipped', reason });
     };
     try {
-      // Only wasm-backend-native keeps @moebench/backend's own OpenBLAS matmul, so that `wasm`
-      // measures the pure wasm kernels and `wasm-native` this package's addon over them.
-      const started = await initBackend(variant === 'cpu' ? 'cpu' : 'wasm', {
-        stockKernels: variant === 'wasm-stock',
-        nativeKernels: variant === 'wasm-backend-native',
+      await initBackend(settings.backend === 'cpu' ? 'cpu' : 'wasm', {
+        stockKernels: settings.stockKernels,
+        nativeKernels: settings.nativeKernels,
       });
-      if (variant === 'wasm-backend-native' && started.nativeKernels !== true) {
-        const status = (await describeBackend()).wasm?.nativeKernels;
-        skip(status?.reason ?? "@moebench/backend's native kernels are not active");
-        continue;
-      }
     } catch (error) {
       skip(firstLine(error));
       continue;
     }
-    if (variant === 'wasm-native') {
-      if (!native.ok) {
-        skip(native.reason);
-        continue;
-      }
-      if (!native.module.registerNativeKernels()) {
-        skip(native.module.nativeKernelInfo().reason ?? 'the addon is not built');
-        continue;
-      }
-    } else if (native.ok) {
-      native.module.unregisterNativeKernels();
+    const backend = await describeBackend();
+    if (settings.nativeKernels && backend.wasm?.nativeKernels.active !== true) {
+      skip(`native kernels are not available: ${backend.wasm?.nativeKernels.reason ?? 'unknown reason'}`);
+      continue;
     }
-    report.backends[variant] = {
-      backend: await describeBackend(),
-      ...(variant === 'wasm-native' && native.ok ? { native: native.module.nativeKernelInfo() } : {}),
-    };
+    report.backends[variant] = backend;
     for (const benchCase of PEER_CASES) {
       log(`peer: ${variant}: ${benchCase.name} ...`);
       report.rows.push({ ...(await measure(benchCase, variant === 'cpu' ? 0 : seconds)), case: benchCase.name, variant });
     }
-    if (native.ok) native.module.unregisterNativeKernels();
   }
 }
 
@@ -219,7 +179,12 @@ export function formatPeerTable(report: PeerReport): string {
   if (reasons.size > 0) lines.push('', 'not measured:', ...[...reasons].map(([variant, reason]) => `  ${variant}: ${reason}`));
   const pytorch = report.pytorch.torch === undefined ? 'skipped' : `torch ${report.pytorch.torch}, ${report.pytorch.threads} threads, BLAS ${report.pytorch.blas}, OMP_WAIT_POLICY=${report.pytorch.ompWaitPolicy}`;
   lines.push('', 'variants:', `  pytorch: ${pytorch}`);
-  for (const variant of PEER_VARIANTS) if (report.backends[variant] !== undefined) lines.push(`  ${variant}: ${VARIANT_LABELS[variant]}`);
+  for (const variant of PEER_VARIANTS) {
+    const backend = report.backends[variant];
+    if (backend === undefined) continue;
+    const threads = VARIANTS[variant].nativeKernels ? `, OpenBLAS threads: ${backend.wasm?.nativeKernels.threads ?? 'unknown'}` : '';
+    lines.push(`  ${variant}: ${VARIANTS[variant].label}${threads}`);
+  }
   return lines.join('\n');
 }
 
@@ -267,16 +232,6 @@ function findPython(): string {
   return 'python3';
 }
 
-async function loadNative(): Promise<{ ok: true; module: NativeModule } | { ok: false; reason: string }> {
-  // @moebench/native is not a dependency of the benchmarks package yet: load its build by path.
-  const url = new URL('../../../packages/native/dist/index.js', import.meta.url);
-  try {
-    return { ok: true, module: (await import(url.href)) as NativeModule };
-  } catch (error) {
-    return { ok: false, reason: `@moebench/native did not load (${firstLine(error)}); build it with pnpm exec tsc -b packages/native` };
-  }
-}
-
 async function measure(benchCase: BenchCase, seconds: number): Promise<Omit<PeerRow, 'case' | 'variant'>> {
   let step: ReturnType<BenchCase['prepare']> | undefined;
   const before = tf.memory().numTensors;
@@ -307,70 +262,4 @@ async function measure(benchCase: BenchCase, seconds: number): Promise<Omit<Peer
 
 function firstLine(error: unknown): string {
   return (error instanceof Error ? error.message : String(error)).split('\n')[0];
-}
-
-const USAGE = `Usage: node benchmarks/dist/cases/peer.js [--variants <list>] [--seconds <s>] [--out <file.json>]
-
-  --variants <list>  comma-separated, from: ${PEER_VARIANTS.join(', ')}; default: all but cpu
-  --seconds <s>      time budget per case and configuration after one warm-up step; default: 3
-  --out <file.json>  also write the rows as JSON here; default: benchmarks/results/peer-<UTC time>.json`;
-
-/** Parses the runner's flags; throws naming the flag, the value and what is allowed. */
-export function parsePeerArgs(argv: readonly string[]): PeerOptions & { out?: string; help: boolean } {
-  const parsed: PeerOptions & { out?: string; help: boolean } = { help: false };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i];
-    const value = (): string => {
-      const next = argv[i + 1];
-      if (next === undefined || next.startsWith('--')) throw new Error(`${flag} needs a value. ${USAGE}`);
-      i++;
-      return next;
-    };
-    if (flag === '--help' || flag === '-h') parsed.help = true;
-    else if (flag === '--variants') {
-      const names = value().split(',').map((name) => name.trim()).filter((name) => name.length > 0);
-      for (const name of names) {
-        if (!(PEER_VARIANTS as readonly string[]).includes(name)) {
-          throw new Error(`--variants: unknown variant "${name}". Allowed: ${PEER_VARIANTS.join(', ')}`);
-        }
-      }
-      if (names.length === 0) throw new Error(`--variants: empty list. Allowed: ${PEER_VARIANTS.join(', ')}`);
-      parsed.variants = names as PeerVariant[];
-    } else if (flag === '--seconds') {
-      const text = value();
-      const seconds = Number(text);
-      if (!Number.isFinite(seconds) || seconds < 0) throw new Error(`--seconds must be a number >= 0, received "${text}"`);
-      parsed.seconds = seconds;
-    } else if (flag === '--out') {
-      const out = value();
-      if (!out.endsWith('.json')) throw new Error(`--out must name a .json file, received "${out}"`);
-      parsed.out = out;
-    } else if (flag !== '--') throw new Error(`Unknown argument "${flag}". ${USAGE}`);
-  }
-  return parsed;
-}
-
-async function main(argv: string[]): Promise<void> {
-  const args = parsePeerArgs(argv);
-  if (args.help) {
-    console.log(USAGE);
-    return;
-  }
-  const report = await runPeerBenchmark(args);
-  console.log('');
-  for (const benchCase of PEER_CASES) console.log(`${benchCase.name}: ${benchCase.description}`);
-  console.log('');
-  console.log(formatPeerTable(report));
-  const stamp = report.startedAt.slice(0, 19).replace(/[-:]/g, '').replace('T', '-');
-  const out = resolve(args.out ?? fileURLToPath(new URL(`../../results/peer-${stamp}.json`, import.meta.url)));
-  mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
-  console.log(`\nresults written to ${out}`);
-}
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  main(process.argv.slice(2)).catch((error: unknown) => {
-    console.error(error instanceof Error ? error.message : String(error));
-    process.exitCode = 2;
-  });
 }

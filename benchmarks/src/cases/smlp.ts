@@ -26,15 +26,25 @@ function blockCase(
   build: () => { flopsPerToken(seqLen?: number): number; trainableVariables: tf.Variable[]; dispose(): void },
   forward: (block: never, x: tf.Tensor3D) => tf.Tensor,
 ): BenchCase {
-  // The FLOP count comes from the block's own accounting, so build one here to read it.
-  const probe = build();
-  const flopsPerToken = probe.flopsPerToken(SEQ_LEN);
-  probe.dispose();
+  // The FLOP count comes from the block's own accounting, so a probe block is built to read it.
+  // That happens on the first read, on the backend the runner started, not when the module loads
+  // (which would start tfjs's default backend even for `pnpm bench --list`).
+  let flopsPerToken: number | undefined;
   return {
     name,
     description,
     tokensPerStep: TOKENS,
-    flopsPerStep: 3 * TOKENS * flopsPerToken,
+    get flopsPerStep(): number {
+      if (flopsPerToken === undefined) {
+        const probe = build();
+        try {
+          flopsPerToken = probe.flopsPerToken(SEQ_LEN);
+        } finally {
+          probe.dispose();
+        }
+      }
+      return 3 * TOKENS * flopsPerToken;
+    },
     prepare() {
       const block = build();
       const rng = new Rng(`bench/${name}/data`);
