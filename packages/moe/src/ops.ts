@@ -119,6 +119,7 @@ export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, e
         `received [${gamma.shape.join(', ')}] and [${beta.shape.join(', ')}]`,
     );
   }
+  if (x.rank === 2) return rowLayerNormFor(epsilon)(x as tf.Tensor2D, gamma, beta);
   const op = layerNormFor('layerNorm', epsilon);
   return tf.tidy(() => {
     const grouped = op(
@@ -128,6 +129,49 @@ export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, e
     );
     return tf.reshape(grouped, x.shape);
   });
+}
+
+type RowLayerNorm = (x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D) => tf.Tensor2D;
+
+/**
+ * The layer-norm op of `layerNormOp` for x [rows, columns] with one gamma and beta [columns]: the
+ * same arithmetic without the reshapes to a group axis. Every reshape on the tape costs a kernel and,
+ * on wasm, a copy of its input saved for the backward pass.
+ */
+function rowLayerNormOp(epsilon: number): RowLayerNorm {
+  return tf.customGrad(((...inputs: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [x, gamma, beta, save] = inputs as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
+    const mean = tf.mean(x, 1, true); // [rows, 1]
+    const centered = tf.sub(x, mean);
+    const inverseStd = tf.rsqrt(tf.add(tf.mean(tf.mul(centered, centered), 1, true), epsilon)); // [rows, 1]
+    const normalized = tf.mul(centered, inverseStd);
+    save([normalized, inverseStd, gamma]);
+    return {
+      value: tf.add(tf.mul(normalized, gamma), beta),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const upstream = dy as tf.Tensor2D;
+        const [n, savedInverseStd, savedGamma] = saved;
+        // As in layerNormOp: dx = inverseStd * (g - mean(g) - n * mean(g * n)), with g = dy * gamma.
+        const g = tf.mul(upstream, savedGamma);
+        const centeredG = tf.sub(g, tf.mean(g, 1, true));
+        const dx = tf.mul(tf.sub(centeredG, tf.mul(n, tf.mean(tf.mul(g, n), 1, true))), savedInverseStd);
+        return [dx, sumRows(tf.mul(upstream, n) as tf.Tensor2D), sumRows(upstream)];
+      },
+    };
+  }) as Parameters<typeof tf.customGrad>[0]) as unknown as RowLayerNorm;
+}
+
+const rowLayerNormOps = new Map<number, RowLayerNorm>();
+
+/** Returns the row layer-norm op for `epsilon` (already checked by `layerNormFor`'s rule), built once per value. */
+function rowLayerNormFor(epsilon: number): RowLayerNorm {
+  layerNormFor('layerNorm', epsilon);
+  let op = rowLayerNormOps.get(epsilon);
+  if (op === undefined) {
+    op = rowLayerNormOp(epsilon);
+    rowLayerNormOps.set(epsilon, op);
+  }
+  return op;
 }
 
 /**
@@ -182,6 +226,8 @@ export function dense(x: tf.Tensor, kernel: tf.Tensor2D, bias: tf.Tensor1D): tf.
         `received x [${x.shape.join(', ')}] and bias [${bias.shape.join(', ')}]`,
     );
   }
+  // A reshape on the tape is a kernel plus, on wasm, a copy of its input: none for a matrix input.
+  if (x.rank === 2) return tf.tidy(() => addBias(tf.matMul(x as tf.Tensor2D, kernel), bias));
   return tf.tidy(() => {
     const flat = tf.reshape(x, [-1, inputs]) as tf.Tensor2D;
     const projected = addBias(tf.matMul(flat, kernel), bias);
