@@ -119,16 +119,9 @@ export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, e
         `received [${gamma.shape.join(', ')}] and [${beta.shape.join(', ')}]`,
     );
   }
-  if (x.rank === 2) return rowLayerNormFor(epsilon)(x as tf.Tensor2D, gamma, beta);
-  const op = layerNormFor('layerNorm', epsilon);
-  return tf.tidy(() => {
-    const grouped = op(
-      tf.reshape(x, [1, -1, features]) as tf.Tensor3D,
-      tf.reshape(gamma, [1, features]) as tf.Tensor2D,
-      tf.reshape(beta, [1, features]) as tf.Tensor2D,
-    );
-    return tf.reshape(grouped, x.shape);
-  });
+  const op = rowLayerNormFor(epsilon);
+  if (x.rank === 2) return op(x as tf.Tensor2D, gamma, beta);
+  return tf.tidy(() => tf.reshape(op(tf.reshape(x, [-1, features]) as tf.Tensor2D, gamma, beta), x.shape));
 }
 
 type RowLayerNorm = (x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D) => tf.Tensor2D;

@@ -99,15 +99,16 @@ export function createGmlpBlock(options: GmlpBlockOptions): GmlpBlock {
     options: resolved,
     apply(x) {
       checkSequenceInput('GmlpBlock.apply', x.shape, dModel, maxSeqLen);
-      // [seqLen, batch, d]
-      const timeMajor = tf.transpose(x, [1, 0, 2]);
-      const normalised = layerNorm(timeMajor, normGamma as tf.Tensor1D, normBeta as tf.Tensor1D, layerNormEpsilon);
-      // [seqLen, batch, 2h]
-      const projected = gelu(dense(normalised, uKernel as tf.Tensor2D, uBias as tf.Tensor1D)) as tf.Tensor3D;
-      // [seqLen, batch, h]
-      const gated = sgu.applyTimeMajor(projected);
+      const [batch, seqLen] = x.shape;
+      // [seqLen * batch, d]: time-major rows, so that every product below is a plain 2D matMul
+      const rows = tf.reshape(tf.transpose(x, [1, 0, 2]), [seqLen * batch, dModel]) as tf.Tensor2D;
+      const normalised = layerNorm(rows, normGamma as tf.Tensor1D, normBeta as tf.Tensor1D, layerNormEpsilon) as tf.Tensor2D;
+      // [seqLen * batch, 2h]
+      const projected = gelu(dense(normalised, uKernel as tf.Tensor2D, uBias as tf.Tensor1D)) as tf.Tensor2D;
+      // [seqLen * batch, h]
+      const gated = sgu.applyTimeMajorRows(projected, seqLen);
       const update = dense(gated, vKernel as tf.Tensor2D, vBias as tf.Tensor1D);
-      return tf.add(x, tf.transpose(update, [1, 0, 2])) as tf.Tensor3D;
+      return tf.add(x, tf.transpose(tf.reshape(update, [seqLen, batch, dModel]), [1, 0, 2])) as tf.Tensor3D;
     },
     trainableVariables: variables,
     parameterCount() {

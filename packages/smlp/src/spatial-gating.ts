@@ -30,6 +30,11 @@ export interface SpatialGatingUnit {
   apply(z: tf.Tensor3D): tf.Tensor3D;
   /** The same as `apply` on time-major input z [seqLen, batch, 2h], returning [seqLen, batch, h] with no transposes. */
   applyTimeMajor(z: tf.Tensor3D): tf.Tensor3D;
+  /**
+   * The same as `applyTimeMajor` on its input flattened to rows, z [seqLen * batch, 2h] (row
+   * t * batch + b holds position t of sequence b), returning [seqLen * batch, h].
+   */
+  applyTimeMajorRows(z: tf.Tensor2D, seqLen: number): tf.Tensor2D;
   /** Spatial weight [T, T] (upper triangle masked), spatial bias [T], layer-norm gamma and beta [h]. */
   readonly trainableVariables: tf.Variable[];
   /**
@@ -76,14 +81,21 @@ export function createSpatialGatingUnit(options: SpatialGatingUnitOptions): Spat
   const mask = causalMask(maxSeqLen);
   tf.keep(mask);
 
-  const gateTimeMajor = (z: tf.Tensor3D): tf.Tensor3D => {
-    const [seqLen, batch] = z.shape;
-    const [z1, z2] = tf.split(z, 2, 2);
+  // z [seqLen * batch, 2h], time-major rows: returns [seqLen * batch, h]. Working on matrices keeps
+  // the layer norm free of reshapes, each of which costs a kernel and a saved copy on the tape.
+  const gateRows = (z: tf.Tensor2D, seqLen: number): tf.Tensor2D => {
+    const batch = z.shape[0] / seqLen;
+    const [z1, z2] = tf.split(z, 2, 1);
     const normalised = layerNorm(z2, gamma as tf.Tensor1D, beta as tf.Tensor1D, layerNormEpsilon);
     // [seqLen, batch * h]: every (batch, channel) column is mixed by the same matrix
     const columns = tf.reshape(normalised, [seqLen, batch * hiddenSize]) as tf.Tensor2D;
     const mixed = causalTokenMixing(columns, spatialWeight as tf.Tensor2D, spatialBias as tf.Tensor1D, mask);
-    return tf.mul(z1, tf.reshape(mixed, [seqLen, batch, hiddenSize])) as tf.Tensor3D;
+    return tf.mul(z1, tf.reshape(mixed, [seqLen * batch, hiddenSize])) as tf.Tensor2D;
+  };
+  const gateTimeMajor = (z: tf.Tensor3D): tf.Tensor3D => {
+    const [seqLen, batch] = z.shape;
+    const rows = tf.reshape(z, [seqLen * batch, 2 * hiddenSize]) as tf.Tensor2D;
+    return tf.reshape(gateRows(rows, seqLen), [seqLen, batch, hiddenSize]) as tf.Tensor3D;
   };
 
   return {
@@ -96,6 +108,17 @@ export function createSpatialGatingUnit(options: SpatialGatingUnitOptions): Spat
     applyTimeMajor(z) {
       checkSequenceInput('SpatialGatingUnit.applyTimeMajor', [z.shape[1], z.shape[0], z.shape[2]], 2 * hiddenSize, maxSeqLen);
       return gateTimeMajor(z);
+    },
+    applyTimeMajorRows(z, seqLen) {
+      checkInteger('SpatialGatingUnit.applyTimeMajorRows', 'seqLen', seqLen);
+      if (z.rank !== 2 || z.shape[0] % seqLen !== 0) {
+        throw new RangeError(
+          `SpatialGatingUnit.applyTimeMajorRows: z must be [seqLen * batch, ${2 * hiddenSize}] with seqLen = ${seqLen}, ` +
+            `received shape [${z.shape.join(', ')}]`,
+        );
+      }
+      checkSequenceInput('SpatialGatingUnit.applyTimeMajorRows', [z.shape[0] / seqLen, seqLen, z.shape[1]], 2 * hiddenSize, maxSeqLen);
+      return gateRows(z, seqLen);
     },
     trainableVariables: [spatialWeight, spatialBias, gamma, beta],
     parameterCount() {
