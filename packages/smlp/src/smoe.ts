@@ -176,10 +176,11 @@ export function createSmoe(options: SmoeOptions): Smoe {
       );
     }
 
-    // [seqLen, batch, 2h]
-    const timeMajor = tf.transpose(x, [1, 0, 2]);
+    // [seqLen * batch, 2h]: time-major rows, so that the projections and the layer norm run on
+    // matrices with no reshapes on the tape
+    const timeMajor = tf.reshape(tf.transpose(x, [1, 0, 2]), [seqLen * batch, dModel]) as tf.Tensor2D;
     const projected = gelu(dense(timeMajor, uKernel as tf.Tensor2D, uBias as tf.Tensor1D));
-    const [z1, z2] = tf.split(projected, 2, 2);
+    const [z1, z2] = tf.split(projected, 2, 1);
     const normalised = layerNorm(z2, gamma as tf.Tensor1D, beta as tf.Tensor1D, layerNormEpsilon);
     // [seqLen, batch * E, h / E]: one row per (sequence, chunk)
     let chunks = tf.reshape(normalised, [seqLen, batch * numExperts, chunkWidth]);
@@ -209,8 +210,8 @@ export function createSmoe(options: SmoeOptions): Smoe {
       mixedChunks = tf.mul(mixedChunks, tf.reshape(plan.gates, [1, batch * numExperts, 1]));
     }
 
-    const gated = tf.mul(z1, tf.reshape(mixedChunks, [seqLen, batch, hiddenSize]));
-    const update = tf.transpose(dense(gated, vKernel as tf.Tensor2D, vBias as tf.Tensor1D), [1, 0, 2]) as tf.Tensor3D;
+    const gated = tf.mul(z1, tf.reshape(mixedChunks, [seqLen * batch, hiddenSize])) as tf.Tensor2D;
+    const update = tf.transpose(tf.reshape(dense(gated, vKernel as tf.Tensor2D, vBias as tf.Tensor1D), [seqLen, batch, dModel]), [1, 0, 2]) as tf.Tensor3D;
 
     const zero = tf.scalar(0);
     return {
