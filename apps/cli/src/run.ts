@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { initBackend } from '@moebench/backend';
 import { BatchSampler, evaluationBatches, prepareDataset, type Dataset, type SamplerState } from '@moebench/data';
@@ -66,14 +66,22 @@ export async function runCommand(request: RunRequest, output: ProgressOutput): P
     const settings = readSettings(runDir);
     suite = validateSuite(settings.suite, join(runDir, SETTINGS_FILE));
     only = settings.only;
-    backendName = request.backend ?? settings.backend;
+    // Every model of a run trains on one backend, so that their tokens/s and times compare.
+    if (request.backend !== null && request.backend !== settings.backend) {
+      throw new Error(`--backend ${request.backend}: run folder ${runDir} started on backend "${settings.backend}"; resume it with --backend ${settings.backend} or without --backend.`);
+    }
+    backendName = settings.backend;
     resumedRunId = settings.runId;
+    checkResumable(runDir, resumedRunId);
   } else {
     suite = loadSuite(resolveSuitePath(request.suite ?? 'quick'));
     if (request.seed !== null) suite = { ...suite, seeds: [request.seed] };
     only = request.only;
     backendName = request.backend ?? suite.backend;
     runDir = resolve(request.out ?? join('runs', `${suite.name}-${utcStamp()}`));
+    if (existsSync(runDir) && !statSync(runDir).isDirectory()) {
+      throw new Error(`--out ${runDir} is a file; allowed: a new folder or an empty one.`);
+    }
     if (existsSync(runDir) && readdirSync(runDir).length > 0) {
       throw new Error(`Run folder ${runDir} already exists and is not empty: continue it with --resume ${runDir}, or choose another --out.`);
     }
@@ -101,10 +109,17 @@ export async function runCommand(request: RunRequest, output: ProgressOutput): P
   const store = openStore(join(runDir, STORE_FILE));
   const controller = new AbortController();
   let signalName: string | null = null;
+  let runId = '';
+  const current: { modelId: number | null } = { modelId: null };
   const onSignal = (signal: NodeJS.Signals): void => {
     if (signalName !== null) {
-      // A second signal leaves at once; every store write is its own committed transaction.
-      progress.log(`${signal} again: exiting without waiting for the current step.`);
+      // A second signal leaves at once. Every store write is its own committed transaction, so
+      // marking the run and the current model interrupted keeps the store consistent; the rows past
+      // the model's last checkpoint are rewound by --resume.
+      progress.log(`${signal} after ${signalName}: exiting without waiting for the current step.`);
+      if (current.modelId !== null) store.setModelStatus(current.modelId, 'interrupted');
+      if (runId !== '') store.setRunStatus(runId, 'interrupted', `${signalName}, then ${signal}`);
+      store.close();
       process.exit(INTERRUPTED_EXIT_CODE);
     }
     signalName = signal;
@@ -114,7 +129,6 @@ export async function runCommand(request: RunRequest, output: ProgressOutput): P
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  let runId = '';
   try {
     if (resumedRunId !== null) {
       if (store.getRun(resumedRunId) === undefined) throw new Error(`Run folder ${runDir}: ${STORE_FILE} contains no run "${resumedRunId}", so it cannot be resumed.`);
@@ -130,7 +144,7 @@ export async function runCommand(request: RunRequest, output: ProgressOutput): P
     let skipped = 0;
     for (const plan of plans) {
       if (controller.signal.aborted) break;
-      const result = await trainPlan(plan, { suite, dataset, validation, store, runId, runDir, progress, signal: controller.signal });
+      const result = await trainPlan(plan, { suite, dataset, validation, store, runId, runDir, progress, signal: controller.signal, current });
       if (result === 'interrupted') break;
       if (result === 'skipped') skipped += 1;
     }
@@ -168,6 +182,8 @@ interface TrainContext {
   runDir: string;
   progress: ProgressReporter;
   signal: AbortSignal;
+  /** Store id of the model being trained, read by the second-signal handler. */
+  current: { modelId: number | null };
 }
 
 // Trains one planned model, or keeps it when the store already contains its final status.
@@ -213,6 +229,7 @@ async function trainPlan(plan: PlannedModel, context: TrainContext): Promise<Tra
     return 'skipped';
   }
 
+  context.current.modelId = record.id;
   const tokens = context.dataset.train.tokens;
   const sampler = new SamplerSource(new BatchSampler({ tokens, batchSize: suite.data.batchSize, seqLen: suite.data.seqLen, seed: plan.seed }), tokens);
   const training = suite.training;
@@ -273,6 +290,7 @@ async function trainPlan(plan: PlannedModel, context: TrainContext): Promise<Tra
     progress.finishModel(result);
     return result.status;
   } finally {
+    context.current.modelId = null;
     model.dispose();
   }
 }
@@ -331,6 +349,21 @@ function readSettings(runDir: string): SavedRunSettings {
     throw new Error(`--resume ${runDir}: no ${SETTINGS_FILE} found there, so it is not a moebench run folder (or the run failed before it started).`);
   }
   return JSON.parse(readFileSync(path, 'utf8')) as SavedRunSettings;
+}
+
+// A finished run has nothing left to train, so --resume rejects it before any backend or data work.
+function checkResumable(runDir: string, runId: string): void {
+  const storePath = join(runDir, STORE_FILE);
+  if (!existsSync(storePath)) return;
+  const store = openStore(storePath, { readonly: true });
+  try {
+    const status = store.getRun(runId)?.status;
+    if (status === 'done') {
+      throw new Error(`--resume ${runDir}: run ${runId} is already done, so there is nothing to continue; allowed: an interrupted or failed run. Write its report again with: moebench report ${runDir}`);
+    }
+  } finally {
+    store.close();
+  }
 }
 
 function utcStamp(): string {

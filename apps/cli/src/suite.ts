@@ -170,6 +170,7 @@ export function validateSuite(raw: unknown, source: string): Suite {
   if (training.minLearningRate > learningRate) {
     throw new SuiteError(source, 'training.minLearningRate', training.minLearningRate, `a number in [0, training.learningRate = ${learningRate}]`);
   }
+  checkIntervals(source, training, data.batchSize * data.seqLen);
 
   const seedsRaw = top.seeds === undefined ? [0] : check.array('seeds', top.seeds);
   if (seedsRaw.length === 0) throw new SuiteError(source, 'seeds', seedsRaw, 'a non-empty list of integers');
@@ -201,6 +202,30 @@ export function validateSuite(raw: unknown, source: string): Suite {
   });
 
   return { name, description, backend, data, training, seeds, targetFlopsPerToken, flopsTolerance, model, models };
+}
+
+// Compares the intervals and warmup with the budget where their units convert: tokens are steps x
+// tokensPerStep, and seconds compare only with seconds, since a step's duration is not known before training.
+function checkIntervals(source: string, training: Suite['training'], tokensPerStep: number): void {
+  const { budget } = training;
+  const inBudgetUnit = (interval: Budget): number | null => {
+    if (interval.unit === budget.unit) return interval.amount;
+    if (interval.unit === 'steps' && budget.unit === 'tokens') return interval.amount * tokensPerStep;
+    if (interval.unit === 'tokens' && budget.unit === 'steps') return interval.amount / tokensPerStep;
+    return null;
+  };
+  const budgetText = `${budget.amount} ${budget.unit}`;
+  for (const field of ['evaluationInterval', 'checkpointInterval'] as const) {
+    const interval = training[field];
+    const amount = inBudgetUnit(interval);
+    if (amount !== null && amount > budget.amount) {
+      throw new SuiteError(source, `training.${field}`, interval, `an interval no longer than training.budget (${budgetText}, with ${tokensPerStep} tokens per step)`);
+    }
+  }
+  const warmupInBudgetUnit = inBudgetUnit({ unit: 'steps', amount: training.warmupSteps });
+  if (warmupInBudgetUnit !== null && warmupInBudgetUnit >= budget.amount) {
+    throw new SuiteError(source, 'training.warmupSteps', training.warmupSteps, `fewer steps than training.budget (${budgetText}, with ${tokensPerStep} tokens per step), so that the cosine decay runs`);
+  }
 }
 
 class Checker {
@@ -269,5 +294,7 @@ class Checker {
 function show(value: unknown): string {
   if (value === 'an unknown field') return value;
   if (value === undefined) return 'missing';
+  // JSON.stringify writes NaN and the infinities as null, which would hide what the file contains.
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
   return JSON.stringify(value) ?? String(value);
 }

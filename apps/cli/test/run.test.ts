@@ -144,7 +144,7 @@ describe('moebench run', () => {
 
   it('stops cleanly on SIGINT and marks the run interrupted', async () => {
     const runDir = join(scratch, 'interrupted');
-    // One signal only: a second one makes the CLI exit without marking the run interrupted.
+    // One signal only: a second one makes the CLI exit at once, without a final checkpoint.
     let signalled = false;
     const result = await runCli(['run', longSuitePath, '--out', runDir], (stdout, child) => {
       if (stdout.includes('transformer: eval at step 20') && !signalled) {
@@ -163,6 +163,33 @@ describe('moebench run', () => {
       const lastStep = store.lastStep(transformer.id)!.step;
       expect(store.latestCheckpoint(transformer.id)?.step).toBe(lastStep);
       expect(store.getModel(runId, 'switch')).toBeUndefined();
+    });
+
+    const resumed = await runCli(['run', '--resume', runDir]);
+    expect(resumed.code).toBe(0);
+    expectCompleteSeries(runDir);
+  });
+
+  it('marks the run interrupted on a second signal', async () => {
+    const runDir = join(scratch, 'interrupted-twice');
+    let signalled = false;
+    // Two different signals, because the kernel merges a second pending SIGINT into the first.
+    const result = await runCli(['run', longSuitePath, '--out', runDir], (stdout, child) => {
+      if (stdout.includes('transformer: eval at step 20') && !signalled) {
+        signalled = true;
+        child.kill('SIGINT');
+        child.kill('SIGTERM');
+      }
+    });
+    expect(result.code).toBe(130);
+    expect(result.stdout).toContain('SIGTERM after SIGINT: exiting without waiting for the current step.');
+    withStore(runDir, (store, runId) => {
+      const run = store.getRun(runId)!;
+      expect(run.status).toBe('interrupted');
+      expect(run.error).toBe('SIGINT, then SIGTERM');
+      const transformer = store.getModel(runId, 'transformer')!;
+      expect(transformer.status).toBe('interrupted');
+      expect(store.steps(transformer.id).length).toBeGreaterThanOrEqual(20);
     });
 
     const resumed = await runCli(['run', '--resume', runDir]);
@@ -234,6 +261,24 @@ describe('moebench run input checks', () => {
 
   it('refuses to overwrite a run folder', async () => {
     await expectRejected(['run', 'smoke', '--out', join(scratch, 'smoke')], /already exists and is not empty: continue it with --resume/);
+  });
+
+  it('rejects --out naming a file', async () => {
+    const file = join(scratch, 'not-a-folder.txt');
+    writeFileSync(file, 'text\n');
+    await expectRejected(['run', 'smoke', '--out', file], `--out ${file} is a file; allowed: a new folder or an empty one.`);
+  });
+
+  it('rejects --resume of a finished run', async () => {
+    const smokeDir = join(scratch, 'smoke');
+    const result = await runCli(['run', '--resume', smokeDir]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/run smoke-\d{8}-\d{6} is already done, so there is nothing to continue; allowed: an interrupted or failed run/);
+    expect(result.stdout).toBe('');
+  });
+
+  it('rejects --resume on another backend', async () => {
+    await expectRejected(['run', '--resume', join(scratch, 'smoke'), '--backend', 'cpu'], /--backend cpu: run folder .* started on backend "wasm"/);
   });
 
   it('rejects --resume of a folder that holds no run', async () => {

@@ -35,6 +35,13 @@ describe('validateSuite', () => {
     expect(suite.models[0].name).toBe('transformer');
   });
 
+  it('accepts intervals it cannot compare with the budget', () => {
+    const suite = validateSuite(smokeWith('training.evaluationInterval', { unit: 'seconds', amount: 1000 }), 'smoke.yaml');
+    expect(suite.training.evaluationInterval).toEqual({ unit: 'seconds', amount: 1000 });
+    const tokens = validateSuite(smokeWith('training.evaluationInterval', { unit: 'tokens', amount: 384 }), 'smoke.yaml');
+    expect(tokens.training.evaluationInterval.amount).toBe(384);
+  });
+
   const cases: Array<[string, unknown, string]> = [
     ['color', 'red', 'Invalid suite smoke.yaml: color is an unknown field; allowed: the fields name, description, backend'],
     ['backend', 'webgl', 'backend is "webgl"; allowed: auto, wasm, cpu, tensorflow.'],
@@ -49,6 +56,12 @@ describe('validateSuite', () => {
     ['training.evaluationInterval', { unit: 'steps', amount: 2, every: 1 }, 'training.evaluationInterval.every is an unknown field; allowed: the fields unit, amount.'],
     ['training.learningRate', -0.1, 'training.learningRate is -0.1; allowed: a number > 0.'],
     ['training.minLearningRate', 0.1, 'training.minLearningRate is 0.1; allowed: a number in [0, training.learningRate = 0.003].'],
+    ['training.learningRate', NaN, 'training.learningRate is NaN; allowed: a number > 0.'],
+    ['training.gradientClipNorm', Infinity, 'training.gradientClipNorm is Infinity; allowed: a number >= 0.'],
+    ['training.evaluationInterval', { unit: 'steps', amount: 7 }, 'training.evaluationInterval is {"unit":"steps","amount":7}; allowed: an interval no longer than training.budget (6 steps, with 64 tokens per step).'],
+    ['training.evaluationInterval', { unit: 'tokens', amount: 385 }, 'training.evaluationInterval is {"unit":"tokens","amount":385}; allowed: an interval no longer than training.budget'],
+    ['training.checkpointInterval', { unit: 'steps', amount: 100 }, 'training.checkpointInterval is {"unit":"steps","amount":100}; allowed: an interval no longer than training.budget'],
+    ['training.warmupSteps', 6, 'training.warmupSteps is 6; allowed: fewer steps than training.budget (6 steps, with 64 tokens per step), so that the cosine decay runs.'],
     ['training.beta1', 1, 'training.beta1 is 1; allowed: a number > 0 and < 1.'],
     ['training.evaluationBatches', 0, 'training.evaluationBatches is 0; allowed: an integer >= 1.'],
     ['seeds', [], 'seeds is []; allowed: a non-empty list of integers.'],
