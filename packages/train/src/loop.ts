@@ -178,6 +178,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       state.lastEvaluationStep = state.steps;
       lastEvaluation = { ...result, step: state.steps, trainingTokens: state.tokens, trainingSeconds: state.trainingSeconds, evaluationSeconds: seconds };
       await options.onEvaluation?.(lastEvaluation);
+      // Evaluation is synchronous, so a signal that arrived during it is handled only here; the
+      // abort check then comes before the next step rather than after it.
+      await new Promise<void>((resolve) => setImmediate(resolve));
     };
     let lastCheckpointStep = resumedFromStep;
     const saveCheckpoint = async (): Promise<void> => {

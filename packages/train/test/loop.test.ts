@@ -196,6 +196,25 @@ describe('train with checkpoints', () => {
     second.dispose();
   });
 
+  it('stops before the next step when aborted during an evaluation', async () => {
+    const dir = join(scratch, 'aborted-in-evaluation');
+    const controller = new AbortController();
+    const model = new TinyModel({ vocab: VOCAB, width: 4, seed: 5 });
+    // A signal handler runs on a later turn of the event loop, as setImmediate does here.
+    const stopped = await train(
+      options(model, {
+        budget,
+        checkpoint: { dir, interval: { unit: 'steps', amount: 4 } },
+        signal: controller.signal,
+        onEvaluation: () => void setImmediate(() => controller.abort()),
+      }),
+    );
+    model.dispose();
+    expect(stopped.status).toBe('interrupted');
+    expect(stopped.steps).toBe(0);
+    expect(stopped.lastEvaluation?.step).toBe(0);
+  });
+
   it('does nothing when resumed at its end', async () => {
     const dir = join(scratch, 'finished');
     const first = new TinyModel({ vocab: VOCAB, width: 4, seed: 5 });
