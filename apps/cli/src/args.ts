@@ -73,7 +73,7 @@ export function parseCommandLine(argv: string[]): Command {
       if (resume !== null && (seed !== null || only !== null || values.out !== undefined)) {
         throw new UsageError('moebench run: --resume keeps the options of the interrupted run; --out, --seed and --only cannot be combined with it.');
       }
-      return { command, suite: positionals[0] ?? null, out: nonEmpty('--out', values.out), backend, seed, only, resume: nonEmpty('--resume', values.resume) };
+      return { command, suite: positionals[0] ?? null, out: nonEmpty(command, '--out', values.out), backend, seed, only, resume: nonEmpty(command, '--resume', values.resume) };
     }
     case 'list':
       parse(command, rest, {}, 0);
@@ -85,7 +85,7 @@ export function parseCommandLine(argv: string[]): Command {
     case 'report': {
       const { values, positionals } = parse(command, rest, { out: { type: 'string' } }, 1);
       if (positionals.length === 0) throw new UsageError('moebench report: missing the run folder or store.sqlite file to report on.');
-      return { command, target: positionals[0], out: nonEmpty('--out', values.out) };
+      return { command, target: positionals[0], out: nonEmpty(command, '--out', values.out) };
     }
     default:
       return { command: 'help' };
@@ -140,8 +140,8 @@ function parseOnly(text: string): string[] {
   return names;
 }
 
-function nonEmpty(flag: string, value: string | undefined): string | null {
+function nonEmpty(command: string, flag: string, value: string | undefined): string | null {
   if (value === undefined) return null;
-  if (value.trim() === '') throw new UsageError(`${flag} needs a non-empty path, received "${value}".`);
+  if (value.trim() === '') throw new UsageError(`moebench ${command}: ${flag} needs a non-empty path, received "${value}".`);
   return value;
 }

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
@@ -87,6 +87,9 @@ export function resolveSuitePath(argument: string): string {
   const path = resolve(argument);
   if (!existsSync(path)) {
     throw new Error(`Suite "${argument}" not found: it is neither a built-in suite (${BUILTIN_SUITES.join(', ')}) nor an existing file.`);
+  }
+  if (statSync(path).isDirectory()) {
+    throw new Error(`Suite "${argument}" is a folder; allowed: a built-in suite (${BUILTIN_SUITES.join(', ')}) or a .yaml, .yml or .json file.`);
   }
   return path;
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { planModels } from '../src/plan.js';
-import { BUILTIN_SUITES, loadSuite, suitesFolder, validateSuite } from '../src/suite.js';
+import { BUILTIN_SUITES, loadSuite, resolveSuitePath, suitesFolder, validateSuite } from '../src/suite.js';
 
 const smoke = parse(readFileSync(join(suitesFolder(), 'smoke.yaml'), 'utf8')) as Record<string, unknown>;
 
@@ -80,6 +80,12 @@ describe('validateSuite', () => {
       expect(() => validateSuite(smokeWith(field, value), 'smoke.yaml')).toThrow(message);
     });
   }
+});
+
+describe('resolveSuitePath', () => {
+  it('rejects a folder', () => {
+    expect(() => resolveSuitePath(suitesFolder())).toThrow(`Suite "${suitesFolder()}" is a folder; allowed: a built-in suite (smoke, quick, paper) or a .yaml, .yml or .json file.`);
+  });
 });
 
 describe('planModels', () => {

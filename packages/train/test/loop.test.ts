@@ -196,7 +196,7 @@ describe('train with checkpoints', () => {
     second.dispose();
   });
 
-  it('stops before the next step when aborted during an evaluation', async () => {
+  it('stops right after an aborted evaluation', async () => {
     const dir = join(scratch, 'aborted-in-evaluation');
     const controller = new AbortController();
     const model = new TinyModel({ vocab: VOCAB, width: 4, seed: 5 });
