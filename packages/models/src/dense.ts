@@ -1,5 +1,5 @@
 import { tf } from '@moebench/backend';
-import { dense, gelu, layerNorm } from '@moebench/moe';
+import { dense, denseSplit, gelu, layerNorm } from '@moebench/moe';
 import type { ParameterStore } from './parameters.js';
 
 /**
@@ -40,6 +40,11 @@ export class Linear {
   /** Applies the layer to `x` [tokens, inputs] and returns [tokens, outputs]. */
   apply(x: tf.Tensor2D): tf.Tensor2D {
     return dense(x, this.weight as tf.Tensor2D, this.bias as tf.Tensor1D) as tf.Tensor2D;
+  }
+
+  /** The same as `apply` split into `parts` equal column blocks, each [tokens, outputs / parts] (see `denseSplit`). */
+  applySplit(x: tf.Tensor2D, parts: number): tf.Tensor2D[] {
+    return denseSplit(x, this.weight as tf.Tensor2D, this.bias as tf.Tensor1D, parts);
   }
 }
 
@@ -95,13 +100,12 @@ export class CausalSelfAttention {
   apply(x: tf.Tensor2D, batch: number, time: number): tf.Tensor2D {
     const { dModel, heads, headWidth } = this;
 
-    const qkv = this.qkv.apply(x); // [batch * time, 3d], the columns of each row ordered (q|k|v, head, headWidth)
-    // One rank-4 transpose brings the three parts' heads to the front, [batch, 3 x heads, time, headWidth];
-    // the products then run on rank-3 tensors, which tf.matMul takes without reshaping them. (A single
-    // rank-5 transpose [3, batch, heads, time, headWidth] would skip the split, but wasm transposes
-    // rank 5 about 20 times slower.)
-    const grouped = tf.transpose(tf.reshape(qkv, [batch, time, 3 * heads, headWidth]), [0, 2, 1, 3]);
-    const [q, k, v] = tf.split(grouped, 3, 1).map((part) => tf.reshape(part, [batch * heads, time, headWidth]) as tf.Tensor3D);
+    // q, k and v [batch * time, d] as the column blocks of the fused projection, without splitting
+    // its output (a slow kernel on wasm); each goes to [batch * heads, time, headWidth] with one
+    // rank-4 transpose, and the products then run on rank-3 tensors, which tf.matMul takes as they are.
+    const [q, k, v] = this.qkv
+      .applySplit(x, 3)
+      .map((part) => tf.reshape(tf.transpose(tf.reshape(part, [batch, time, heads, headWidth]), [0, 2, 1, 3]), [batch * heads, time, headWidth]) as tf.Tensor3D);
 
     const mask = time === this.mask.shape[0] ? this.mask : tf.slice(this.mask, [0, 0], [time, time]);
     // Scaling q rather than the scores touches time x headWidth values per head instead of time x time.

@@ -2,7 +2,7 @@ export type { MoeLayer, MoeOutput, Router, RouterContext, RoutingPlan, RoutingSt
 export { assignSlots, computeCapacity, type CapacityOptions } from './capacity.js';
 export { combine, combineIndices, dispatch, dispatchIndices } from './dispatch.js';
 export { ACTIVATIONS, applyActivation, type Activation } from './activation.js';
-export { addBias, addGroupBias, dense, gelu, groupedLayerNorm, layerNorm, sumRows } from './ops.js';
+export { addBias, addGroupBias, dense, denseSplit, gelu, groupedLayerNorm, layerNorm, sumRows } from './ops.js';
 export { ExpertBank, type ExpertBankOptions } from './expert-bank.js';
 export { balanceLoss, zLoss } from './losses.js';
 export { computeRoutingStats, meanEntropy } from './stats.js';

@@ -227,3 +227,33 @@ export function dense(x: tf.Tensor, kernel: tf.Tensor2D, bias: tf.Tensor1D): tf.
     return tf.reshape(projected, [...x.shape.slice(0, -1), outputs]);
   });
 }
+
+/**
+ * `dense` on x [tokens, in] followed by a split of its output into `parts` equal column blocks: the
+ * same values as tf.split(dense(x, kernel, bias), parts, 1), computed as one product per block with
+ * that block's columns of kernel [in, out] and bias [out]. On wasm, slicing the small kernel costs a
+ * fraction of splitting the [tokens, out] output (about 0.1 ms against 1.3 ms for 1024 x 414), and
+ * the backward pass then pads kernel-sized gradients instead of concatenating activation-sized ones.
+ *
+ * @throws RangeError when `parts` is not a positive integer that divides the kernel's output width,
+ *   or the shapes do not match.
+ */
+export function denseSplit(x: tf.Tensor2D, kernel: tf.Tensor2D, bias: tf.Tensor1D, parts: number): tf.Tensor2D[] {
+  const [inputs, outputs] = kernel.shape;
+  if (!Number.isInteger(parts) || parts < 1 || outputs % parts !== 0) {
+    throw new RangeError(`denseSplit: parts must be a positive integer that divides the kernel's ${outputs} outputs, received ${parts}`);
+  }
+  if (x.rank !== 2 || x.shape[1] !== inputs || bias.rank !== 1 || bias.shape[0] !== outputs) {
+    throw new RangeError(
+      `denseSplit: x [tokens, ${inputs}] and bias [${outputs}] must match kernel [${inputs}, ${outputs}], ` +
+        `received x [${x.shape.join(', ')}] and bias [${bias.shape.join(', ')}]`,
+    );
+  }
+  const width = outputs / parts;
+  return tf.tidy(() =>
+    Array.from({ length: parts }, (_, part) => {
+      const columns = tf.slice(kernel, [0, part * width], [inputs, width]) as tf.Tensor2D;
+      return addBias(tf.matMul(x, columns), tf.slice(bias, [part * width], [width]) as tf.Tensor1D);
+    }),
+  );
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { initBackend, Rng, tf } from '@moebench/backend';
-import { addBias, addGroupBias, dense, gelu, groupedLayerNorm, layerNorm, sumRows } from '../src/index.js';
+import { addBias, addGroupBias, dense, denseSplit, gelu, groupedLayerNorm, layerNorm, sumRows } from '../src/index.js';
 import { maxAbsDiff, values } from './reference.js';
 
 /** GELU's tanh form written with the stock ops (tanh and pow), as a reference. */
@@ -95,6 +95,26 @@ describe.each(['cpu', 'wasm'] as const)('shared ops on %s', (backend) => {
     const biasGradient = tf.grad((b: tf.Tensor) => tf.sum(tf.mul(addBias(tf.matMul(x, kernel), b as tf.Tensor1D), weights)))(bias);
     expect(maxAbsDiff(biasGradient, tf.sum(weights, 0))).toBeLessThan(1e-6);
     tf.dispose([x, kernel, bias, weights, summed, stockSum, ...fast, ...stock, biasGradient]);
+  });
+
+  it('denseSplit gives the column blocks of dense and the same gradients, and rejects parts that do not divide', async () => {
+    await initBackend(backend);
+    const rng = new Rng(4);
+    const x = rng.uniform([5, 3], -1, 1) as tf.Tensor2D;
+    const kernel = rng.uniform([3, 6], -1, 1) as tf.Tensor2D;
+    const bias = rng.uniform([6], -1, 1) as tf.Tensor1D;
+    const weights = rng.uniform([5, 2], -1, 1);
+    // A loss that weighs the three blocks differently, so a swapped block would change the value.
+    const blocksLoss = (blocks: tf.Tensor[]) => tf.sum(tf.mul(tf.add(tf.add(blocks[0], tf.mul(blocks[1], 2)), tf.mul(blocks[2], -3)), weights));
+    const fastLoss = (a: tf.Tensor, k: tf.Tensor, b: tf.Tensor) => blocksLoss(denseSplit(a as tf.Tensor2D, k as tf.Tensor2D, b as tf.Tensor1D, 3));
+    const stockLoss = (a: tf.Tensor, k: tf.Tensor, b: tf.Tensor) => blocksLoss(tf.split(tf.add(tf.matMul(a as tf.Tensor2D, k as tf.Tensor2D), b), 3, 1));
+    const [fastValue, stockValue] = tf.tidy(() => [fastLoss(x, kernel, bias), stockLoss(x, kernel, bias)]);
+    expect(fastValue.dataSync()[0]).toBeCloseTo(stockValue.dataSync()[0], 5);
+    const fast = tf.grads(fastLoss)([x, kernel, bias]);
+    const stock = tf.grads(stockLoss)([x, kernel, bias]);
+    for (let i = 0; i < 3; i++) expect(maxAbsDiff(fast[i], stock[i]), `input ${i}`).toBeLessThan(1e-5);
+    expect(() => denseSplit(x, kernel, bias, 4)).toThrow(/parts must be a positive integer that divides the kernel's 6 outputs, received 4/);
+    tf.dispose([x, kernel, bias, weights, fastValue, stockValue, ...fast, ...stock]);
   });
 
   it('addGroupBias against stock ops', async () => {

@@ -3,7 +3,7 @@
  * gating unit (SGU).
  */
 import { Rng, tf } from '@moebench/backend';
-import { dense, gelu, layerNorm, makeVariable } from './ops.js';
+import { dense, denseSplit, gelu, layerNorm, makeVariable } from './ops.js';
 import { createSpatialGatingUnit, type SpatialGatingUnit } from './spatial-gating.js';
 import { checkInteger, checkName, checkOptions, checkPositive, checkSeed, checkSequenceInput } from './validate.js';
 
@@ -103,10 +103,10 @@ export function createGmlpBlock(options: GmlpBlockOptions): GmlpBlock {
       // [seqLen * batch, d]: time-major rows, so that every product below is a plain 2D matMul
       const rows = tf.reshape(tf.transpose(x, [1, 0, 2]), [seqLen * batch, dModel]) as tf.Tensor2D;
       const normalised = layerNorm(rows, normGamma as tf.Tensor1D, normBeta as tf.Tensor1D, layerNormEpsilon) as tf.Tensor2D;
-      // [seqLen * batch, 2h]
-      const projected = gelu(dense(normalised, uKernel as tf.Tensor2D, uBias as tf.Tensor1D)) as tf.Tensor2D;
+      // Z = GELU(U(normalised)) as its two halves [seqLen * batch, h], without splitting Z
+      const [z1, z2] = denseSplit(normalised, uKernel as tf.Tensor2D, uBias as tf.Tensor1D, 2).map((half) => gelu(half) as tf.Tensor2D);
       // [seqLen * batch, h]
-      const gated = sgu.applyTimeMajorRows(projected, seqLen);
+      const gated = sgu.applyTimeMajorRows(z1, z2, seqLen);
       const update = dense(gated, vKernel as tf.Tensor2D, vBias as tf.Tensor1D);
       return tf.add(x, tf.transpose(tf.reshape(update, [seqLen, batch, dModel]), [1, 0, 2])) as tf.Tensor3D;
     },

@@ -5,7 +5,7 @@
  */
 import { tf } from '@moebench/backend';
 
-export { addBias, dense, gelu, layerNorm, sumRows } from '@moebench/moe';
+export { addBias, dense, denseSplit, gelu, layerNorm, sumRows } from '@moebench/moe';
 
 /**
  * Returns the [seqLen, seqLen] float32 matrix with ones on and below the diagonal.

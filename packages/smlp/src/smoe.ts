@@ -6,7 +6,7 @@
 import { Rng, tf } from '@moebench/backend';
 import { maxScoreAssignment } from '@moebench/base-layers';
 import type { MoeLayer, MoeOutput, RouterContext, RoutingStats } from '@moebench/moe';
-import { causalMask, dense, expertTokenMixing, gelu, layerNorm, makeVariable } from './ops.js';
+import { causalMask, dense, denseSplit, expertTokenMixing, gelu, layerNorm, makeVariable } from './ops.js';
 import { initSpatialWeight } from './spatial-gating.js';
 import { checkFraction, checkInteger, checkName, checkOptions, checkPositive, checkSeed, checkSequenceInput } from './validate.js';
 
@@ -179,8 +179,8 @@ export function createSmoe(options: SmoeOptions): Smoe {
     // [seqLen * batch, 2h]: time-major rows, so that the projections and the layer norm run on
     // matrices with no reshapes on the tape
     const timeMajor = tf.reshape(tf.transpose(x, [1, 0, 2]), [seqLen * batch, dModel]) as tf.Tensor2D;
-    const projected = gelu(dense(timeMajor, uKernel as tf.Tensor2D, uBias as tf.Tensor1D));
-    const [z1, z2] = tf.split(projected, 2, 1);
+    // Z = GELU(U(x)) as its two halves [seqLen * batch, h], without splitting Z (a slow kernel on wasm)
+    const [z1, z2] = denseSplit(timeMajor, uKernel as tf.Tensor2D, uBias as tf.Tensor1D, 2).map((half) => gelu(half) as tf.Tensor2D);
     const normalised = layerNorm(z2, gamma as tf.Tensor1D, beta as tf.Tensor1D, layerNormEpsilon);
     // [seqLen, batch * E, h / E]: one row per (sequence, chunk)
     let chunks = tf.reshape(normalised, [seqLen, batch * numExperts, chunkWidth]);

@@ -31,10 +31,12 @@ export interface SpatialGatingUnit {
   /** The same as `apply` on time-major input z [seqLen, batch, 2h], returning [seqLen, batch, h] with no transposes. */
   applyTimeMajor(z: tf.Tensor3D): tf.Tensor3D;
   /**
-   * The same as `applyTimeMajor` on its input flattened to rows, z [seqLen * batch, 2h] (row
-   * t * batch + b holds position t of sequence b), returning [seqLen * batch, h].
+   * The same as `applyTimeMajor` on its two halves flattened to rows: z1 and z2 [seqLen * batch, h]
+   * (row t * batch + b holds position t of sequence b; z1 the first h channels of Z, z2 the last),
+   * returning [seqLen * batch, h]. A caller that projects Z itself can compute the halves directly
+   * (`denseSplit`) and skip the split of Z, a slow kernel on wasm.
    */
-  applyTimeMajorRows(z: tf.Tensor2D, seqLen: number): tf.Tensor2D;
+  applyTimeMajorRows(z1: tf.Tensor2D, z2: tf.Tensor2D, seqLen: number): tf.Tensor2D;
   /** Spatial weight [T, T] (upper triangle masked), spatial bias [T], layer-norm gamma and beta [h]. */
   readonly trainableVariables: tf.Variable[];
   /**
@@ -81,11 +83,11 @@ export function createSpatialGatingUnit(options: SpatialGatingUnitOptions): Spat
   const mask = causalMask(maxSeqLen);
   tf.keep(mask);
 
-  // z [seqLen * batch, 2h], time-major rows: returns [seqLen * batch, h]. Working on matrices keeps
-  // the layer norm free of reshapes, each of which costs a kernel and a saved copy on the tape.
-  const gateRows = (z: tf.Tensor2D, seqLen: number): tf.Tensor2D => {
-    const batch = z.shape[0] / seqLen;
-    const [z1, z2] = tf.split(z, 2, 1);
+  // z1 and z2 [seqLen * batch, h], the two halves of Z in time-major rows: returns [seqLen * batch, h].
+  // Working on matrices keeps the layer norm free of reshapes, each of which costs a kernel and a
+  // saved copy on the tape.
+  const gateRows = (z1: tf.Tensor2D, z2: tf.Tensor2D, seqLen: number): tf.Tensor2D => {
+    const batch = z1.shape[0] / seqLen;
     const normalised = layerNorm(z2, gamma as tf.Tensor1D, beta as tf.Tensor1D, layerNormEpsilon);
     // [seqLen, batch * h]: every (batch, channel) column is mixed by the same matrix
     const columns = tf.reshape(normalised, [seqLen, batch * hiddenSize]) as tf.Tensor2D;
@@ -94,8 +96,8 @@ export function createSpatialGatingUnit(options: SpatialGatingUnitOptions): Spat
   };
   const gateTimeMajor = (z: tf.Tensor3D): tf.Tensor3D => {
     const [seqLen, batch] = z.shape;
-    const rows = tf.reshape(z, [seqLen * batch, 2 * hiddenSize]) as tf.Tensor2D;
-    return tf.reshape(gateRows(rows, seqLen), [seqLen, batch, hiddenSize]) as tf.Tensor3D;
+    const [z1, z2] = tf.split(tf.reshape(z, [seqLen * batch, 2 * hiddenSize]), 2, 1) as tf.Tensor2D[];
+    return tf.reshape(gateRows(z1, z2, seqLen), [seqLen, batch, hiddenSize]) as tf.Tensor3D;
   };
 
   return {
@@ -109,16 +111,19 @@ export function createSpatialGatingUnit(options: SpatialGatingUnitOptions): Spat
       checkSequenceInput('SpatialGatingUnit.applyTimeMajor', [z.shape[1], z.shape[0], z.shape[2]], 2 * hiddenSize, maxSeqLen);
       return gateTimeMajor(z);
     },
-    applyTimeMajorRows(z, seqLen) {
+    applyTimeMajorRows(z1, z2, seqLen) {
       checkInteger('SpatialGatingUnit.applyTimeMajorRows', 'seqLen', seqLen);
-      if (z.rank !== 2 || z.shape[0] % seqLen !== 0) {
-        throw new RangeError(
-          `SpatialGatingUnit.applyTimeMajorRows: z must be [seqLen * batch, ${2 * hiddenSize}] with seqLen = ${seqLen}, ` +
-            `received shape [${z.shape.join(', ')}]`,
-        );
+      const expected = `[seqLen * batch, ${hiddenSize}] with seqLen = ${seqLen}`;
+      for (const [label, half] of [['z1', z1], ['z2', z2]] as const) {
+        if (half.rank !== 2 || half.shape[0] % seqLen !== 0 || half.shape[0] !== z1.shape[0] || half.shape[1] !== hiddenSize) {
+          throw new RangeError(
+            `SpatialGatingUnit.applyTimeMajorRows: ${label} must be ${expected} (and z1 and z2 the same shape), ` +
+              `received shape [${half.shape.join(', ')}]`,
+          );
+        }
       }
-      checkSequenceInput('SpatialGatingUnit.applyTimeMajorRows', [z.shape[0] / seqLen, seqLen, z.shape[1]], 2 * hiddenSize, maxSeqLen);
-      return gateRows(z, seqLen);
+      checkSequenceInput('SpatialGatingUnit.applyTimeMajorRows', [z1.shape[0] / seqLen, seqLen, 2 * hiddenSize], 2 * hiddenSize, maxSeqLen);
+      return gateRows(z1, z2, seqLen);
     },
     trainableVariables: [spatialWeight, spatialBias, gamma, beta],
     parameterCount() {
