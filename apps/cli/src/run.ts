@@ -348,7 +348,17 @@ function readSettings(runDir: string): SavedRunSettings {
   if (!existsSync(path)) {
     throw new Error(`--resume ${runDir}: no ${SETTINGS_FILE} found there, so it is not a moebench run folder (or the run failed before it started).`);
   }
-  return JSON.parse(readFileSync(path, 'utf8')) as SavedRunSettings;
+  let settings: Partial<SavedRunSettings>;
+  try {
+    settings = JSON.parse(readFileSync(path, 'utf8')) as Partial<SavedRunSettings>;
+  } catch (error) {
+    throw new Error(`--resume ${runDir}: ${SETTINGS_FILE} is not valid JSON (${(error as Error).message}); it must be the file moebench run wrote there.`);
+  }
+  const onlyValid = settings.only === null || (Array.isArray(settings.only) && settings.only.every((name) => typeof name === 'string'));
+  if (typeof settings.runId !== 'string' || typeof settings.backend !== 'string' || !onlyValid) {
+    throw new Error(`--resume ${runDir}: ${SETTINGS_FILE} lacks a valid runId, backend or only field; it must be the file moebench run wrote there.`);
+  }
+  return settings as SavedRunSettings;
 }
 
 // A finished run has nothing left to train, so --resume rejects it before any backend or data work.

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -279,6 +279,15 @@ describe('moebench run input checks', () => {
 
   it('rejects --resume on another backend', async () => {
     await expectRejected(['run', '--resume', join(scratch, 'smoke'), '--backend', 'cpu'], /--backend cpu: run folder .* started on backend "wasm"/);
+  });
+
+  it('rejects --resume with a corrupt run.json', async () => {
+    const runDir = join(scratch, 'corrupt-settings');
+    mkdirSync(runDir);
+    writeFileSync(join(runDir, 'run.json'), '{"suite": ');
+    await expectRejected(['run', '--resume', runDir], `--resume ${runDir}: run.json is not valid JSON`);
+    writeFileSync(join(runDir, 'run.json'), '{"suite": {}, "only": null}');
+    await expectRejected(['run', '--resume', runDir], `--resume ${runDir}: run.json lacks a valid runId, backend or only field`);
   });
 
   it('rejects --resume of a folder that holds no run', async () => {
