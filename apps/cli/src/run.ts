@@ -118,7 +118,8 @@ export async function runCommand(request: RunRequest, output: ProgressOutput): P
       // the model's last checkpoint are rewound by --resume.
       progress.log(`${signal} after ${signalName}: exiting without waiting for the current step.`);
       if (current.modelId !== null) store.setModelStatus(current.modelId, 'interrupted');
-      if (runId !== '') store.setRunStatus(runId, 'interrupted', `${signalName}, then ${signal}`);
+      // A run already marked done is only writing its report, so it stays done.
+      if (runId !== '' && store.getRun(runId)?.status === 'running') store.setRunStatus(runId, 'interrupted', `${signalName}, then ${signal}`);
       store.close();
       process.exit(INTERRUPTED_EXIT_CODE);
     }
