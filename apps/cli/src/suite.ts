@@ -263,7 +263,7 @@ class Checker {
   }
 
   integer(field: string, value: unknown, min: number): number {
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < min) this.fail(field, value, `an integer >= ${min}`);
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) this.fail(field, value, `an integer >= ${min} and <= ${Number.MAX_SAFE_INTEGER}`);
     return value;
   }
 
