@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { initBackend } from '@moebench/backend';
@@ -136,7 +137,7 @@ export async function runCommand(request: RunRequest, output: ProgressOutput): P
       runId = resumedRunId;
       store.setRunStatus(runId, 'running');
     } else {
-      const manifest = buildManifest(suite, plans, dataset, environment);
+      const manifest = buildManifest(suite, plans, dataset, validation, environment);
       runId = store.createRun({ suite: suite.name, manifest }).id;
       const settings: SavedRunSettings = { suite, only, backend: backendName, runId };
       writeFileSync(join(runDir, SETTINGS_FILE), `${JSON.stringify(settings, null, 2)}\n`);
@@ -323,7 +324,21 @@ function validationBatches(dataset: Dataset, suite: Suite): TokenBatch[] {
   });
 }
 
-function buildManifest(suite: Suite, plans: PlannedModel[], dataset: Dataset, environment: EnvironmentFacts): RunManifest {
+/**
+ * Hashes the token ids and target byte counts of `batches` with SHA-256, so that runs and stores
+ * can be checked to have evaluated on the same validation batches.
+ */
+export function hashBatches(batches: readonly TokenBatch[]): string {
+  const hash = createHash('sha256');
+  for (const batch of batches) {
+    hash.update(`${batch.batchSize}x${batch.seqLen}:${batch.targetBytes ?? ''};`);
+    hash.update(new Uint8Array(batch.inputs.buffer, batch.inputs.byteOffset, batch.inputs.byteLength));
+    hash.update(new Uint8Array(batch.targets.buffer, batch.targets.byteOffset, batch.targets.byteLength));
+  }
+  return hash.digest('hex');
+}
+
+function buildManifest(suite: Suite, plans: PlannedModel[], dataset: Dataset, validation: readonly TokenBatch[], environment: EnvironmentFacts): RunManifest {
   const config = { suite, models: plans.map((plan) => ({ name: plan.name, architecture: plan.architecture, seed: plan.seed, config: storedConfig(plan.config) })) };
   return {
     gitSha: environment.gitSha,
@@ -331,7 +346,7 @@ function buildManifest(suite: Suite, plans: PlannedModel[], dataset: Dataset, en
     versions: environment.versions,
     backend: { ...environment.backend },
     seeds: Object.fromEntries(plans.map((plan) => [plan.name, plan.seed])),
-    data: { ...dataset.manifest },
+    data: { ...dataset.manifest, validationBatchesSha256: hashBatches(validation) },
     config,
     configHash: hashConfig(config),
   };

@@ -2,7 +2,9 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { evaluationBatches, prepareDataset } from '@moebench/data';
 import { openStore, type ResultsStore } from '@moebench/results';
+import { hashBatches } from '../src/run.js';
 import { runCli } from './helpers.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'moebench-cli-'));
@@ -69,6 +71,10 @@ describe('moebench run', () => {
       expect(run.status).toBe('done');
       expect(run.manifest.gitSha).toMatch(/^[0-9a-f]{40}$/);
       expect(run.manifest.data).toMatchObject({ corpus: 'sotu', tokenizer: 'byte' });
+      // The smoke suite's 2 validation batches of 4 x 16 byte tokens, rebuilt here from the corpus.
+      const dataset = prepareDataset({ corpus: { name: 'sotu', paths: [] }, tokenizer: 'byte', batchSize: 4, seqLen: 16 });
+      const validation = evaluationBatches(dataset.validation.tokens, { batchSize: 4, seqLen: 16, maxBatches: 2, tokenizer: dataset.tokenizer });
+      expect(run.manifest.data.validationBatchesSha256).toBe(hashBatches(validation));
       const models = store.listModels(runId);
       expect(models.map((model) => model.architecture)).toEqual(['transformer', 'gmlp', 'gshard', 'switch', 'base', 'hash', 'smlp']);
       for (const model of models) {
@@ -298,6 +304,18 @@ describe('moebench run input checks', () => {
     const result = await runCli(['run', '--fast']);
     expect(result.code).toBe(2);
     expect(result.stderr).toBe('moebench run: unknown option --fast. Valid options: --out, --backend, --seed, --only, --resume.\nRun "moebench help" for the commands and options.\n');
+  });
+});
+
+describe('hashBatches', () => {
+  const batch = (first: number, targetBytes?: number) => ({ inputs: Int32Array.from([first, 2]), targets: Int32Array.from([2, 3]), batchSize: 1, seqLen: 2, targetBytes });
+
+  it('depends on ids and target bytes', () => {
+    expect(hashBatches([batch(1)])).toBe(hashBatches([batch(1)]));
+    expect(hashBatches([batch(1)])).toMatch(/^[0-9a-f]{64}$/);
+    expect(hashBatches([batch(4)])).not.toBe(hashBatches([batch(1)]));
+    expect(hashBatches([batch(1, 5)])).not.toBe(hashBatches([batch(1)]));
+    expect(hashBatches([batch(1), batch(1)])).not.toBe(hashBatches([batch(1)]));
   });
 });
 
