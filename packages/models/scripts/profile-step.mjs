@@ -8,8 +8,8 @@
 // Usage, after `pnpm exec tsc -b packages/models packages/train`:
 //   node packages/models/scripts/profile-step.mjs [--before DIR] [--steps N] [--rounds N] [--only a,b]
 // With --before, DIR holds a second copy of the model packages' dist folders with its own
-// node_modules/@moebench links (and the same backend); each round then times both builds of each
-// model, alternating, so that both see the same machine load.
+// node_modules/@moebench links (and the same backend), as snapshot-build.sh makes it; each round then
+// times both builds of each model, alternating, so that both see the same machine load.
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { initBackend, Rng, tf } from '@moebench/backend';

@@ -84,8 +84,8 @@ export function createSpatialGatingUnit(options: SpatialGatingUnitOptions): Spat
   tf.keep(mask);
 
   // z1 and z2 [seqLen * batch, h], the two halves of Z in time-major rows: returns [seqLen * batch, h].
-  // Working on matrices keeps the layer norm free of reshapes, each of which costs a kernel and a
-  // saved copy on the tape.
+  // Matrices keep the layer norm free of reshapes, because each reshape on the tape costs a kernel
+  // and a saved copy.
   const gateRows = (z1: tf.Tensor2D, z2: tf.Tensor2D, seqLen: number): tf.Tensor2D => {
     const batch = z1.shape[0] / seqLen;
     const normalised = layerNorm(z2, gamma as tf.Tensor1D, beta as tf.Tensor1D, layerNormEpsilon);
