@@ -42,7 +42,16 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'run': {
       const output = process.stderr.isTTY ? process.stderr : process.stdout;
-      return runCommand(command, { write: (text) => output.write(text), isTTY: output.isTTY === true, columns: output.columns });
+      try {
+        return await runCommand(command, { write: (text) => output.write(text), isTTY: output.isTTY === true, columns: output.columns });
+      } catch (error) {
+        // A flag value that only the suite can check (--only) is still a usage error.
+        if (error instanceof UsageError) {
+          process.stderr.write(`${error.message}\nRun "moebench help" for the commands and options.\n`);
+          return 2;
+        }
+        throw error;
+      }
     }
   }
 }

@@ -1,5 +1,6 @@
 import { createTokenizer } from '@moebench/data';
 import { accountModel, matchCompute, resolveConfig, type Architecture, type ModelAccounting, type ModelConfig } from '@moebench/models';
+import { UsageError } from './args.js';
 import type { Suite } from './suite.js';
 
 /** One training run of a suite: a model at a seed, with its final config. */
@@ -24,7 +25,8 @@ export interface PlannedModel {
  * With `targetFlopsPerToken`, the widths come from the models package's compute matching, which
  * raises when an architecture cannot land within the tolerance.
  *
- * @param only model names or architectures to keep; every entry must match at least one model.
+ * @param only model names or architectures to keep; every entry must match at least one model, or a
+ *   UsageError is raised.
  */
 export function planModels(suite: Suite, only: string[] | null): PlannedModel[] {
   let entries = suite.models;
@@ -32,7 +34,7 @@ export function planModels(suite: Suite, only: string[] | null): PlannedModel[] 
     for (const name of only) {
       if (!entries.some((entry) => entry.name === name || entry.architecture === name)) {
         const valid = [...new Set(entries.flatMap((entry) => [entry.name, entry.architecture]))].join(', ');
-        throw new Error(`--only: "${name}" is neither a model name nor an architecture of suite ${suite.name}. Valid: ${valid}.`);
+        throw new UsageError(`moebench run: --only: "${name}" is neither a model name nor an architecture of suite ${suite.name}. Valid: ${valid}.`);
       }
     }
     entries = entries.filter((entry) => only.includes(entry.name) || only.includes(entry.architecture));

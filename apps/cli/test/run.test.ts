@@ -300,6 +300,14 @@ describe('moebench run input checks', () => {
     await expectRejected(['run', '--resume', scratch], /no run\.json found there/);
   });
 
+  it('exits with status 2 on an unknown --only name', async () => {
+    const runDir = join(scratch, 'only-run');
+    const result = await runCli(['run', 'smoke', '--only', 'nosuch', '--out', runDir]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('moebench run: --only: "nosuch" is neither a model name nor an architecture of suite smoke.');
+    expect(existsSync(runDir)).toBe(false);
+  });
+
   it('exits with status 2 on an unknown flag', async () => {
     const result = await runCli(['run', '--fast']);
     expect(result.code).toBe(2);
