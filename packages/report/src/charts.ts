@@ -288,6 +288,8 @@ function heatmap(
   };
 }
 
+const FOOTER_LINE_HEIGHT = 12;
+
 /** Wraps a single-view spec with the title, the chart font and the provenance footer below it. */
 function withFooter(title: string, context: RunContext, view: Record<string, unknown>): TopLevelSpec {
   const footer = provenanceLines(context);
@@ -306,10 +308,10 @@ function withFooter(title: string, context: RunContext, view: Record<string, unk
       view,
       {
         width: WIDTH,
-        height: 46,
+        height: FOOTER_LINE_HEIGHT * footer.length - 2,
         view: { stroke: null },
         data: { values: [{ footer }] },
-        mark: { type: 'text', align: 'left', baseline: 'top', fontSize: 9, color: '#555', lineHeight: 12 },
+        mark: { type: 'text', align: 'left', baseline: 'top', fontSize: 9, color: '#555', lineHeight: FOOTER_LINE_HEIGHT },
         encoding: { x: { value: 0 }, y: { value: 0 }, text: { field: 'footer' } },
       },
     ],

@@ -26,13 +26,17 @@ export function provenanceLine(run: RunContext): string {
   return provenanceLines(run).join(' · ');
 }
 
-/** Returns the provenance in four short lines (run and corpus, backend and hardware, versions, commit and date), for chart footers. */
-export function provenanceLines(run: RunContext): [string, string, string, string] {
+/**
+ * Returns the provenance in short lines, for chart footers: run and corpus, backend and hardware,
+ * the kernel set when the run recorded it, versions, commit and date.
+ */
+export function provenanceLines(run: RunContext): string[] {
   const versions = summariseVersions(run.versions);
   const sha = run.gitSha.length > 12 ? run.gitSha.slice(0, 12) : run.gitSha;
   return [
     `run ${run.runId} · corpus ${run.corpus}`,
     `${run.backend} on ${run.hardware}`,
+    ...(run.kernels === undefined ? [] : [run.kernels]),
     versions === '' ? 'versions not recorded' : versions,
     `git ${sha}${run.gitDirty ? ' (dirty)' : ''} · ${run.date.slice(0, 10)}`,
   ];

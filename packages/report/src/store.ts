@@ -63,8 +63,9 @@ export function runContext(run: RunRecord): RunContext {
   const wasm = asRecord(backend.wasm);
   if (typeof wasm.simd === 'boolean') {
     const threads = typeof wasm.threads === 'number' ? `, ${wasm.threads} thread${wasm.threads === 1 ? '' : 's'}` : '';
-    backendLabel += ` (${wasm.simd ? 'SIMD' : 'no SIMD'}${threads}${kernelLabel(wasm)})`;
+    backendLabel += ` (${wasm.simd ? 'SIMD' : 'no SIMD'}${threads})`;
   }
+  const kernels = kernelLabel(wasm);
 
   const hardwareParts: string[] = [];
   if (Array.isArray(backend.gpus) && backend.gpus.length > 0) hardwareParts.push(backend.gpus.join(', '));
@@ -77,6 +78,7 @@ export function runContext(run: RunRecord): RunContext {
     runId: run.id,
     corpus: typeof data.tokenizer === 'string' ? `${corpus}, ${data.tokenizer} tokenizer` : corpus,
     backend: backendLabel,
+    ...(kernels === undefined ? {} : { kernels }),
     hardware: hardwareParts.length > 0 ? hardwareParts.join(', ') : 'unknown hardware',
     versions,
     gitSha: manifest.gitSha ?? 'unknown',
@@ -90,17 +92,17 @@ export function runContext(run: RunRecord): RunContext {
  * Names the kernel set a wasm run used, from `describeBackend().wasm`: the native OpenBLAS matrix
  * products when active, moebench's other replacement kernels, or the stock kernels.
  */
-function kernelLabel(wasm: Record<string, unknown>): string {
-  if (!Array.isArray(wasm.replacedKernels)) return '';
+function kernelLabel(wasm: Record<string, unknown>): string | undefined {
+  if (!Array.isArray(wasm.replacedKernels)) return undefined;
   const replaced = wasm.replacedKernels.filter((name): name is string => typeof name === 'string');
-  if (replaced.length === 0) return '; stock kernels';
+  if (replaced.length === 0) return 'stock wasm kernels';
   const native = asRecord(wasm.nativeKernels);
   const nativeNames = native.active === true && Array.isArray(native.kernels) ? native.kernels.filter((name): name is string => typeof name === 'string') : [];
   const parts: string[] = [];
   if (nativeNames.length > 0) parts.push(`OpenBLAS ${nativeNames.join(', ')}`);
   const others = replaced.filter((name) => !nativeNames.includes(name));
   if (others.length > 0) parts.push(`moebench ${others.join(', ')}`);
-  return `; kernels: ${parts.join('; ')}`;
+  return `kernels: ${parts.join('; ')}`;
 }
 
 function modelRun(

@@ -81,6 +81,11 @@ export interface RunContext {
   corpus: string;
   /** tfjs backend, for example `wasm`. */
   backend: string;
+  /**
+   * The kernel set a wasm run used, for example `kernels: OpenBLAS BatchMatMul, _FusedMatMul;
+   * moebench Sum, GatherV2` or `stock wasm kernels`; absent when the manifest does not say.
+   */
+  kernels?: string;
   /** Hardware, for example `2 x Intel Xeon @ 2.2 GHz, no GPU`. */
   hardware: string;
   /** Software versions by name, for example `{ node: '20.20.2', '@tensorflow/tfjs-core': '4.22.0' }`. */

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore, type RunRecord } from '@moebench/results';
 import { describe, expect, it } from 'vitest';
-import { analyse, readReportData, runContext, writeReport, type ReportSummary } from '../src/index.js';
+import { analyse, provenanceLines, readReportData, runContext, writeReport, type ReportSummary } from '../src/index.js';
 import { sampleModels } from './fixtures.js';
 
 const manifest = {
@@ -95,15 +95,17 @@ describe('readReportData', () => {
 
   it('names the kernel set of a wasm run', () => {
     const base = { id: 'r', suite: 'quick', status: 'done', startedAt: '2026-12-04T00:00:00Z', finishedAt: null };
-    const label = (wasm: Record<string, unknown>): string =>
-      runContext({ ...base, manifest: { backend: { backend: 'wasm', wasm: { simd: true, threads: 1, ...wasm } } } } as unknown as RunRecord).backend;
-    expect(label({ replacedKernels: [] })).toBe('wasm (SIMD, 1 thread; stock kernels)');
-    expect(label({ replacedKernels: ['BatchMatMul', '_FusedMatMul', 'Sum', 'GatherV2'], nativeKernels: { active: false, kernels: ['BatchMatMul', '_FusedMatMul'] } })).toBe(
-      'wasm (SIMD, 1 thread; kernels: moebench BatchMatMul, _FusedMatMul, Sum, GatherV2)',
+    const context = (wasm: Record<string, unknown>) =>
+      runContext({ ...base, manifest: { backend: { backend: 'wasm', wasm: { simd: true, threads: 1, ...wasm } } } } as unknown as RunRecord);
+    expect(context({ replacedKernels: [] }).kernels).toBe('stock wasm kernels');
+    expect(context({ replacedKernels: [] }).backend).toBe('wasm (SIMD, 1 thread)');
+    expect(context({ replacedKernels: ['BatchMatMul', '_FusedMatMul', 'Sum', 'GatherV2'], nativeKernels: { active: false, kernels: ['BatchMatMul', '_FusedMatMul'] } }).kernels).toBe(
+      'kernels: moebench BatchMatMul, _FusedMatMul, Sum, GatherV2',
     );
-    expect(label({ replacedKernels: ['BatchMatMul', '_FusedMatMul', 'Sum', 'GatherV2'], nativeKernels: { active: true, kernels: ['BatchMatMul', '_FusedMatMul'] } })).toBe(
-      'wasm (SIMD, 1 thread; kernels: OpenBLAS BatchMatMul, _FusedMatMul; moebench Sum, GatherV2)',
-    );
+    const native = context({ replacedKernels: ['BatchMatMul', '_FusedMatMul', 'Sum', 'GatherV2'], nativeKernels: { active: true, kernels: ['BatchMatMul', '_FusedMatMul'] } });
+    expect(native.kernels).toBe('kernels: OpenBLAS BatchMatMul, _FusedMatMul; moebench Sum, GatherV2');
+    expect(provenanceLines(native)[2]).toBe(native.kernels);
+    expect(context({}).kernels).toBeUndefined();
   });
 
   it('names the runs it has when the run is missing', () => {
