@@ -84,11 +84,16 @@ function matchOne(
 ): ComputeMatch {
   // The base dModel may not suit the base heads (only the matched one must), so the base is checked
   // at a dModel the search allows; resolving as gmlp first validates heads without the divisibility rule.
-  const { heads } = resolveConfig('gmlp', base);
-  const widthStep = TRANSFORMER_FAMILY.includes(architecture) ? lcm(dModelMultiple, heads) : dModelMultiple;
-  const resolvedBase = resolveConfig(architecture, vary === 'hidden' ? base : { ...base, dModel: widthStep, ffnHidden: undefined });
+  // The sMoE expert count does not depend on the widths, so it is read from that gmlp resolution too;
+  // the base is then checked at a hidden width of one chunk per sMoE expert, which sMLP always allows.
+  const gmlpBase = resolveConfig('gmlp', base);
+  const widthStep = TRANSFORMER_FAMILY.includes(architecture) ? lcm(dModelMultiple, gmlpBase.heads) : dModelMultiple;
+  const hiddenStep = architecture === 'smlp' ? smlpSparseWidths(gmlpBase).smoeExperts : 1;
+  const resolvedBase = resolveConfig(
+    architecture,
+    vary === 'hidden' ? base : { ...base, dModel: widthStep, ffnHidden: architecture === 'smlp' ? hiddenStep : undefined },
+  );
   const ratio = base.ffnHidden !== undefined ? base.ffnHidden / base.dModel : defaultHidden(architecture, 1);
-  const hiddenStep = architecture === 'smlp' ? smlpSparseWidths(resolvedBase).smoeExperts : 1;
 
   const flopsOf = (dModel: number, ffnHidden: number): number =>
     accountModel(architecture, resolveConfig(architecture, { ...base, dModel, ffnHidden })).forwardFlopsPerToken;

@@ -38,6 +38,15 @@ describe('matchCompute', () => {
     expect(Math.abs(smlp.relativeError)).toBeLessThanOrEqual(0.05);
   });
 
+  it.each([
+    ['experts', { ...BASE, experts: 16 }, 16],
+    ['smlp.smoe.numExperts', { ...BASE, smlp: { smoe: { numExperts: 5 } } }, 5],
+  ] as const)('sizes sMLP when %s does not divide 3 x dModelMultiple', (_field, base, experts) => {
+    const { smlp } = matchCompute(target, base, { architectures: ['smlp'] });
+    expect((smlp.config.ffnHidden as number) % experts).toBe(0);
+    expect(Math.abs(smlp.relativeError)).toBeLessThanOrEqual(0.05);
+  });
+
   it('rejects a target below the cost of the LM head', () => {
     expect(() => matchCompute(1000, BASE, { architectures: ['transformer'] })).toThrow(/no transformer width .* within 5% of 1000 forward FLOPs/);
   });
