@@ -113,6 +113,18 @@ describe('planModels', () => {
     }
   });
 
+  it.each(BUILTIN_SUITES)('plans every model of the built-in suite %s', (name) => {
+    const suite = loadSuite(join(suitesFolder(), `${name}.yaml`));
+    const plans = planModels(suite, null);
+    expect(plans.map((plan) => plan.architecture).sort()).toEqual(['base', 'gmlp', 'gshard', 'hash', 'smlp', 'switch', 'transformer']);
+    const target = suite.targetFlopsPerToken;
+    if (target === null) return;
+    for (const plan of plans) {
+      const error = Math.abs(plan.accounting.forwardFlopsPerToken - target) / target;
+      expect(error, plan.architecture).toBeLessThanOrEqual(suite.flopsTolerance);
+    }
+  });
+
   it('rejects an unknown --only name', () => {
     expect(() => planModels(validateSuite(smoke, 'smoke.yaml'), ['mamba'])).toThrow(
       '--only: "mamba" is neither a model name nor an architecture of suite smoke. Valid: transformer, gmlp',
