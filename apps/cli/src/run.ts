@@ -10,7 +10,7 @@ import { collectEnvironment, type EnvironmentFacts } from './environment.js';
 import { planModels, type PlannedModel } from './plan.js';
 import { formatNumber, ProgressReporter, type ProgressOutput } from './progress.js';
 import { writeRunReport } from './report.js';
-import { loadSuite, resolveSuitePath, validateSuite, type Suite } from './suite.js';
+import { backendMismatchWarning, loadSuite, resolveSuitePath, validateSuite, type Suite } from './suite.js';
 
 /** Request of `moebench run`, from the command line. */
 export interface RunRequest {
@@ -93,6 +93,8 @@ export async function runCommand(request: RunRequest, output: ProgressOutput): P
   const environment = await collectEnvironment();
   progress.log(`moebench run: suite ${suite.name}, ${plans.length} model run(s), backend ${backend.name}, run folder ${runDir}`);
   if (backend.autoFallbackReason) progress.log('Backend auto chose wasm: no native TensorFlow package loads (`moebench env` shows why).');
+  const mismatch = backendMismatchWarning(suite, backend.name);
+  if (mismatch !== null) progress.log(mismatch);
 
   const dataset = prepareDataset({
     corpus: { name: suite.data.corpus, paths: suite.data.paths },

@@ -301,3 +301,18 @@ function show(value: unknown): string {
   if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
   return JSON.stringify(value) ?? String(value);
 }
+
+/**
+ * Returns the warning a run prints when a suite written for the `tensorflow` backend (a GPU) runs
+ * on another one, or null. Such a suite still trains its full wall-clock budget per model, so on a
+ * CPU it takes as long as on the GPU for far fewer steps, and its models may not fit the wasm
+ * backend's memory.
+ */
+export function backendMismatchWarning(suite: Suite, backendName: string): string | null {
+  if (suite.backend !== 'tensorflow' || backendName === 'tensorflow') return null;
+  return (
+    `Warning: suite ${suite.name} is sized for the tensorflow backend on a GPU, and backend ${backendName} runs it. ` +
+    `Expect far fewer steps in the same training time, or a failure when its models do not fit in memory. ` +
+    `On a CPU, run the quick suite instead.`
+  );
+}

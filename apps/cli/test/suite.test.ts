@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { planModels } from '../src/plan.js';
-import { BUILTIN_SUITES, loadSuite, resolveSuitePath, suitesFolder, validateSuite } from '../src/suite.js';
+import { backendMismatchWarning, BUILTIN_SUITES, loadSuite, resolveSuitePath, suitesFolder, validateSuite } from '../src/suite.js';
 
 const smoke = parse(readFileSync(join(suitesFolder(), 'smoke.yaml'), 'utf8')) as Record<string, unknown>;
 
@@ -134,5 +134,27 @@ describe('planModels', () => {
   it('names the model whose config is invalid', () => {
     const suite = validateSuite(smokeWith('models', [{ architecture: 'transformer', config: { heads: 3 } }]), 'smoke.yaml');
     expect(() => planModels(suite, null)).toThrow(/^Suite smoke, model "transformer" \(transformer\): .*heads/);
+  });
+});
+
+describe('backendMismatchWarning', () => {
+  const paper = loadSuite(join(suitesFolder(), 'paper.yaml'));
+
+  it.each(['wasm', 'cpu'])('warns when the paper suite runs on %s', (backend) => {
+    expect(backendMismatchWarning(paper, backend)).toBe(
+      `Warning: suite paper is sized for the tensorflow backend on a GPU, and backend ${backend} runs it. ` +
+        'Expect far fewer steps in the same training time, or a failure when its models do not fit in memory. ' +
+        'On a CPU, run the quick suite instead.',
+    );
+  });
+
+  it('stays silent on the tensorflow backend', () => {
+    expect(backendMismatchWarning(paper, 'tensorflow')).toBeNull();
+  });
+
+  it('stays silent for suites not written for tensorflow', () => {
+    const quick = loadSuite(join(suitesFolder(), 'quick.yaml'));
+    expect(backendMismatchWarning(quick, 'wasm')).toBeNull();
+    expect(backendMismatchWarning(quick, 'cpu')).toBeNull();
   });
 });
