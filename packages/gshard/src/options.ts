@@ -36,7 +36,7 @@ export type GateNormalization = (typeof GATE_NORMALIZATIONS)[number];
 export interface GShardOptions extends ExpertLayerOptions {
   /** Experts E, >= 2 (two distinct experts per token). Default: 8. */
   numExperts?: number;
-  /** Second-expert policy in training; evaluation always takes the plain second argmax. Default: 'sampling'. */
+  /** Second-expert policy in training; evaluation uses `evalSecondExpertPolicy`. Default: 'sampling'. */
   secondExpertPolicy?: SecondExpertPolicy;
   /**
    * Second-expert policy in evaluation. fairseq applies the training policy in evaluation too; our
