@@ -1,5 +1,6 @@
 import { tf } from '../tf.js';
 import { makeGatherKernel } from './gather.js';
+import { makeIdentityKernel } from './identity.js';
 import { makeMatMulKernel } from './mat_mul.js';
 import { loadNativeKernels, makeNativeMatMulKernel, type NativeKernelStatus } from './native.js';
 import { makeSumKernel } from './sum.js';
@@ -36,7 +37,7 @@ export interface WasmKernelState {
 export const MISSING_KERNELS: readonly tf.KernelConfig[] = [unsortedSegmentSumConfig];
 
 /** Names of the stock wasm kernels moebench replaces (unless the stock switch is on). */
-export const REPLACED_KERNELS = [tf.BatchMatMul, tf._FusedMatMul, tf.Sum, tf.GatherV2] as const;
+export const REPLACED_KERNELS = [tf.BatchMatMul, tf._FusedMatMul, tf.Sum, tf.GatherV2, tf.Identity] as const;
 
 /** Names of the replaced kernels that have a native variant. */
 export const NATIVE_KERNELS = [tf.BatchMatMul, tf._FusedMatMul] as const;
@@ -98,6 +99,7 @@ function buildConfigs(blas: Parameters<typeof makeNativeMatMulKernel>[0] | undef
     [tf._FusedMatMul]: (stock) => makeMatMulKernel(stock, stockTranspose, true),
     [tf.Sum]: (stock) => makeSumKernel(stock),
     [tf.GatherV2]: (stock) => makeGatherKernel(stock),
+    [tf.Identity]: (stock) => makeIdentityKernel(stock),
   };
   const result: Record<KernelSet, Map<string, tf.KernelConfig>> = { stock: new Map(), wasm: new Map(), native: new Map() };
   for (const name of REPLACED_KERNELS) {

@@ -12,6 +12,10 @@ export interface WasmBackend {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   /** A view of a tensor's data on the heap. */
   typedArrayFromHeap(info: tf.TensorInfo): tf.TypedArray;
+  /** Adds one reference to a tensor's data, so that it outlives one more `disposeData`. */
+  incRef(dataId: object): void;
+  /** Number of references to a tensor's data (0 once it is freed). */
+  refCount(dataId: object): number;
   /** Drops one reference to a tensor's data and frees it when none remain. */
   disposeData(dataId: object, force?: boolean): boolean;
 }
