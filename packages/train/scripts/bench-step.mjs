@@ -3,12 +3,14 @@
 // width 64, 4 blocks, 4 heads, 4 experts, 500k forward FLOPs per token) on the wasm backend.
 //
 // Usage, after `pnpm exec tsc -b packages/train`:
-//   node packages/train/scripts/bench-step.mjs [--before DIR] [--identity] [--rounds N] [--only a,b]
+//   node packages/train/scripts/bench-step.mjs [--before DIR] [--full] [--identity] [--rounds N] [--only a,b]
 // --before DIR: DIR holds an earlier build's adamw.js and clip.js (copied from packages/train/dist
 //   into a folder inside packages/train, so that '@moebench/backend' resolves); each round then
 //   times the optimiser step of both builds on the same model and gradients, alternating.
-// --identity: also times the full step with the wasm backend's stock Identity kernel against the
-//   replacement registered by initBackend, alternating.
+// --full: also times the full training step (forward, backward, clipping, update) with each
+//   optimiser build.
+// --identity (with --full): also times the current build's full step with the wasm backend's stock
+//   Identity kernel instead of the replacement registered by initBackend.
 // Every figure is the minimum over rounds of the mean of 5 steps, so that both variants see the
 // same machine load.
 import { resolve } from 'node:path';
@@ -16,7 +18,7 @@ import { pathToFileURL } from 'node:url';
 import { initBackend, tf } from '@moebench/backend';
 import * as models from '@moebench/models';
 import { Rng } from '@moebench/backend';
-import { AdamW, clipByGlobalNorm, maskedCrossEntropy } from '../dist/index.js';
+import { AdamW, clipByGlobalNorm, clipScale, maskedCrossEntropy } from '../dist/index.js';
 
 const args = process.argv.slice(2);
 const option = (name, fallback) => {
@@ -41,7 +43,7 @@ const useIdentity = (config) => {
   tf.registerKernel(config);
 };
 
-const optimisers = [{ label: 'current', AdamW, clipByGlobalNorm }];
+const optimisers = [{ label: 'current', AdamW, clipByGlobalNorm, clipScale }];
 if (beforeDir !== null) {
   const adamw = await import(pathToFileURL(resolve(beforeDir, 'adamw.js')).href);
   const clip = await import(pathToFileURL(resolve(beforeDir, 'clip.js')).href);
@@ -66,6 +68,12 @@ function gradientsOf(model, seed) {
 }
 
 function optimiserStep(build, optimizer, gradients) {
+  if (build.clipScale !== undefined) {
+    // The training loop's path: the clipping factor goes into the update, no scaled copies.
+    const { scale } = build.clipScale(gradients, 1);
+    optimizer.apply(gradients, 0.003, scale);
+    return;
+  }
   const clipped = build.clipByGlobalNorm(gradients, 1);
   optimizer.apply(clipped.gradients, 0.003);
   tf.dispose(clipped.gradients);
@@ -91,15 +99,20 @@ for (const architecture of only ?? models.ARCHITECTURES) {
       return () => optimiserStep(build, optimizer, gradients);
     })(),
   }));
-  if (args.includes('--identity')) {
-    const optimizer = new AdamW(model.trainableVariables, { weightDecay: 0.1, beta1: 0.9, beta2: 0.95 });
-    const fullStep = (i) => {
-      const grads = gradientsOf(model, `bench/${i}`);
-      optimiserStep(optimisers[optimisers.length - 1], optimizer, grads);
-      tf.dispose(grads);
-    };
-    variants.push({ label: 'full step, stock Identity', run: () => (useIdentity(stockIdentity), fullStep(0)) });
-    variants.push({ label: 'full step, shared Identity', run: () => (useIdentity(sharedIdentity), fullStep(0)) });
+  if (args.includes('--full')) {
+    // The full step: forward, backward, clipping and update, with each optimiser build.
+    for (const build of optimisers) {
+      const optimizer = new build.AdamW(model.trainableVariables, { weightDecay: 0.1, beta1: 0.9, beta2: 0.95 });
+      const fullStep = () => {
+        const grads = gradientsOf(model, 'bench/full');
+        optimiserStep(build, optimizer, grads);
+        tf.dispose(grads);
+      };
+      variants.push({ label: `full step, ${build.label}`, run: () => (useIdentity(sharedIdentity), fullStep()) });
+      if (args.includes('--identity') && build === optimisers[optimisers.length - 1]) {
+        variants.push({ label: `full step, ${build.label}, stock Identity`, run: () => (useIdentity(stockIdentity), fullStep()) });
+      }
+    }
   }
   for (const variant of variants) variant.run(0); // warm-up
   const best = variants.map(() => Infinity);

@@ -75,41 +75,58 @@ export class AdamW {
 
   /**
    * Applies one update. `gradients[i]` is the gradient of `variables[i]`; the caller keeps ownership
-   * of the gradients.
+   * of the gradients. `gradientScale` (default 1) multiplies every gradient before it enters the
+   * moments, which is how a clipping factor from `clipScale` is applied without a scaled copy of
+   * each gradient.
+   *
+   * The constants are folded so that each variable costs 12 kernels (13 with decay) and no
+   * per-variable scalar uploads. With s = gradientScale, c1 = 1 - beta1^t and c2 = 1 - beta2^t:
+   *   m <- beta1 m + ((1 - beta1) s) g;  v <- beta2 v + ((1 - beta2) s^2) g^2
+   *   p <- (1 - lr weightDecay) p - (lr sqrt(c2) / c1) m / (sqrt(v) + epsilon sqrt(c2))
+   * which is the update in the class comment with numerator and denominator multiplied by sqrt(c2).
    */
-  apply(gradients: readonly tf.Tensor[], learningRate: number): void {
+  apply(gradients: readonly tf.Tensor[], learningRate: number, gradientScale = 1): void {
     if (gradients.length !== this.variables.length) {
       throw new Error(`AdamW.apply: expected ${this.variables.length} gradients (one per variable), received ${gradients.length}`);
     }
     if (!Number.isFinite(learningRate) || learningRate < 0) {
       throw new RangeError(`AdamW.apply: learningRate must be a finite number >= 0, received ${learningRate}`);
     }
+    if (!Number.isFinite(gradientScale) || gradientScale <= 0) {
+      throw new RangeError(`AdamW.apply: gradientScale must be a finite number > 0, received ${gradientScale}`);
+    }
+    gradients.forEach((gradient, i) => {
+      const variable = this.variables[i];
+      if (!arraysEqual(gradient.shape, variable.shape)) {
+        throw new Error(
+          `AdamW.apply: gradient ${i} has shape [${gradient.shape}] but variable "${variable.name}" has shape [${variable.shape}]`,
+        );
+      }
+    });
     this.stepCount += 1;
     const t = this.stepCount;
-    const firstCorrection = 1 - this.beta1 ** t;
-    const secondCorrection = 1 - this.beta2 ** t;
+    const rootSecondCorrection = Math.sqrt(1 - this.beta2 ** t);
 
     tf.tidy(() => {
+      // One scalar per constant for the whole update, not one per variable and use.
+      const beta1 = tf.scalar(this.beta1);
+      const gradientWeight1 = tf.scalar((1 - this.beta1) * gradientScale);
+      const beta2 = tf.scalar(this.beta2);
+      const gradientWeight2 = tf.scalar((1 - this.beta2) * gradientScale * gradientScale);
+      const epsilon = tf.scalar(this.epsilon * rootSecondCorrection);
+      const stepSize = tf.scalar((learningRate * rootSecondCorrection) / (1 - this.beta1 ** t));
+      const keep = tf.scalar(1 - learningRate * this.weightDecay);
       for (let i = 0; i < this.variables.length; i++) {
         const variable = this.variables[i];
         const gradient = gradients[i];
-        if (!arraysEqual(gradient.shape, variable.shape)) {
-          throw new Error(
-            `AdamW.apply: gradient ${i} has shape [${gradient.shape}] but variable "${variable.name}" has shape [${variable.shape}]`,
-          );
-        }
-        const m = tf.add(tf.mul(this.firstMoments[i], this.beta1), tf.mul(gradient, 1 - this.beta1));
-        const v = tf.add(tf.mul(this.secondMoments[i], this.beta2), tf.mul(tf.square(gradient), 1 - this.beta2));
+        const m = tf.add(tf.mul(this.firstMoments[i], beta1), tf.mul(gradient, gradientWeight1));
+        const v = tf.add(tf.mul(this.secondMoments[i], beta2), tf.mul(tf.square(gradient), gradientWeight2));
         this.firstMoments[i].assign(m);
         this.secondMoments[i].assign(v);
 
-        const mHat = tf.div(m, firstCorrection);
-        const vHat = tf.div(v, secondCorrection);
-        let update = tf.div(mHat, tf.add(tf.sqrt(vHat), this.epsilon));
-        if (this.decayMask[i] && this.weightDecay > 0) {
-          update = tf.add(update, tf.mul(variable, this.weightDecay));
-        }
-        variable.assign(tf.sub(variable, tf.mul(update, learningRate)));
+        const update = tf.mul(tf.div(m, tf.add(tf.sqrt(v), epsilon)), stepSize);
+        const decayed = this.decayMask[i] && this.weightDecay > 0 ? tf.mul(variable, keep) : variable;
+        variable.assign(tf.sub(decayed, update));
       }
     });
   }

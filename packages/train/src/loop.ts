@@ -6,7 +6,7 @@ import { AdamW, type AdamWOptions } from './adamw.js';
 import type { BatchSource, TokenBatch } from './batches.js';
 import { budgetFraction, nextMark, progressIn, validateBudget, type Budget, type Progress } from './budget.js';
 import { loadCheckpoint, writeCheckpoint, type LoopState } from './checkpoint.js';
-import { clipByGlobalNorm } from './clip.js';
+import { clipScale } from './clip.js';
 import { evaluate, type EvaluationResult } from './evaluate.js';
 import { maskedCrossEntropy } from './loss.js';
 import { learningRateAt, resolveSchedule, type ScheduleOptions } from './schedule.js';
@@ -301,8 +301,8 @@ function runStep(model: LanguageModel, optimizer: AdamW, batch: TokenBatch, lear
       return gradient;
     });
     const loss = value.dataSync()[0];
-    const clipped = clipByGlobalNorm(gradients, clipNorm);
-    if (Number.isFinite(loss) && Number.isFinite(clipped.norm)) optimizer.apply(clipped.gradients, learningRate);
+    const clipped = clipScale(gradients, clipNorm);
+    if (Number.isFinite(loss) && Number.isFinite(clipped.norm)) optimizer.apply(gradients, learningRate, clipped.scale);
 
     const outcome: StepOutcome = {
       loss,
@@ -311,7 +311,7 @@ function runStep(model: LanguageModel, optimizer: AdamW, batch: TokenBatch, lear
       gradientNorm: clipped.norm,
       routing,
     };
-    tf.dispose([value, ...Object.values(grads), ...clipped.gradients]);
+    tf.dispose([value, ...Object.values(grads)]);
     return outcome;
   } finally {
     tf.dispose([inputs, targets]);

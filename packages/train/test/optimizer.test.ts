@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend, tf } from '@moebench/backend';
-import { AdamW, clipByGlobalNorm, learningRateAt, maskedCrossEntropy, resolveSchedule } from '../src/index.js';
+import { AdamW, clipByGlobalNorm, clipScale, learningRateAt, maskedCrossEntropy, resolveSchedule } from '../src/index.js';
 
 beforeAll(async () => {
   await initBackend('cpu');
@@ -181,6 +181,84 @@ describe('clipByGlobalNorm', () => {
     expect(norm).toBeNaN();
     expect(gradients[0].dataSync()[1]).toBe(1);
     tf.dispose([a, ...gradients]);
+  });
+});
+
+describe('clipScale', () => {
+  it('returns maxNorm / norm above the maximum and 1 below it', () => {
+    const a = tf.tensor1d([3, 4]);
+    const b = tf.tensor1d([12]);
+    const above = clipScale([a, b], 6.5);
+    expect(above.norm).toBeCloseTo(13, 5);
+    expect(above.scale).toBeCloseTo(0.5, 6);
+    expect(clipScale([a, b], 20).scale).toBe(1);
+    expect(clipScale([a, b], 0)).toEqual({ scale: 1, norm: above.norm });
+    expect(clipScale([a, b], Infinity).scale).toBe(1);
+    const notFinite = tf.tensor1d([NaN]);
+    expect(clipScale([notFinite], 1).scale).toBe(1);
+    tf.dispose([a, b, notFinite]);
+  });
+
+  it('rejects a negative maxNorm', () => {
+    expect(() => clipScale([], -1)).toThrow('clipScale: maxNorm must be a number >= 0 (0 or Infinity: no clipping), received -1');
+  });
+});
+
+describe('AdamW with a gradient scale', () => {
+  it('matches AdamW on gradients clipped by clipByGlobalNorm, over several steps', () => {
+    const initial = [[0.3, -1.2, 2.5, 0.01], [0.7, -0.4]];
+    const steps = [
+      [[5, -1, 0.2, 15], [2, -3]],
+      [[-4, 2, 0.1, -20], [0.5, 0.5]],
+      [[0.01, 0.02, -0.03, 0.05], [0, 0.1]],
+    ];
+    const make = () => [tf.variable(tf.tensor2d(initial[0], [2, 2])), tf.variable(tf.tensor1d(initial[1]))];
+    const copied = make();
+    const scaled = make();
+    const options = { beta1: 0.8, beta2: 0.9, epsilon: 1e-6, weightDecay: 0.05 };
+    const copying = new AdamW(copied, options);
+    const scaling = new AdamW(scaled, options);
+    const before = tf.memory().numTensors;
+    for (const step of steps) {
+      const gradients = [tf.tensor2d(step[0], [2, 2]), tf.tensor1d(step[1])];
+      const clipped = clipByGlobalNorm(gradients, 1);
+      copying.apply(clipped.gradients, 0.01);
+      scaling.apply(gradients, 0.01, clipScale(gradients, 1).scale);
+      tf.dispose([...gradients, ...clipped.gradients]);
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    for (let i = 0; i < 2; i++) {
+      const expected = Array.from(copied[i].dataSync());
+      Array.from(scaled[i].dataSync()).forEach((value, j) => expect(value).toBeCloseTo(expected[j], 6));
+    }
+    const copiedState = copying.getState();
+    const scaledState = scaling.getState();
+    scaledState.secondMoments[0].forEach((value, j) => expect(value).toBeCloseTo(copiedState.secondMoments[0][j], 6));
+    tf.dispose([...copied, ...scaled]);
+    copying.dispose();
+    scaling.dispose();
+  });
+
+  it('runs 13 kernels per decaying variable and 12 per other variable', async () => {
+    const matrix = tf.variable(tf.ones([2, 2]));
+    const vector = tf.variable(tf.ones([2]));
+    const optimizer = new AdamW([matrix, vector]);
+    const gradients = [tf.ones([2, 2]), tf.ones([2])];
+    const profile = await tf.profile(() => optimizer.apply(gradients, 0.01, 0.5));
+    expect(profile.kernels.length).toBe(13 + 12);
+    tf.dispose([matrix, vector, ...gradients]);
+    optimizer.dispose();
+  });
+
+  it('rejects a gradient scale that is not a finite number > 0', () => {
+    const p = tf.variable(tf.ones([2]));
+    const optimizer = new AdamW([p]);
+    const g = tf.ones([2]);
+    expect(() => optimizer.apply([g], 0.1, 0)).toThrow('AdamW.apply: gradientScale must be a finite number > 0, received 0');
+    expect(() => optimizer.apply([g], 0.1, NaN)).toThrow('received NaN');
+    expect(optimizer.step).toBe(0);
+    tf.dispose([p, g]);
+    optimizer.dispose();
   });
 });
 
