@@ -17,7 +17,7 @@ export interface InitBackendOptions extends WasmKernelOptions {
   wasmThreads?: number;
 }
 
-/** What `initBackend` started. */
+/** Facts about the backend that `initBackend` started. */
 export interface BackendInfo {
   /** The tfjs backend name now active: `wasm`, `cpu` or `tensorflow`. */
   name: 'wasm' | 'cpu' | 'tensorflow';
@@ -27,7 +27,7 @@ export interface BackendInfo {
   replacementKernels?: boolean;
   /** For `wasm`: whether matrix products run through the native OpenBLAS kernels. */
   nativeKernels?: boolean;
-  /** Why `auto` did not take `tensorflow`, when it did not. */
+  /** The reason `auto` did not take `tensorflow`, when it did not. */
   autoFallbackReason?: string;
 }
 
@@ -90,7 +90,7 @@ export async function initBackend(name: string = 'auto', options: InitBackendOpt
   return active;
 }
 
-/** What the last `initBackend` call started, or null before the first one. */
+/** Returns the facts of the last `initBackend` call, or null before the first one. */
 export function activeBackend(): BackendInfo | null {
   return active;
 }

@@ -99,19 +99,19 @@ export class Rng {
     return out;
   }
 
-  /** A float32 tensor of uniform draws in [low, high). */
+  /** Draws a float32 tensor of uniforms in [low, high). */
   uniform(shape: number[], low = 0, high = 1): tf.Tensor {
     return tf.tensor(this.uniformArray(sizeOf(shape), low, high), shape, 'float32');
   }
 
-  /** A float32 tensor of normal draws. */
+  /** Draws a float32 tensor of normals with the given mean and standard deviation. */
   normalTensor(shape: number[], mean = 0, std = 1): tf.Tensor {
     return tf.tensor(this.normalArray(sizeOf(shape), mean, std), shape, 'float32');
   }
 
   /**
-   * A float32 tensor of normal draws truncated to two standard deviations (redrawn beyond them),
-   * as GPT-2-style initialisers use.
+   * Draws a float32 tensor of normals truncated to two standard deviations (values beyond them
+   * are redrawn), as GPT-2-style initialisers use.
    */
   truncatedNormal(shape: number[], std = 1): tf.Tensor {
     const size = sizeOf(shape);
@@ -125,9 +125,9 @@ export class Rng {
   }
 
   /**
-   * A float32 [rows, cols] matrix with orthonormal rows (rows <= cols) or columns (rows > cols),
-   * from Gram-Schmidt on normal draws, multiplied by `gain`. tfjs's orthogonal initializer takes no
-   * seed, hence this one.
+   * Draws a float32 [rows, cols] matrix with orthonormal rows (rows <= cols) or columns (rows > cols),
+   * from Gram-Schmidt on normal draws, multiplied by `gain`. It exists because tfjs's orthogonal
+   * initializer takes no seed.
    */
   orthogonal(rows: number, cols: number, gain = 1): tf.Tensor2D {
     const transpose = rows > cols;

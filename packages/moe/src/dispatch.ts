@@ -71,7 +71,7 @@ export function combineIndices(plan: RoutingPlan): Int32Array {
 
 /**
  * Gathers the tokens of each expert into a buffer: features [S, d] -> [E, C, d], where slot c of
- * expert e holds the token whose kept choice has that expert and slot, and unused slots hold zeros.
+ * expert e contains the token whose kept choice has that expert and slot, and unused slots contain zeros.
  * Differentiable with respect to `features`.
  */
 export function dispatch(features: tf.Tensor2D, plan: RoutingPlan): tf.Tensor3D {

@@ -62,14 +62,14 @@ let state: WasmKernelState = { replacements: false, native: false, nativeStatus:
  */
 export function registerWasmKernels(options: WasmKernelOptions = {}): boolean {
   const stock = options.stockKernels ?? process.env.MOEBENCH_STOCK_KERNELS === '1';
-  const nativeWanted = options.nativeKernels ?? process.env.MOEBENCH_NATIVE_KERNELS !== '0';
+  const nativeRequested = options.nativeKernels ?? process.env.MOEBENCH_NATIVE_KERNELS !== '0';
   for (const config of MISSING_KERNELS) {
     if (tf.getKernel(config.kernelName, 'wasm') === undefined) tf.registerKernel(config);
   }
 
   const native = loadNativeKernels();
   configs ??= buildConfigs(native.blas);
-  const useNative = !stock && nativeWanted && native.blas !== undefined;
+  const useNative = !stock && nativeRequested && native.blas !== undefined;
   for (const name of REPLACED_KERNELS) {
     const set: KernelSet = stock ? 'stock' : useNative && configs.native.has(name) ? 'native' : 'wasm';
     const config = configs[set].get(name);
