@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import { activeBackend } from './init.js';
 import type { NativeKernelStatus } from './kernels/native.js';
-import { MISSING_KERNELS, NATIVE_KERNELS, REPLACED_KERNELS, wasmKernelState } from './kernels/register.js';
+import { MISSING_KERNELS, NATIVE_KERNELS, REPLACED_KERNELS, nativeCustomKernels, wasmKernelState } from './kernels/register.js';
 import { tf } from './tf.js';
 
 /** Facts about the wasm backend, part of `describeBackend`'s result. */
@@ -28,7 +28,7 @@ export interface WasmDescription {
   nativeKernels: NativeKernelStatus & {
     /** Whether the matrix products listed in `kernels` run natively now. */
     active: boolean;
-    /** Kernel names the native addon serves when active. */
+    /** Kernel names the native addon serves when active: replaced tfjs kernels, then moebench's own. */
     kernels: string[];
   };
 }
@@ -97,7 +97,7 @@ export async function describeBackend(): Promise<BackendDescription> {
       replacementKernels,
       replacedKernels: replacementKernels ? [...REPLACED_KERNELS] : [],
       addedKernels: MISSING_KERNELS.map((config) => config.kernelName),
-      nativeKernels: { active: kernelState.native, kernels: [...NATIVE_KERNELS], ...kernelState.nativeStatus },
+      nativeKernels: { active: kernelState.native, kernels: [...NATIVE_KERNELS, ...nativeCustomKernels()], ...kernelState.nativeStatus },
     };
   }
 

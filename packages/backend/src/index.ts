@@ -12,6 +12,8 @@ export {
   MISSING_KERNELS,
   NATIVE_KERNELS,
   REPLACED_KERNELS,
+  hasKernel,
+  nativeCustomKernels,
   registerWasmKernels,
   wasmKernelState,
   wasmReplacementsActive,

@@ -136,6 +136,32 @@ for (const [label, kernels, available] of KERNEL_SETS) {
       await expectWasmMatchesCpu(build, 1e-4, kernels);
     });
 
+    // Products large enough for the native pool to split them over its threads: by rows when m >= n
+    // (m = 1000 is no multiple of the 16-row unit), by columns when n > m, and by batch entries
+    // when the batch (3) does not divide evenly among two threads.
+    const SPLIT_CASES: [string, number[], number[], boolean, boolean][] = [
+      ['row split, m not a multiple of 16', [1000, 70], [70, 90], false, false],
+      ['row split of a transposed A', [70, 1000], [70, 90], true, false],
+      ['column split, n > m, transposed B', [40, 96], [1030, 96], false, true],
+      ['odd batch of 3 wide entries', [3, 200, 64], [3, 64, 300], false, false],
+      ['batch of 5 sharing B', [5, 130, 64], [64, 120], false, false],
+    ];
+    for (const [name, shapeA, shapeB, transposeA, transposeB] of SPLIT_CASES) {
+      it(`matches cpu on a split product: ${name}`, async () => {
+        await expectWasmMatchesCpu(
+          () =>
+            tf.matMul(
+              tf.tensor(values(shapeA.reduce((x, y) => x * y), 12), shapeA),
+              tf.tensor(values(shapeB.reduce((x, y) => x * y), 13), shapeB),
+              transposeA,
+              transposeB,
+            ),
+          1e-4,
+          kernels,
+        );
+      });
+    }
+
     it('matches the cpu kernel directly', async () => {
       await expectWasmMatchesCpu(
         () => tf.matMul(tf.tensor(values(3 * 5 * 4, 6), [3, 5, 4]), tf.tensor(values(2 * 5, 7), [2, 5]), true, true),

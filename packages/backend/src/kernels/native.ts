@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import { tf } from '../tf.js';
 import { broadcastIndex } from './mat_mul.js';
 import type { WasmBackend } from './wasm_backend.js';
@@ -27,7 +28,7 @@ export interface NativeKernelStatus {
   available: boolean;
   /** Reason it did not load, present when `available` is false. */
   reason?: string;
-  /** OpenBLAS threads: MOEBENCH_BLAS_THREADS, else 1 (see `DEFAULT_BLAS_THREADS`). */
+  /** Threads of the native kernels: MOEBENCH_NATIVE_THREADS, else one per core (`defaultNativeThreads`). */
   threads?: number;
   /** OpenBLAS build configuration, e.g. `OpenBLAS 0.3.21 DYNAMIC_ARCH ... Haswell MAX_THREADS=64`. */
   blasConfig?: string;
@@ -38,27 +39,33 @@ const require = createRequire(import.meta.url);
 const ADDON_PATH = '../../native/build/moebench_blas.node';
 
 /**
- * OpenBLAS threads when MOEBENCH_BLAS_THREADS is unset. One thread, not one per core: on a 2-core
- * AMD EPYC shared with other jobs (load average about 6), the dense FFN benchmark ran at 74 GFLOP/s
- * on one thread and 32 on two, and a small Transformer's training step (d = 64, 1024 tokens) took
- * 69 ms on one thread and 277 ms on two. The training steps' products are small, and OpenBLAS's
- * thread start-up and synchronisation cost more than the second core gives. On a machine with many
- * idle cores and large products, set MOEBENCH_BLAS_THREADS and measure with `pnpm bench`.
+ * Threads of the native kernels when MOEBENCH_NATIVE_THREADS is unset: one per core the process may
+ * use (`os.availableParallelism()`). The addon runs OpenBLAS single-threaded and splits each product
+ * over its own thread pool (native/pool.c), by batch entries, rows or columns; OpenBLAS's own
+ * threading split the training step's narrow products badly (a [1024, 64] x [64, 264] product took
+ * 0.32 ms on one thread and 0.38 ms on two OpenBLAS threads, on a 2-core AMD EPYC).
  */
-export const DEFAULT_BLAS_THREADS = 1;
+export function defaultNativeThreads(): number {
+  return Math.max(1, Math.min(MAX_NATIVE_THREADS, availableParallelism()));
+}
+
+/** The most threads the addon's pool runs (MB_MAX_THREADS in native/moebench.h). */
+export const MAX_NATIVE_THREADS = 64;
 
 let loaded: { blas?: NativeBlas; status: NativeKernelStatus } | null = null;
 
 /**
  * Loads the native addon once and sets its thread count. Throws for an invalid
- * MOEBENCH_BLAS_THREADS. A missing addon is not an error, and the status then gives the reason.
+ * MOEBENCH_NATIVE_THREADS. A missing addon is not an error, and the status then gives the reason.
  */
 export function loadNativeKernels(): { blas?: NativeBlas; status: NativeKernelStatus } {
   if (loaded !== null) return loaded;
-  const threadsSetting = process.env.MOEBENCH_BLAS_THREADS;
-  const threads = threadsSetting === undefined || threadsSetting === '' ? DEFAULT_BLAS_THREADS : Number(threadsSetting);
-  if (!Number.isInteger(threads) || threads < 1) {
-    throw new RangeError(`MOEBENCH_BLAS_THREADS must be a positive integer, received "${threadsSetting}"`);
+  const threadsSetting = process.env.MOEBENCH_NATIVE_THREADS;
+  const threads = threadsSetting === undefined || threadsSetting === '' ? defaultNativeThreads() : Number(threadsSetting);
+  if (!Number.isInteger(threads) || threads < 1 || threads > MAX_NATIVE_THREADS) {
+    throw new RangeError(
+      `MOEBENCH_NATIVE_THREADS must be an integer from 1 to ${MAX_NATIVE_THREADS}, received "${threadsSetting}"`,
+    );
   }
   try {
     const blas = require(ADDON_PATH) as NativeBlas;

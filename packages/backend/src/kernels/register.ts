@@ -3,6 +3,8 @@ import { makeGatherKernel } from './gather.js';
 import { makeIdentityKernel } from './identity.js';
 import { makeMatMulKernel } from './mat_mul.js';
 import { loadNativeKernels, makeNativeMatMulKernel, type NativeKernelStatus } from './native.js';
+import { adamwKernelConfigs } from './native_adamw.js';
+import { fusedKernelConfigs } from './native_fused.js';
 import { makeSumKernel } from './sum.js';
 import { unsortedSegmentSumConfig } from './unsorted_segment_sum.js';
 
@@ -42,6 +44,23 @@ export const REPLACED_KERNELS = [tf.BatchMatMul, tf._FusedMatMul, tf.Sum, tf.Gat
 /** Names of the replaced kernels that have a native variant. */
 export const NATIVE_KERNELS = [tf.BatchMatMul, tf._FusedMatMul] as const;
 
+/**
+ * moebench's own kernels (fused operations tfjs has no kernel for), registered on the wasm backend
+ * only while the native kernels are active. Ops that use one check `hasKernel` first and fall back
+ * to their composite form.
+ */
+let customConfigs: tf.KernelConfig[] | null = null;
+
+/** Names of moebench's own native kernels (empty when the addon did not load). */
+export function nativeCustomKernels(): string[] {
+  return (customConfigs ?? []).map((config) => config.kernelName);
+}
+
+/** Whether the active backend has a kernel of this name registered now. */
+export function hasKernel(name: string): boolean {
+  return tf.getKernel(name, tf.getBackend()) !== undefined;
+}
+
 type ReplacedKernel = (typeof REPLACED_KERNELS)[number];
 type KernelSet = 'stock' | 'wasm' | 'native';
 
@@ -58,7 +77,7 @@ let state: WasmKernelState = { replacements: false, native: false, nativeStatus:
  * `tf.setBackend('wasm')`, which runs the kernels' setup; `initBackend('wasm')` does both.
  * Returns whether the replacements are active.
  *
- * @throws RangeError for an invalid MOEBENCH_BLAS_THREADS when the native addon loads.
+ * @throws RangeError for an invalid MOEBENCH_NATIVE_THREADS when the native addon loads.
  */
 export function registerWasmKernels(options: WasmKernelOptions = {}): boolean {
   const stock = options.stockKernels ?? process.env.MOEBENCH_STOCK_KERNELS === '1';
@@ -77,6 +96,12 @@ export function registerWasmKernels(options: WasmKernelOptions = {}): boolean {
     if (tf.getKernel(name, 'wasm') === config) continue;
     tf.unregisterKernel(name, 'wasm');
     tf.registerKernel(config);
+  }
+  customConfigs ??= native.blas === undefined ? [] : [...fusedKernelConfigs(native.blas), ...adamwKernelConfigs(native.blas)];
+  for (const config of customConfigs) {
+    const registered = tf.getKernel(config.kernelName, 'wasm') !== undefined;
+    if (useNative && !registered) tf.registerKernel(config);
+    if (!useNative && registered) tf.unregisterKernel(config.kernelName, 'wasm');
   }
   state = { replacements: !stock, native: useNative, nativeStatus: native.status };
   return state.replacements;
