@@ -62,6 +62,6 @@ bool mb_check_span(napi_env env, size_t heap_count, size_t offset, size_t length
 
 /* Adds each file's functions to the addon's exports; defined in that file. */
 bool mb_init_fused(napi_env env, napi_value exports);
-bool mb_init_adamw(napi_env env, napi_value exports);
+bool mb_init_train(napi_env env, napi_value exports);
 
 #endif

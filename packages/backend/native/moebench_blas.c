@@ -1,6 +1,6 @@
 /*
  * moebench's native kernels: an N-API addon over OpenBLAS. This file has the batched matrix product
- * and the addon's entry point; fused.c and adamw.c add the other kernels, and pool.c the threads.
+ * and the addon's entry point; fused.c and train.c add the other kernels, and pool.c the threads.
  *
  * OpenBLAS runs single-threaded, and moebench's pool splits each product into one piece per
  * thread (batch entries, rows or columns). OpenBLAS's own threading splits the small and narrow
@@ -170,7 +170,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"getConfig", NULL, get_config, NULL, NULL, NULL, napi_default, NULL},
   };
   MB_CHECK(napi_define_properties(env, exports, sizeof(properties) / sizeof(properties[0]), properties));
-  if (!mb_init_fused(env, exports) || !mb_init_adamw(env, exports)) return NULL;
+  if (!mb_init_fused(env, exports) || !mb_init_train(env, exports)) return NULL;
   return exports;
 }
 

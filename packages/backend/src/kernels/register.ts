@@ -3,7 +3,7 @@ import { makeGatherKernel } from './gather.js';
 import { makeIdentityKernel } from './identity.js';
 import { makeMatMulKernel } from './mat_mul.js';
 import { loadNativeKernels, makeNativeMatMulKernel, type NativeKernelStatus } from './native.js';
-import { adamwKernelConfigs } from './native_adamw.js';
+import { trainKernelConfigs } from './native_train.js';
 import { fusedKernelConfigs } from './native_fused.js';
 import { makeSumKernel } from './sum.js';
 import { unsortedSegmentSumConfig } from './unsorted_segment_sum.js';
@@ -97,7 +97,7 @@ export function registerWasmKernels(options: WasmKernelOptions = {}): boolean {
     tf.unregisterKernel(name, 'wasm');
     tf.registerKernel(config);
   }
-  customConfigs ??= native.blas === undefined ? [] : [...fusedKernelConfigs(native.blas), ...adamwKernelConfigs(native.blas)];
+  customConfigs ??= native.blas === undefined ? [] : [...fusedKernelConfigs(native.blas), ...trainKernelConfigs(native.blas)];
   for (const config of customConfigs) {
     const registered = tf.getKernel(config.kernelName, 'wasm') !== undefined;
     if (useNative && !registered) tf.registerKernel(config);
