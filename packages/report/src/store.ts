@@ -89,8 +89,9 @@ export function runContext(run: RunRecord): RunContext {
 }
 
 /**
- * Names the kernel set a wasm run used, from `describeBackend().wasm`: the native OpenBLAS matrix
- * products when active, moebench's other replacement kernels, or the stock kernels.
+ * Names the kernel set a wasm run used, from `describeBackend().wasm`: the native kernels (OpenBLAS
+ * matrix products and moebench's fused kernels) with their thread count when active, moebench's
+ * other replacement kernels, or the stock kernels.
  */
 function kernelLabel(wasm: Record<string, unknown>): string | undefined {
   if (!Array.isArray(wasm.replacedKernels)) return undefined;
@@ -99,7 +100,10 @@ function kernelLabel(wasm: Record<string, unknown>): string | undefined {
   const native = asRecord(wasm.nativeKernels);
   const nativeNames = native.active === true && Array.isArray(native.kernels) ? native.kernels.filter((name): name is string => typeof name === 'string') : [];
   const parts: string[] = [];
-  if (nativeNames.length > 0) parts.push(`OpenBLAS ${nativeNames.join(', ')}`);
+  if (nativeNames.length > 0) {
+    const threads = typeof native.threads === 'number' ? `, ${native.threads} thread${native.threads === 1 ? '' : 's'}` : '';
+    parts.push(`native (OpenBLAS${threads}) ${nativeNames.join(', ')}`);
+  }
   const others = replaced.filter((name) => !nativeNames.includes(name));
   if (others.length > 0) parts.push(`moebench ${others.join(', ')}`);
   return `kernels: ${parts.join('; ')}`;

@@ -82,8 +82,8 @@ export interface RunContext {
   /** tfjs backend, for example `wasm`. */
   backend: string;
   /**
-   * The kernel set a wasm run used, for example `kernels: OpenBLAS BatchMatMul, _FusedMatMul;
-   * moebench Sum, GatherV2` or `stock wasm kernels`; absent when the manifest does not say.
+   * The kernel set a wasm run used, for example `kernels: native (OpenBLAS, 2 threads) BatchMatMul,
+   * _FusedMatMul; moebench Sum, GatherV2` or `stock wasm kernels`; absent when the manifest does not say.
    */
   kernels?: string;
   /** Hardware, for example `2 x Intel Xeon @ 2.2 GHz, no GPU`. */

@@ -102,8 +102,13 @@ describe('readReportData', () => {
     expect(context({ replacedKernels: ['BatchMatMul', '_FusedMatMul', 'Sum', 'GatherV2'], nativeKernels: { active: false, kernels: ['BatchMatMul', '_FusedMatMul'] } }).kernels).toBe(
       'kernels: moebench BatchMatMul, _FusedMatMul, Sum, GatherV2',
     );
-    const native = context({ replacedKernels: ['BatchMatMul', '_FusedMatMul', 'Sum', 'GatherV2'], nativeKernels: { active: true, kernels: ['BatchMatMul', '_FusedMatMul'] } });
-    expect(native.kernels).toBe('kernels: OpenBLAS BatchMatMul, _FusedMatMul; moebench Sum, GatherV2');
+    const native = context({
+      replacedKernels: ['BatchMatMul', '_FusedMatMul', 'Sum', 'GatherV2'],
+      nativeKernels: { active: true, threads: 2, kernels: ['BatchMatMul', '_FusedMatMul', 'MoebenchGelu'] },
+    });
+    expect(native.kernels).toBe('kernels: native (OpenBLAS, 2 threads) BatchMatMul, _FusedMatMul, MoebenchGelu; moebench Sum, GatherV2');
+    const oneThread = context({ replacedKernels: ['BatchMatMul', 'Sum'], nativeKernels: { active: true, threads: 1, kernels: ['BatchMatMul'] } });
+    expect(oneThread.kernels).toBe('kernels: native (OpenBLAS, 1 thread) BatchMatMul; moebench Sum');
     expect(provenanceLines(native)[2]).toBe(native.kernels);
     expect(context({}).kernels).toBeUndefined();
   });
