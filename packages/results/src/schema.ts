@@ -1,8 +1,11 @@
 /**
  * Version of the table layout below, stored in SQLite's `PRAGMA user_version`. Raise it with every
  * change to the tables, and teach `openStore` to migrate older stores or reject them.
+ *
+ * - 1: the first layout.
+ * - 2: models may end as `failed`, with the column `failed_after_step`.
  */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** Statuses of a run. */
 export const RUN_STATUSES = ['running', 'done', 'interrupted', 'failed'] as const;
@@ -11,15 +14,41 @@ export const RUN_STATUSES = ['running', 'done', 'interrupted', 'failed'] as cons
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
 /** Statuses of one model inside a run. */
-export const MODEL_STATUSES = ['running', 'done', 'diverged', 'interrupted', 'skipped'] as const;
+export const MODEL_STATUSES = ['running', 'done', 'diverged', 'interrupted', 'skipped', 'failed'] as const;
 
 /**
  * A model's status: `running`, then `done`, `diverged` (loss turned NaN or infinite, with the step),
- * `interrupted`, or `skipped` (with the reason).
+ * `interrupted`, `skipped` (not trained, with the reason) or `failed` (training raised an error,
+ * with the message and the steps completed before it).
  */
 export type ModelStatus = (typeof MODEL_STATUSES)[number];
 
 const quoted = (values: readonly string[]): string => values.map((value) => `'${value}'`).join(', ');
+
+/**
+ * The `models` table under the name `table`: the schema creates it as `models`, and the migration
+ * from version 1 builds it under another name before it replaces the old table.
+ */
+function modelsTableSql(table: string): string {
+  return `CREATE TABLE ${table} (
+  id INTEGER PRIMARY KEY,
+  run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  architecture TEXT NOT NULL,
+  config TEXT NOT NULL,
+  total_parameters INTEGER NOT NULL,
+  active_parameters_per_token INTEGER NOT NULL,
+  forward_flops_per_token REAL NOT NULL,
+  status TEXT NOT NULL CHECK (status IN (${quoted(MODEL_STATUSES)})),
+  reason TEXT,
+  diverged_step INTEGER,
+  failed_after_step INTEGER,
+  started_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  finished_at TEXT,
+  UNIQUE (run_id, name)
+);`;
+}
 
 /** The tables of a run store; docs/results-store.md describes every column. */
 export const SCHEMA_SQL = `
@@ -35,23 +64,7 @@ CREATE TABLE runs (
   finished_at TEXT
 );
 
-CREATE TABLE models (
-  id INTEGER PRIMARY KEY,
-  run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
-  name TEXT NOT NULL,
-  architecture TEXT NOT NULL,
-  config TEXT NOT NULL,
-  total_parameters INTEGER NOT NULL,
-  active_parameters_per_token INTEGER NOT NULL,
-  forward_flops_per_token REAL NOT NULL,
-  status TEXT NOT NULL CHECK (status IN (${quoted(MODEL_STATUSES)})),
-  reason TEXT,
-  diverged_step INTEGER,
-  started_at TEXT NOT NULL,
-  updated_at TEXT NOT NULL,
-  finished_at TEXT,
-  UNIQUE (run_id, name)
-);
+${modelsTableSql('models')}
 
 CREATE TABLE steps (
   model_id INTEGER NOT NULL REFERENCES models (id) ON DELETE CASCADE,
@@ -104,3 +117,41 @@ CREATE TABLE checkpoints (
   PRIMARY KEY (model_id, step)
 ) WITHOUT ROWID;
 `;
+
+// Columns of the version 1 `models` table, all kept by the migration to version 2.
+const MODELS_V1_COLUMNS = [
+  'id',
+  'run_id',
+  'name',
+  'architecture',
+  'config',
+  'total_parameters',
+  'active_parameters_per_token',
+  'forward_flops_per_token',
+  'status',
+  'reason',
+  'diverged_step',
+  'started_at',
+  'updated_at',
+  'finished_at',
+].join(', ');
+
+/**
+ * SQL that turns a store of schema version `v` into version `v + 1`, by `v`. The caller runs each
+ * script in one transaction with foreign keys off, then checks the foreign keys and sets
+ * `user_version`.
+ *
+ * 1 to 2 adds `failed` to the CHECK on `models.status`. SQLite cannot alter a CHECK, so the table is
+ * rebuilt: created as `models_v2`, filled with every row under its id, and renamed over the old
+ * table. The child tables name `models` in their foreign keys and so refer to the new table. Foreign
+ * keys must be off during the drop, because with them on, dropping `models` deletes every step,
+ * evaluation, routing row and checkpoint through ON DELETE CASCADE.
+ */
+export const MIGRATIONS: Readonly<Record<number, string>> = {
+  1: `
+${modelsTableSql('models_v2')}
+INSERT INTO models_v2 (${MODELS_V1_COLUMNS}) SELECT ${MODELS_V1_COLUMNS} FROM models;
+DROP TABLE models;
+ALTER TABLE models_v2 RENAME TO models;
+`,
+};

@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ResultsError } from './errors.js';
-import { MODEL_STATUSES, RUN_STATUSES, SCHEMA_SQL, SCHEMA_VERSION, type ModelStatus, type RunStatus } from './schema.js';
+import { MIGRATIONS, MODEL_STATUSES, RUN_STATUSES, SCHEMA_SQL, SCHEMA_VERSION, type ModelStatus, type RunStatus } from './schema.js';
 import type {
   CheckpointRecord,
   EvaluationInput,
@@ -49,7 +49,9 @@ type Row = Record<string, unknown>;
 /**
  * Opens (or creates) a run store at `path`: a SQLite file in WAL mode with synchronous = FULL, and
  * every write its own transaction, so a process killed at any moment leaves every finished write
- * in the file. Bad paths raise a ResultsError before anything is written.
+ * in the file. A store of an older schema version opened for writing is migrated to
+ * `SCHEMA_VERSION` first; opened read-only, it is read as it is. Bad paths raise a ResultsError
+ * before anything is written.
  */
 export function openStore(path: string, options: OpenStoreOptions = {}): ResultsStore {
   return new ResultsStore(path, options);
@@ -82,6 +84,7 @@ export class ResultsStore {
         this.db.pragma('journal_mode = WAL');
         this.db.pragma(`synchronous = ${synchronous.toUpperCase()}`);
         if (version === 0) this.createSchema();
+        else if (version < SCHEMA_VERSION) this.migrateSchema(version);
       }
     } catch (error) {
       this.db.close();
@@ -194,19 +197,38 @@ export class ResultsStore {
   }
 
   /**
-   * Sets a model's status. `reason` explains a skip (required for `skipped`); `divergedStep` is
-   * required for `diverged`. Ending statuses set `finishedAt`.
+   * Sets a model's status. `reason` explains a skip or a failure (required for `skipped` and
+   * `failed`); `divergedStep` is required for `diverged`. `failedAfterStep`, for `failed`, is the
+   * number of steps completed before the error, when known. Ending statuses set `finishedAt`.
    */
-  setModelStatus(modelId: number, status: ModelStatus, detail: { reason?: string; divergedStep?: number } = {}): void {
+  setModelStatus(
+    modelId: number,
+    status: ModelStatus,
+    detail: { reason?: string; divergedStep?: number; failedAfterStep?: number } = {},
+  ): void {
     this.checkWritable();
     requireOneOf('status', status, MODEL_STATUSES);
     this.requireModel(modelId);
-    if (status === 'skipped') requireText('reason', detail.reason);
+    if (status === 'skipped' || status === 'failed') requireText('reason', detail.reason);
     if (status === 'diverged') requireCount('divergedStep', detail.divergedStep);
+    if (detail.failedAfterStep !== undefined) {
+      if (status !== 'failed') {
+        throw new ResultsError('failedAfterStep', detail.failedAfterStep, `is set for status ${status}`, 'failedAfterStep only with status failed');
+      }
+      requireCount('failedAfterStep', detail.failedAfterStep);
+    }
     const now = timestamp();
     this.statement(
-      `UPDATE models SET status = ?, reason = ?, diverged_step = ?, updated_at = ?, finished_at = ? WHERE id = ?`,
-    ).run(status, detail.reason ?? null, detail.divergedStep ?? null, now, status === 'running' ? null : now, modelId);
+      `UPDATE models SET status = ?, reason = ?, diverged_step = ?, failed_after_step = ?, updated_at = ?, finished_at = ? WHERE id = ?`,
+    ).run(
+      status,
+      detail.reason ?? null,
+      detail.divergedStep ?? null,
+      detail.failedAfterStep ?? null,
+      now,
+      status === 'running' ? null : now,
+      modelId,
+    );
   }
 
   /** Returns the model called `name` in run `runId`, or undefined. */
@@ -362,8 +384,9 @@ export class ResultsStore {
 
   /**
    * Deletes a model's steps, evaluations, routing rows and checkpoints after `step`, in one
-   * transaction, and sets it back to `running`. Resuming from a checkpoint at `step` calls this
-   * first, since the interrupted process may have recorded steps past its last checkpoint.
+   * transaction, and sets it back to `running` with its reason, diverged step and failed step
+   * cleared. Resuming from a checkpoint at `step` calls this first, since the interrupted or failed
+   * process may have recorded steps past its last checkpoint.
    */
   rewindModel(modelId: number, step: number): void {
     this.checkWritable();
@@ -373,7 +396,10 @@ export class ResultsStore {
       for (const table of ['steps', 'evaluations', 'routing', 'checkpoints']) {
         this.statement(`DELETE FROM ${table} WHERE model_id = ? AND step > ?`).run(modelId, step);
       }
-      this.statement(`UPDATE models SET status = 'running', diverged_step = NULL, finished_at = NULL, updated_at = ? WHERE id = ?`).run(
+      this.statement(
+        `UPDATE models SET status = 'running', reason = NULL, diverged_step = NULL, failed_after_step = NULL, finished_at = NULL, updated_at = ?
+         WHERE id = ?`,
+      ).run(
         timestamp(),
         modelId,
       );
@@ -466,6 +492,43 @@ export class ResultsStore {
       this.db.exec(SCHEMA_SQL);
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     })();
+  }
+
+  /**
+   * Migrates a store from schema version `from` to SCHEMA_VERSION, one version per transaction, so
+   * an error leaves the file at the last version it fully reached. Foreign keys are off meanwhile
+   * (see MIGRATIONS) and are checked before each commit.
+   */
+  private migrateSchema(from: number): void {
+    // SQLite ignores this pragma inside a transaction, so it is set around the migrations.
+    this.db.pragma('foreign_keys = OFF');
+    try {
+      for (let version = from; version < SCHEMA_VERSION; version++) {
+        const script = MIGRATIONS[version];
+        if (script === undefined) {
+          throw new ResultsError('path', this.path, `has schema version ${version}, which this version cannot migrate`, `a store of schema version ${SCHEMA_VERSION}`);
+        }
+        this.db
+          .transaction(() => {
+            // Another process may have migrated the file since the version was read.
+            if (this.schemaVersion() !== version) return;
+            this.db.exec(script);
+            const orphans = this.db.pragma('foreign_key_check') as Row[];
+            if (orphans.length > 0) {
+              throw new ResultsError(
+                'path',
+                this.path,
+                `cannot be migrated from schema version ${version}: ${orphans.length} row(s) refer to a missing run or model, the first in table ${String(orphans[0].table)}`,
+                'a run store whose rows all refer to stored runs and models',
+              );
+            }
+            this.db.pragma(`user_version = ${version + 1}`);
+          })
+          .immediate();
+      }
+    } finally {
+      this.db.pragma('foreign_keys = ON');
+    }
   }
 
   private checkWritable(): void {
@@ -660,6 +723,8 @@ function toModel(row: Row): ModelRecord {
     status: row.status as ModelStatus,
     reason: row.reason as string | null,
     divergedStep: row.diverged_step as number | null,
+    // A store of schema version 1, read without migrating, has no failed_after_step column.
+    failedAfterStep: (row.failed_after_step ?? null) as number | null,
     startedAt: row.started_at as string,
     updatedAt: row.updated_at as string,
     finishedAt: row.finished_at as string | null,

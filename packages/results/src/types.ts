@@ -61,10 +61,12 @@ export interface ModelRecord extends ModelInput {
   id: number;
   runId: string;
   status: ModelStatus;
-  /** Reason a model was skipped (or another status detail); null otherwise. */
+  /** Reason a model was skipped, the error message of a failed one, or another status detail; null otherwise. */
   reason: string | null;
   /** Step at which the loss turned NaN or infinite, for `diverged`; null otherwise. */
   divergedStep: number | null;
+  /** Steps a `failed` model completed before its error; null when unknown and for other statuses. */
+  failedAfterStep: number | null;
   startedAt: string;
   updatedAt: string;
   finishedAt: string | null;

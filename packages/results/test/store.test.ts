@@ -55,7 +55,7 @@ describe('run store round trip', () => {
     const store = openStore(freshPath());
     store.createRun({ id: 'r', suite: 'smoke', manifest: sampleManifest() });
     const model = store.addModel('r', SAMPLE_MODEL);
-    expect(model).toMatchObject({ ...SAMPLE_MODEL, runId: 'r', status: 'running', reason: null, divergedStep: null });
+    expect(model).toMatchObject({ ...SAMPLE_MODEL, runId: 'r', status: 'running', reason: null, divergedStep: null, failedAfterStep: null });
 
     const hash = store.addModel('r', { ...SAMPLE_MODEL, name: 'hash', architecture: 'hash' });
     store.setModelStatus(hash.id, 'skipped', { reason: 'needs unigram counts' });
@@ -65,6 +65,43 @@ describe('run store round trip', () => {
     expect(second).toMatchObject({ name: 'hash', status: 'skipped', reason: 'needs unigram counts' });
     expect(second.finishedAt).not.toBeNull();
     expect(store.getModel('r', 'hash')?.id).toBe(hash.id);
+    store.close();
+  });
+
+  it('stores a failed model with its error and step', () => {
+    const store = openStore(freshPath());
+    store.createRun({ id: 'r', suite: 'smoke', manifest: sampleManifest() });
+    const failed = store.addModel('r', SAMPLE_MODEL);
+    const early = store.addModel('r', { ...SAMPLE_MODEL, name: 'gshard', architecture: 'gshard' });
+    store.setModelStatus(failed.id, 'failed', { reason: 'RuntimeError: Aborted(OOM)', failedAfterStep: 12 });
+    store.setModelStatus(early.id, 'failed', { reason: 'kernel error' });
+
+    const stored = store.getModelById(failed.id)!;
+    expect(stored.status).toBe('failed');
+    expect(stored.reason).toBe('RuntimeError: Aborted(OOM)');
+    expect(stored.failedAfterStep).toBe(12);
+    expect(stored.divergedStep).toBeNull();
+    expect(stored.finishedAt).not.toBeNull();
+    expect(store.getModelById(early.id)).toMatchObject({ status: 'failed', reason: 'kernel error', failedAfterStep: null });
+    store.close();
+  });
+
+  it('clears the failure when a failed model is rewound', () => {
+    const store = openStore(freshPath());
+    store.createRun({ id: 'r', suite: 'smoke', manifest: sampleManifest() });
+    const { id } = store.addModel('r', SAMPLE_MODEL);
+    for (let step = 1; step <= 3; step++) {
+      store.recordStep(id, { step, loss: 1, lr: 1, gradNorm: 1, tokensSeen: step, tokensPerSecond: 1, trainingSeconds: step });
+    }
+    store.setModelStatus(id, 'failed', { reason: 'out of memory', failedAfterStep: 3 });
+
+    store.rewindModel(id, 2);
+    const model = store.getModelById(id)!;
+    expect(model.status).toBe('running');
+    expect(model.reason).toBeNull();
+    expect(model.failedAfterStep).toBeNull();
+    expect(model.finishedAt).toBeNull();
+    expect(store.steps(id).map((s) => s.step)).toEqual([1, 2]);
     store.close();
   });
 
@@ -165,12 +202,25 @@ describe('run store input errors', () => {
 
   it('rejects unknown statuses and lists the valid ones', () => {
     expect(() => store.setRunStatus('r', 'paused' as 'done')).toThrow('status: is not a valid status (received "paused"). Allowed: one of running, done, interrupted, failed.');
-    expect(() => store.setModelStatus(model.id, 'crashed' as 'done')).toThrow('Allowed: one of running, done, diverged, interrupted, skipped.');
+    expect(() => store.setModelStatus(model.id, 'crashed' as 'done')).toThrow('Allowed: one of running, done, diverged, interrupted, skipped, failed.');
   });
 
   it('requires a reason to skip and a step to diverge', () => {
     expect(() => store.setModelStatus(model.id, 'skipped')).toThrow(/^reason: must be a non-empty string/);
     expect(() => store.setModelStatus(model.id, 'diverged')).toThrow(/^divergedStep: must be a non-negative integer/);
+  });
+
+  it('requires a reason to fail and a count as its step', () => {
+    expect(() => store.setModelStatus(model.id, 'failed')).toThrow('reason: must be a non-empty string (received undefined)');
+    expect(() => store.setModelStatus(model.id, 'failed', { reason: ' ' })).toThrow('reason: must be a non-empty string (received " ")');
+    expect(() => store.setModelStatus(model.id, 'failed', { reason: 'oom', failedAfterStep: -1 })).toThrow(
+      'failedAfterStep: must be a non-negative integer (received -1). Allowed: an integer >= 0.',
+    );
+    expect(() => store.setModelStatus(model.id, 'failed', { reason: 'oom', failedAfterStep: 2.5 })).toThrow(/^failedAfterStep: must be a non-negative integer/);
+    expect(() => store.setModelStatus(model.id, 'done', { failedAfterStep: 3 })).toThrow(
+      'failedAfterStep: is set for status done (received 3). Allowed: failedAfterStep only with status failed.',
+    );
+    expect(store.getModelById(model.id)?.status).toBe('running');
   });
 
   it('rejects unknown runs and models, and duplicate names', () => {
