@@ -6,9 +6,10 @@ S x relative_epsilon x spread, as packages/base-layers/src/auction.ts does. It r
 tokens for classes of identical slots, in the Jacobi form: every unassigned token bids at once, and
 each class keeps its highest bids. The Python loops are over bidding rounds and classes, never over
 tokens. Instead of moebench's epsilon scaling, the prices start from a few passes of coordinate
-descent on the dual (each sets one class's price so that exactly its capacity of tokens prefer it),
-and one auction at the final epsilon finishes from there. Both reach the same precision; the warm
-start takes about 16 bidding rounds where epsilon scaling took about 1000 at 1024 tokens and 4 experts.
+descent on the dual. Each pass sets one class's price at a time so that exactly its capacity of
+tokens prefer it, and one auction at the final epsilon finishes from there. Both reach the same
+precision. At 1024 tokens and 4 experts the warm start took 16 bidding rounds and epsilon scaling
+1035 (0.9 ms against 153 ms, torch 1.13, one measurement).
 `auction(values, capacities)` is the general form, with -inf marking the classes a bidder may not take.
 
 The BASE LM of moe_models.py and sMLP's tMoE in dense_models.py both call `balanced_assignment`.
@@ -51,7 +52,7 @@ def balanced_assignment(affinities, relative_epsilon=DEFAULT_RELATIVE_EPSILON, e
             capacities = torch.full((experts,), capacity, dtype=torch.int64)
             values = scores
         else:
-            # Each expert's slots split into capacity - 1 regular slots and one last slot; the padding
+            # Each expert's slots split into capacity - 1 regular slots and one last slot. The padding
             # tokens (affinity 0) may only take a last slot, so no expert ends two tokens short.
             regular = capacity > 1
             class_expert = torch.cat([expert_ids, expert_ids]) if regular else expert_ids

@@ -1,33 +1,56 @@
 #!/usr/bin/env python3
 """PyTorch peer of moebench's benchmark cases, for the ratio table of `pnpm bench --peer`.
 
-Times, on the CPU, the same three steps moebench measures:
+Contract of the model modules (dense_models.py: transformer, gmlp, smlp; moe_models.py: switch,
+gshard, base, hash). Each module sits next to this file and exports
+
+    BUILDERS = {"<architecture>": build}
+    build(torch, config: dict, seed: int) -> torch.nn.Module
+
+`config` is moebench's compute-matched ModelConfig as JSON: the `config` of
+`matchCompute(...)[architecture]` from @moebench/models, exactly as the bench case builds the
+model, with moebench's defaults for the fields it leaves out. The module's `forward(inputs)` takes
+int64 token ids [batch, seqLen], runs in training mode (the runner never calls eval()), and returns
+
+    (logits [batch, seqLen, vocab], aux_loss (0-dim tensor), loss_mask ([batch, seqLen] float) or None)
+
+The model must hold the same parameters as moebench's (the runner compares the counts and fails
+the architecture when they differ). Nothing else is needed: the runner does the data, the loss,
+the backward pass, the clipping, the optimiser and the timing. A module that does not import, or
+has no builder for an architecture, turns that architecture into a skipped row with the reason.
+
+Cases:
 
 - dense-ffn: a two-layer FFN y = GELU(x W1) W2 at 2048 tokens, d=256, f=1024, forward plus the
   gradients of W1 and W2 for a fixed upstream gradient (loss = sum(y * dy));
 - switch-layer: one Switch top-1 MoE layer (8 experts of d=256, f=1024, capacity factor 1.0,
   multiplicative router jitter 0.01, load-balancing loss 0.01) at 2048 tokens, forward plus the
   gradients of every parameter;
-- train-step-transformer: one training step of the dense pre-LN Transformer, with next-token
-  cross-entropy, backward and an Adam update. The model has learned positions, a fused QKV
-  projection, causal softmax attention, a GELU FFN, a final layer norm and an LM head tied to the
-  embedding. Sizes come from --transformer (the TypeScript runner passes the quick suite's
-  compute-matched sizes).
+- train-step-<architecture>, one per entry of --models: one training step as moebench's trainer
+  runs it (packages/train/src/loop.ts): forward, masked mean cross-entropy plus the auxiliary loss,
+  backward, clipping to the global gradient norm, and an AdamW update (decay on parameters of
+  rank >= 2 only), skipped when the loss or the norm is not finite. FLOPs are moebench's
+  accounting: 3 x forward FLOPs per token x tokens.
 
 Prints one JSON document on stdout. When PyTorch is missing it prints {"skipped": "<reason>"} and
 exits 0, so the caller can show the reason in one line.
 
-Usage: peer.py [--threads N] [--seconds S] [--min-steps N] [--cases a,b] [--transformer JSON]
+Usage: peer.py [--threads N] [--seconds S] [--min-steps N] [--cases a,b] [--models JSON]
+               [--training JSON] [--self-check]
 """
 
 import argparse
+import importlib
 import json
 import math
 import os
 import sys
 import time
 
-CASES = ("dense-ffn", "switch-layer", "train-step-transformer")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+LAYER_CASES = ("dense-ffn", "switch-layer")
+MODEL_MODULES = ("dense_models", "moe_models")
 
 # Sizes shared with benchmarks/src/cases/dense-ffn.ts and moe-layers.ts.
 TOKENS = 2048
@@ -35,41 +58,72 @@ D_MODEL = 256
 D_FF = 1024
 EXPERTS = 8
 
-# The quick suite's shape when the caller passes none: byte vocabulary, 4 layers, 4 heads.
-DEFAULT_TRANSFORMER = {
-    "vocab": 256,
-    "dModel": 256,
-    "ffnHidden": 1024,
-    "layers": 4,
-    "heads": 4,
-    "seqLen": 128,
-    "batch": 16,
-    "initStd": 0.02,
-    "layerNormEpsilon": 1e-5,
+# The quick suite's optimiser settings (suites/quick.yaml); --training overrides them.
+DEFAULT_TRAINING = {
+    "learningRate": 0.003,
+    "beta1": 0.9,
+    "beta2": 0.95,
+    "epsilon": 1e-8,
+    "weightDecay": 0.1,
+    "gradientClipNorm": 1.0,
 }
+MODEL_SPEC_KEYS = {"architecture", "config", "batch", "parameters", "forwardFlopsPerToken"}
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description="PyTorch peer timings for moebench's bench cases.")
     parser.add_argument("--threads", type=int, default=None,
-                        help="intra-op threads; default: MOEBENCH_BLAS_THREADS (the backend's OpenBLAS threads), else the machine's cores")
+                        help="intra-op threads; default: MOEBENCH_NATIVE_THREADS (the native kernels' threads), else the machine's cores")
     parser.add_argument("--seconds", type=float, default=3.0, help="time budget per case after warm-up (default 3)")
     parser.add_argument("--min-steps", type=int, default=5, help="minimum measured steps per case (default 5)")
-    parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, from: {', '.join(CASES)}")
-    parser.add_argument("--transformer", default=None,
-                        help="JSON sizes of the Transformer step: vocab, dModel, ffnHidden, layers, heads, "
-                             "seqLen, batch, initStd, layerNormEpsilon (missing keys take the defaults)")
+    parser.add_argument("--cases", default=None,
+                        help="comma-separated case names; default: dense-ffn, switch-layer and train-step-<architecture> for each of --models")
+    parser.add_argument("--models", default="[]",
+                        help="JSON list of training steps: {architecture, config (moebench's ModelConfig), batch, "
+                             "parameters (moebench's trainable parameter count), forwardFlopsPerToken}")
+    parser.add_argument("--training", default=None,
+                        help="JSON optimiser settings: learningRate, beta1, beta2, epsilon, weightDecay, gradientClipNorm "
+                             "(missing keys take the quick suite's values)")
+    parser.add_argument("--self-check", action="store_true",
+                        help="check the balanced assignment against brute force and the models' causality, then exit")
     args = parser.parse_args(argv)
-    cases = [name.strip() for name in args.cases.split(",") if name.strip()]
-    for name in cases:
-        if name not in CASES:
-            parser.error(f"--cases: unknown case \"{name}\"; allowed: {', '.join(CASES)}")
-    args.cases = cases
+
+    try:
+        models = json.loads(args.models)
+    except json.JSONDecodeError as error:
+        parser.error(f"--models must be JSON, received {args.models[:80]!r} ({error})")
+    if not isinstance(models, list):
+        parser.error(f"--models must be a JSON list, received {type(models).__name__}")
+    for index, spec in enumerate(models):
+        if not isinstance(spec, dict) or set(spec) != MODEL_SPEC_KEYS:
+            keys = sorted(spec) if isinstance(spec, dict) else type(spec).__name__
+            parser.error(f"--models[{index}] must have exactly the keys {sorted(MODEL_SPEC_KEYS)}, received {keys}")
+    args.models = models
+
+    known = list(LAYER_CASES) + [f"train-step-{spec['architecture']}" for spec in models]
+    if args.cases is None:
+        args.cases = known
+    else:
+        cases = [name.strip() for name in args.cases.split(",") if name.strip()]
+        for name in cases:
+            if name not in known:
+                parser.error(f"--cases: unknown case \"{name}\"; allowed: {', '.join(known)}")
+        args.cases = cases
+
+    training = dict(DEFAULT_TRAINING)
+    if args.training is not None:
+        given = json.loads(args.training)
+        unknown = sorted(set(given) - set(DEFAULT_TRAINING))
+        if unknown:
+            parser.error(f"--training: unknown keys {unknown}; allowed: {sorted(DEFAULT_TRAINING)}")
+        training.update(given)
+    args.training = training
+
     if args.threads is None:
-        text = os.environ.get("MOEBENCH_BLAS_THREADS", "")
+        text = os.environ.get("MOEBENCH_NATIVE_THREADS", "")
         if text != "":
             if not text.isdigit() or int(text) < 1:
-                parser.error(f"MOEBENCH_BLAS_THREADS must be a positive integer, received \"{text}\"")
+                parser.error(f"MOEBENCH_NATIVE_THREADS must be a positive integer, received \"{text}\"")
             args.threads = int(text)
         else:
             args.threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -77,14 +131,6 @@ def parse_args(argv):
         parser.error(f"--threads must be a positive integer, received {args.threads}")
     if args.seconds < 0 or args.min_steps < 1:
         parser.error(f"--seconds must be >= 0 and --min-steps >= 1, received {args.seconds} and {args.min_steps}")
-    sizes = dict(DEFAULT_TRANSFORMER)
-    if args.transformer is not None:
-        given = json.loads(args.transformer)
-        unknown = sorted(set(given) - set(DEFAULT_TRANSFORMER) - {"forwardFlopsPerToken"})
-        if unknown:
-            parser.error(f"--transformer: unknown keys {unknown}; allowed: {sorted(DEFAULT_TRANSFORMER)}")
-        sizes.update(given)
-    args.sizes = sizes
     return args
 
 
@@ -159,68 +205,108 @@ def switch_layer(torch):
     return step, TOKENS, 3 * TOKENS * (2 * D_MODEL * EXPERTS + 4 * D_MODEL * D_FF)
 
 
-def transformer_step(torch, sizes):
-    nn = torch.nn
-    vocab, d, hidden, layers, heads = sizes["vocab"], sizes["dModel"], sizes["ffnHidden"], sizes["layers"], sizes["heads"]
-    seq, batch, std, eps = sizes["seqLen"], sizes["batch"], sizes["initStd"], sizes["layerNormEpsilon"]
-    if d % heads != 0:
-        raise SystemExit(f"--transformer: heads ({heads}) must divide dModel ({d})")
-    head_width = d // heads
-    torch.manual_seed(0)
+def load_builders():
+    """Returns ({architecture: build}, {architecture or module: reason it has no builder})."""
+    builders, missing = {}, {}
+    for name in MODEL_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as error:
+            if error.name != name:
+                raise
+            missing[name] = f"{name}.py is not in benchmarks/peer"
+            continue
+        except Exception as error:  # a module that fails to import skips its architectures, with the reason
+            missing[name] = f"{name}.py did not import ({type(error).__name__}: {error})"
+            continue
+        for architecture, build in getattr(module, "BUILDERS", {}).items():
+            builders[architecture] = build
+    return builders, missing
 
-    class Block(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.attention_norm = nn.LayerNorm(d, eps=eps)
-            self.qkv = nn.Linear(d, 3 * d)
-            self.attention_out = nn.Linear(d, d)
-            self.ffn_norm = nn.LayerNorm(d, eps=eps)
-            self.ffn_in = nn.Linear(d, hidden)
-            self.ffn_out = nn.Linear(hidden, d)
 
-        def forward(self, x, mask):
-            b, t, _ = x.shape
-            q, k, v = self.qkv(self.attention_norm(x)).split(d, dim=-1)
-            q, k, v = (part.view(b, t, heads, head_width).transpose(1, 2) for part in (q, k, v))
-            scores = (q * (1 / math.sqrt(head_width))) @ k.transpose(-1, -2) + mask[:t, :t]
-            mixed = (torch.softmax(scores, dim=-1) @ v).transpose(1, 2).reshape(b, t, d)
-            x = x + self.attention_out(mixed)
-            return x + self.ffn_out(gelu(torch, self.ffn_in(self.ffn_norm(x))))
-
-    class Model(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.embedding = nn.Parameter(std * torch.randn(vocab, d))
-            self.positions = nn.Parameter(std * torch.randn(seq, d))
-            self.blocks = nn.ModuleList(Block() for _ in range(layers))
-            self.final_norm = nn.LayerNorm(d, eps=eps)
-            self.register_buffer("mask", torch.triu(torch.full((seq, seq), -1e9), diagonal=1))
-
-        def forward(self, tokens):
-            x = self.embedding[tokens] + self.positions[: tokens.shape[1]]
-            for block in self.blocks:
-                x = block(x, self.mask)
-            return self.final_norm(x) @ self.embedding.T
-
-    model = Model()
-    optimiser = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.95), eps=1e-8)
+def training_step(torch, spec, build, training):
+    """Builds the model of `spec` and returns (step, tokens, flops), or raises with the reason."""
+    functional = torch.nn.functional
+    architecture, config, batch = spec["architecture"], spec["config"], spec["batch"]
+    model = build(torch, config, 0)
+    model.train()
+    parameters = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    count = sum(parameter.numel() for parameter in parameters)
+    if count != spec["parameters"]:
+        raise ValueError(f"the PyTorch model has {count} parameters, moebench's has {spec['parameters']}")
+    decayed = [parameter for parameter in parameters if parameter.dim() >= 2]
+    kept = [parameter for parameter in parameters if parameter.dim() < 2]
+    optimiser = torch.optim.AdamW(
+        [{"params": decayed, "weight_decay": training["weightDecay"]}, {"params": kept, "weight_decay": 0.0}],
+        lr=training["learningRate"], betas=(training["beta1"], training["beta2"]), eps=training["epsilon"],
+    )
+    vocab, seq_len = config["vocabSize"], config["seqLen"]
     generator = torch.Generator().manual_seed(1)
-    ids = torch.randint(0, vocab, (batch, seq + 1), generator=generator)
-    inputs, targets = ids[:, :-1], ids[:, 1:]
+    ids = torch.randint(0, vocab, (batch, seq_len + 1), generator=generator)
+    inputs, targets = ids[:, :-1].contiguous(), ids[:, 1:].contiguous()
+    clip = training["gradientClipNorm"]
 
     def step():
         optimiser.zero_grad(set_to_none=True)
-        logits = model(inputs)
-        loss = nn.functional.cross_entropy(logits.reshape(-1, vocab), targets.reshape(-1))
+        logits, aux_loss, loss_mask = model(inputs)
+        if loss_mask is None:
+            cross_entropy = functional.cross_entropy(logits.reshape(-1, vocab), targets.reshape(-1))
+        else:
+            nll = functional.cross_entropy(logits.reshape(-1, vocab), targets.reshape(-1), reduction="none")
+            cross_entropy = (nll * loss_mask.reshape(-1)).sum() / loss_mask.sum().clamp(min=1)
+        loss = cross_entropy + aux_loss
         loss.backward()
-        optimiser.step()
+        # moebench's clipScale: scale maxNorm / norm when the norm exceeds maxNorm (0 or inf: no clipping).
+        norm = torch.nn.utils.clip_grad_norm_(parameters, clip if clip > 0 else math.inf)
+        if math.isfinite(loss.item()) and math.isfinite(norm.item()):
+            optimiser.step()
 
-    tokens = batch * seq
-    # moebench's accounting when the caller passes it, else the usual count of the same layers.
-    per_token = sizes.get("forwardFlopsPerToken") or (
-        layers * (2 * (4 * d * d) + 2 * (2 * seq * d) / 2 + 4 * d * hidden) + 2 * d * vocab
-    )
-    return step, tokens, 3 * tokens * per_token
+    tokens = batch * seq_len
+    return step, tokens, 3 * tokens * spec["forwardFlopsPerToken"], count
+
+
+def self_check(torch):
+    """Checks the assignment against brute force and the dense models' causality; returns failures."""
+    import itertools
+
+    from assignment import balanced_assignment
+    from dense_models import BUILDERS
+
+    failures = []
+    generator = torch.Generator().manual_seed(0)
+    for trial in range(40):
+        tokens = 2 + trial % 7
+        experts = 1 + trial % min(tokens, 4)
+        affinities = torch.randn(tokens, experts, generator=generator)
+        if trial % 5 == 0:
+            affinities[1] = affinities[0]  # equal rows, as repeated tokens give
+        expert = balanced_assignment(affinities, sweeps=3 * (trial % 2))
+        capacity = -(-tokens // experts)
+        counts = torch.bincount(expert, minlength=experts)
+        if int(counts.max()) > capacity or int(counts.min()) < capacity - 1:
+            failures.append(f"assignment {tokens}x{experts}: loads {counts.tolist()} outside {capacity - 1}..{capacity}")
+            continue
+        best = -math.inf
+        for choice in itertools.product(range(experts), repeat=tokens):
+            loads = [choice.count(e) for e in range(experts)]
+            if max(loads) <= capacity and min(loads) >= capacity - 1:
+                best = max(best, sum(float(affinities[s, e]) for s, e in enumerate(choice)))
+        total = float(affinities[torch.arange(tokens), expert].sum())
+        bound = tokens * 1e-4 * float(affinities.max() - affinities.min()) + 1e-5
+        if total < best - bound:
+            failures.append(f"assignment {tokens}x{experts}: total {total} below the optimum {best} by more than {bound}")
+
+    config = {"vocabSize": 32, "dModel": 16, "layers": 2, "seqLen": 8, "heads": 2, "ffnHidden": 24}
+    for architecture in ("transformer", "gmlp"):
+        model = BUILDERS[architecture](torch, config, 0)
+        tokens = torch.randint(0, 32, (2, 8), generator=generator)
+        changed = tokens.clone()
+        changed[:, 5] = (changed[:, 5] + 1) % 32
+        with torch.no_grad():
+            before, after = model(tokens)[0], model(changed)[0]
+        if not torch.equal(before[:, :5], after[:, :5]) or torch.equal(before[:, 5:], after[:, 5:]):
+            failures.append(f"{architecture}: a change at position 5 must change positions 5.. only")
+    return failures
 
 
 def main(argv):
@@ -232,17 +318,39 @@ def main(argv):
                                      "on Debian: apt-get install python3-torch"}))
         return 0
     torch.set_num_threads(args.threads)
-    builders = {
-        "dense-ffn": lambda: dense_ffn(torch),
-        "switch-layer": lambda: switch_layer(torch),
-        "train-step-transformer": lambda: transformer_step(torch, args.sizes),
-    }
+    if args.self_check:
+        failures = self_check(torch)
+        print(json.dumps({"torch": torch.__version__, "failures": failures}))
+        return 1 if failures else 0
+
+    builders, missing = load_builders()
+    specs = {f"train-step-{spec['architecture']}": spec for spec in args.models}
     results = []
     for name in args.cases:
-        step, tokens, flops = builders[name]()
-        steps, mean_ms = measure(step, args.seconds, args.min_steps)
+        row = {"case": name}
+        try:
+            if name == "dense-ffn":
+                step, tokens, flops = dense_ffn(torch)
+            elif name == "switch-layer":
+                step, tokens, flops = switch_layer(torch)
+            else:
+                spec = specs[name]
+                build = builders.get(spec["architecture"])
+                if build is None:
+                    reasons = "; ".join(missing.values()) or "no module exports it"
+                    results.append({**row, "status": "skipped",
+                                    "reason": f"no PyTorch builder for {spec['architecture']} ({reasons})"})
+                    print(f"peer.py: {name} skipped", file=sys.stderr)
+                    continue
+                step, tokens, flops, row["parameters"] = training_step(torch, spec, build, args.training)
+            steps, mean_ms = measure(step, args.seconds, args.min_steps)
+        except Exception as error:  # one failing case becomes a failed row; the others still run
+            results.append({**row, "status": "failed", "reason": f"{type(error).__name__}: {error}".split("\n")[0]})
+            print(f"peer.py: {name} failed: {error}", file=sys.stderr)
+            continue
         results.append({
-            "case": name,
+            **row,
+            "status": "measured",
             "steps": steps,
             "meanMs": mean_ms,
             "tokensPerStep": tokens,
@@ -261,7 +369,7 @@ def main(argv):
         "python": sys.version.split()[0],
         "threads": torch.get_num_threads(),
         "blas": blas,
-        "transformer": args.sizes,
+        "training": args.training,
         "results": results,
     }))
     return 0
