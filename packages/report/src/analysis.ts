@@ -70,7 +70,10 @@ export interface AxisSpeedup {
 export interface Comparison {
   baseline: string;
   architecture: string;
-  /** Seeds where both models have evaluations; speedups pair the runs of the same seed. */
+  /**
+   * Seeds where both models have evaluations and neither run failed; speedups pair the runs of the
+   * same seed. A failed run stopped early, so its last perplexity is no target and it reaches none.
+   */
   pairedSeeds: number[];
   /** The baseline's final perplexity (the target), over the paired seeds. */
   target: SeedFigure | null;
@@ -95,7 +98,7 @@ export interface Analysis {
   models: ModelSummary[];
   comparisons: Comparison[];
   routing: RoutingHealth[];
-  /** Things a reader must know: skipped or diverged runs, unpaired seeds, a single seed. */
+  /** Things a reader must know: skipped, diverged or failed runs, unpaired seeds, a single seed. */
   notes: string[];
   singleSeedMargin: number;
   collapseThreshold: number;
@@ -137,7 +140,9 @@ export function analyse(data: ReportData, options: AnalysisOptions = {}): Analys
   const seedCount = Math.max(0, ...[...groups.values()].map((runs) => runs.length));
   if (seedCount === 1) notes.push('One seed per model: the figures have no confidence interval, and verdicts use a fixed margin.');
   for (const run of data.models) {
-    if (run.status !== 'done') {
+    if (run.status === 'failed') {
+      notes.push(failureNote(run));
+    } else if (run.status !== 'done') {
       const reason = run.statusReason ? `: ${run.statusReason}` : '';
       notes.push(`${displayName(run.name)} (seed ${run.seed}) is ${run.status}${reason}.`);
     }
@@ -180,14 +185,17 @@ function compare(subjectRuns: ModelRun[], baselineRuns: ModelRun[], singleSeedMa
     );
   }
 
-  const targets = pairs.map((pair) => lastOf(pair.baseline.evaluations).perplexity);
+  // A failed run stopped early, so it sets no target and reaches none. Its seed is left out of the
+  // speedups, and it makes the verdict inconclusive as an interrupted run does.
+  const measured = pairs.filter((pair) => pair.subject.status !== 'failed' && pair.baseline.status !== 'failed');
+  const targets = measured.map((pair) => lastOf(pair.baseline.evaluations).perplexity);
   const speedups = {} as Record<Axis, AxisSpeedup>;
   for (const axis of AXES) {
     const baselineX: number[] = [];
     const subjectX: number[] = [];
     const ratios: number[] = [];
     const unmeasuredSeeds: number[] = [];
-    pairs.forEach((pair, index) => {
+    measured.forEach((pair, index) => {
       // The baseline always reaches its own final perplexity, at the latest at its last evaluation.
       const baselineCrossing = findCrossing(curveOf(pair.baseline, axis), targets[index])!;
       baselineX.push(baselineCrossing.x);
@@ -211,11 +219,11 @@ function compare(subjectRuns: ModelRun[], baselineRuns: ModelRun[], singleSeedMa
     };
   }
 
-  const stopped = (run: ModelRun): boolean => run.status === 'interrupted' || run.status === 'running';
+  const stopped = (run: ModelRun): boolean => run.status === 'interrupted' || run.status === 'running' || run.status === 'failed';
   const unfinished = pairs
     .flatMap((pair) => [pair.subject, pair.baseline])
     .filter(stopped)
-    .map((run) => `${displayName(run.name)} (seed ${run.seed}) is ${run.status}`);
+    .map((run) => `${displayName(run.name)} (seed ${run.seed}) ${run.status === 'failed' ? 'failed' : `is ${run.status}`}`);
   const diverged = pairs
     .filter((pair) => pair.subject.status === 'diverged')
     .map((pair) => `seed ${pair.subject.seed}${pair.subject.statusReason ? `: ${pair.subject.statusReason}` : ''}`);
@@ -234,12 +242,23 @@ function compare(subjectRuns: ModelRun[], baselineRuns: ModelRun[], singleSeedMa
   return {
     baseline: baseline.name,
     architecture: baseline.architecture,
-    pairedSeeds: pairs.map((pair) => pair.baseline.seed),
+    pairedSeeds: measured.map((pair) => pair.baseline.seed),
     target: figureOrNull(targets),
     speedups,
     claim,
-    scale: describeScale(subjectRuns[0], baseline, pairs.map((pair) => pair.baseline)),
+    scale: describeScale(subjectRuns[0], baseline, measured.map((pair) => pair.baseline)),
   };
+}
+
+/**
+ * Describes a failed run for the notes: the step it reached (its last recorded step), the error, and
+ * that no speedup is measured with it.
+ */
+function failureNote(run: ModelRun): string {
+  const label = `${displayName(run.name)} (seed ${run.seed})`;
+  const reached = run.steps.length === 0 ? 'before its first recorded step' : `after step ${lastOf(run.steps).step}`;
+  const reason = run.statusReason ? `: ${run.statusReason.replace(/\.+$/, '')}` : '';
+  return `${label} failed ${reached}${reason}. It stopped before the end of its budget, so no speedup is measured with it.`;
 }
 
 function summariseModel(runs: ModelRun[], equalTimeSeconds: number | null): ModelSummary {

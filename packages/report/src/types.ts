@@ -51,9 +51,9 @@ export interface ModelRun {
   architecture: string;
   /** Seed of this training run. */
   seed: number;
-  /** Final status: `done`, `diverged`, `interrupted`, `skipped` or `running`. */
+  /** Final status: `done`, `diverged`, `interrupted`, `skipped`, `failed` or `running`. */
   status: string;
-  /** Why the run is diverged, interrupted or skipped, when the store records it. */
+  /** Cause of a diverged, interrupted, skipped or failed run (the error message), when the store records it. */
   statusReason?: string;
   /** Trainable parameters in total. */
   totalParameters: number;

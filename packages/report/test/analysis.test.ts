@@ -202,6 +202,123 @@ describe('analyse with early stops and late evaluations', () => {
   });
 });
 
+describe('analyse with failed runs', () => {
+  // Steps 1..n at one step per second, as a run records them until it fails.
+  const stepsUpTo = (last: number) => Array.from({ length: last }, (_, index) => ({ step: index + 1, tokens: (index + 1) * 1000, trainingSeconds: index + 1, loss: 3 }));
+
+  it('never counts a failed sMLP as reaching the target', () => {
+    // sMLP crosses the transformer's final perplexity 50 at 2.5 s before its failure at step 5.
+    const analysis = analyse({
+      run,
+      models: [
+        modelRun('smlp', [[0, 250], [5, 20]], { status: 'failed', statusReason: 'RuntimeError: Aborted(OOM).', steps: stepsUpTo(5) }),
+        modelRun('transformer', [[0, 250], [10, 50]]),
+      ],
+    });
+    const comparison = analysis.comparisons[0];
+    expect(comparison.pairedSeeds).toEqual([]);
+    expect(comparison.target).toBeNull();
+    for (const axis of ['time', 'tokens', 'flops'] as const) {
+      expect(comparison.speedups[axis].reachedSeeds, axis).toBe(0);
+      expect(comparison.speedups[axis].subject, axis).toBeNull();
+      expect(comparison.speedups[axis].speedup, axis).toBeNull();
+    }
+    expect(comparison.claim).toEqual({
+      verdict: 'inconclusive',
+      reason: 'sMLP (seed 1) failed: it stopped before the end of its budget.',
+      reachesPaperSpeedup: null,
+    });
+  });
+
+  it('notes a failed run with its step and error', () => {
+    const analysis = analyse({
+      run,
+      models: [
+        modelRun('smlp', [[0, 250], [5, 20]], { status: 'failed', statusReason: 'RuntimeError: Aborted(OOM).', steps: stepsUpTo(5) }),
+        modelRun('transformer', [[0, 250], [10, 50]]),
+      ],
+    });
+    expect(analysis.notes).toContain(
+      'sMLP (seed 1) failed after step 5: RuntimeError: Aborted(OOM). It stopped before the end of its budget, so no speedup is measured with it.',
+    );
+    const smlp = analysis.models.find((model) => model.name === 'smlp')!;
+    expect(smlp.statuses).toEqual(['failed']);
+    expect(smlp.finalPerplexity!.mean).toBe(20);
+    expect(smlp.trainingSeconds!.mean).toBe(5);
+  });
+
+  it('takes no target from a failed baseline', () => {
+    // The failed GShard stops at perplexity 120, which sMLP passes; the finished transformer still compares.
+    const analysis = analyse({
+      run,
+      models: [
+        modelRun('smlp', [[0, 250], [10, 20]]),
+        modelRun('gshard', [[0, 250], [3, 120]], { status: 'failed', statusReason: 'kernel error', steps: stepsUpTo(3) }),
+        modelRun('transformer', [[0, 250], [20, 20]]),
+      ],
+    });
+    const [gshard, transformer] = analysis.comparisons;
+    expect(gshard.baseline).toBe('gshard');
+    expect(gshard.pairedSeeds).toEqual([]);
+    expect(gshard.target).toBeNull();
+    expect(gshard.speedups.time.baseline).toBeNull();
+    expect(gshard.speedups.time.reachedSeeds).toBe(0);
+    expect(gshard.claim.verdict).toBe('inconclusive');
+    expect(gshard.claim.reason).toBe('GShard (seed 1) failed: it stopped before the end of its budget.');
+    expect(gshard.scale).not.toContain('target at');
+
+    expect(transformer.pairedSeeds).toEqual([1]);
+    expect(transformer.speedups.time.speedup!.mean).toBe(2);
+    expect(transformer.claim.verdict).toBe('reproduced');
+  });
+
+  it('measures the seeds whose runs did not fail', () => {
+    const analysis = analyse({
+      run,
+      models: [
+        modelRun('smlp', [[0, 250], [10, 20]], { seed: 1 }),
+        modelRun('smlp', [[0, 250], [2, 20]], { seed: 2, status: 'failed', statusReason: 'out of memory', steps: stepsUpTo(2) }),
+        modelRun('transformer', [[0, 250], [20, 20]], { seed: 1 }),
+        modelRun('transformer', [[0, 250], [20, 20]], { seed: 2 }),
+      ],
+    });
+    const comparison = analysis.comparisons[0];
+    expect(comparison.pairedSeeds).toEqual([1]);
+    expect(comparison.target!.values).toEqual([20]);
+    expect(comparison.speedups.time.speedup!.values).toEqual([2]);
+    expect(comparison.speedups.time.reachedSeeds).toBe(1);
+    expect(comparison.claim.verdict).toBe('inconclusive');
+    expect(comparison.claim.reason).toBe('sMLP (seed 2) failed: it stopped before the end of its budget.');
+  });
+
+  it('notes a run that failed before any step', () => {
+    const analysis = analyse({
+      run,
+      models: [
+        modelRun('smlp', [[0, 250], [10, 20]]),
+        modelRun('switch', [], { status: 'failed', statusReason: 'Error: kernel Softmax failed' }),
+      ],
+    });
+    expect(analysis.notes).toContain(
+      'Switch (seed 1) failed before its first recorded step: Error: kernel Softmax failed. It stopped before the end of its budget, so no speedup is measured with it.',
+    );
+    expect(analysis.notes).toContain('Switch (seed 1) has no evaluation and is left out of the comparisons.');
+    expect(analysis.comparisons[0].claim.reason).toBe('sMLP or the baseline has no evaluation to compare.');
+  });
+
+  it('reads equal time without the failed run', () => {
+    const analysis = analyse({
+      run,
+      models: [
+        modelRun('smlp', [[0, 250], [5, 120]], { status: 'failed', statusReason: 'oom', steps: stepsUpTo(5) }),
+        modelRun('transformer', [[0, 250], [10, 50]]),
+        modelRun('gmlp', [[0, 250], [20, 40]]),
+      ],
+    });
+    expect(analysis.equalTimeSeconds).toBe(10);
+  });
+});
+
 describe('judgeClaim', () => {
   const figure = (values: number[], low: number | null, high: number | null) => ({
     mean: values.reduce((a, b) => a + b) / values.length,

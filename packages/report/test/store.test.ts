@@ -182,6 +182,38 @@ describe('readReportData on unusual stores', () => {
     expect(analysis.equalTimeSeconds).toBe(10);
   });
 
+  it('reports a failed model with its error', async () => {
+    const { store, storePath } = newStore();
+    store.createRun({ id: 'fail', suite: 'smoke', manifest });
+    const smlp = store.addModel('fail', { ...model, name: 'smlp' });
+    for (const [step, perplexity] of [[0, 256], [4, 30]]) store.recordEvaluation(smlp.id, evaluation(step, perplexity));
+    for (let step = 1; step <= 6; step++) {
+      store.recordStep(smlp.id, { step, loss: 4, lr: 1e-3, gradNorm: 1, tokensSeen: step * 100, tokensPerSecond: 100, trainingSeconds: step });
+    }
+    store.setModelStatus(smlp.id, 'failed', { reason: 'RuntimeError: Aborted(OOM)', failedAfterStep: 6 });
+    const transformer = store.addModel('fail', { ...model, name: 'transformer', architecture: 'transformer' });
+    for (const [step, perplexity] of [[0, 256], [5, 100], [10, 50]]) store.recordEvaluation(transformer.id, evaluation(step, perplexity));
+    store.setModelStatus(transformer.id, 'done');
+    store.setRunStatus('fail', 'done');
+    store.close();
+
+    const data = readReportData(storePath);
+    expect(data.models[0]).toMatchObject({ name: 'smlp', status: 'failed', statusReason: 'RuntimeError: Aborted(OOM)' });
+    const analysis = analyse(data);
+    // sMLP was at perplexity 30 by step 4, below the transformer's 50, but a failed run reaches no target.
+    expect(analysis.comparisons[0].speedups.time.reachedSeeds).toBe(0);
+    expect(analysis.comparisons[0].claim.verdict).toBe('inconclusive');
+
+    const outDir = join(mkdtempSync(join(tmpdir(), 'moebench-report-out-')), 'report');
+    await writeReport({ storePath, outDir });
+    const markdown = readFileSync(join(outDir, 'report.md'), 'utf8');
+    expect(markdown).toContain(
+      '- sMLP (seed 3) failed after step 6: RuntimeError: Aborted(OOM). It stopped before the end of its budget, so no speedup is measured with it.',
+    );
+    expect(markdown).toContain('sMLP (seed 3) failed: it stopped before the end of its budget.');
+    expect(markdown).toMatch(/\| sMLP \|[^\n]*\| failed \|/);
+  });
+
   it('reports one model without evaluations', async () => {
     const { store, storePath } = newStore();
     store.createRun({ id: 'bare', suite: 'smoke', manifest });
