@@ -29,7 +29,7 @@ export const USAGE = `Usage: pnpm bench [--filter <text>]... [--variants <list>]
   --variants <list>  comma-separated, from: ${VARIANT_NAMES.join(', ')}; default: all
   --name <name>      run name; the JSON goes to benchmarks/results/<name>.json; default: bench-<UTC time>
   --out <file.json>  write the JSON here instead
-  --peer             compare dense-ffn, switch-layer and train-step-transformer with PyTorch
+  --peer             compare dense-ffn, switch-layer and the seven train-step-* cases with PyTorch
                      (the system's python3-torch); --variants from: ${PEER_VARIANTS.join(', ')};
                      default: ${DEFAULT_PEER_VARIANTS.join(', ')}; run name default: peer-<UTC time>
   --list             list the registered cases and exit
@@ -95,7 +95,7 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
   }
   if (args.peer) {
     if (args.filters.length > 0) {
-      throw new Error(`--filter does not apply to --peer, which always runs dense-ffn, switch-layer and train-step-transformer`);
+      throw new Error('--filter does not apply to --peer, which always runs dense-ffn, switch-layer and the seven train-step-* cases');
     }
     if (args.list) throw new Error('--list and --peer exclude each other: --list only lists the registered cases');
     if (!variantsGiven) args.variants = [...DEFAULT_PEER_VARIANTS];

@@ -1,6 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import os from 'node:os';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend, tf } from '@moebench/backend';
+import { ARCHITECTURES, createModel, matchCompute } from '@moebench/models';
 import { parseArgs } from '../src/args.js';
-import { formatPeerTable, runPeerBenchmark, type PeerReport } from '../src/cases/peer.js';
+import { formatPeerTable, PEER_CASES, peerModelSpecs, peerThreads, runPeerBenchmark, type PeerReport } from '../src/cases/peer.js';
 
 describe('pnpm bench --peer arguments', () => {
   it('defaults to the wasm kernel sets without cpu', () => {
@@ -56,8 +59,25 @@ describe('peer table', () => {
 
   it('lists the skip reasons and PyTorch facts under the table', () => {
     const table = formatPeerTable(report);
-    expect(table).toContain('not measured:\n  wasm-stock: native kernels are not available: addon not built');
+    expect(table).toContain('not measured:\n  dense-ffn on wasm-stock skipped: native kernels are not available: addon not built');
     expect(table).toContain('  pytorch: torch 1.13.0, 2 threads, BLAS openblas, OMP_WAIT_POLICY=PASSIVE');
+  });
+
+  it('names each model PyTorch could not run, and the thread source', () => {
+    const table = formatPeerTable({
+      ...report,
+      threads: { threads: 2, source: 'native kernels' },
+      rows: [
+        ...report.rows,
+        { case: 'train-step-base', variant: 'pytorch', status: 'failed', reason: 'ValueError: the PyTorch model has 5 parameters, moebench\'s has 6' },
+        { case: 'train-step-hash', variant: 'pytorch', status: 'skipped', reason: 'no PyTorch builder for hash' },
+        { case: 'train-step-switch', variant: 'pytorch', status: 'skipped', reason: 'no PyTorch builder for hash' },
+      ],
+    });
+    expect(table).toMatch(/\ntrain-step-base\s+pytorch\s+failed\n/);
+    expect(table).toContain("  train-step-base on pytorch failed: ValueError: the PyTorch model has 5 parameters, moebench's has 6");
+    expect(table).toContain('  train-step-hash, train-step-switch on pytorch skipped: no PyTorch builder for hash');
+    expect(table).toContain('  pytorch: torch 1.13.0, 2 threads (native kernels), BLAS openblas');
   });
 });
 
@@ -67,10 +87,60 @@ describe('a missing PyTorch', () => {
     expect(report.rows.map((row) => [row.case, row.variant, row.status])).toEqual([
       ['dense-ffn', 'pytorch', 'skipped'],
       ['switch-layer', 'pytorch', 'skipped'],
-      ['train-step-transformer', 'pytorch', 'skipped'],
+      ...ARCHITECTURES.map((architecture) => [`train-step-${architecture}`, 'pytorch', 'skipped']),
     ]);
     expect(report.pytorch.skipped).toMatch(/^\/nonexistent\/python3 did not start \(.*ENOENT.*\)$/);
     expect(report.pytorch.skipped).not.toContain('\n');
-    expect(formatPeerTable(report)).toContain('  pytorch: skipped');
+    const table = formatPeerTable(report);
+    expect(table).toContain('  pytorch: skipped');
+    expect(table).toContain('  every case on pytorch skipped: /nonexistent/python3 did not start');
+  });
+});
+
+describe('peer model specs', () => {
+  beforeAll(async () => {
+    await initBackend('cpu');
+  });
+
+  it('match the training-step cases', () => {
+    const before = tf.memory().numTensors;
+    const specs = peerModelSpecs();
+    expect(tf.memory().numTensors).toBe(before);
+    expect(specs.map((spec) => spec.architecture)).toEqual([...ARCHITECTURES]);
+    for (const spec of specs) {
+      const benchCase = PEER_CASES.find((candidate) => candidate.name === `train-step-${spec.architecture}`)!;
+      const match = matchCompute(500_000, { vocabSize: 256, dModel: 64, layers: 4, seqLen: 64, heads: 4, experts: 4 }, {
+        architectures: [spec.architecture],
+      })[spec.architecture];
+      expect(spec.config, spec.architecture).toEqual(match.config);
+      expect(spec.batch, spec.architecture).toBe(16);
+      expect(spec.forwardFlopsPerToken, spec.architecture).toBe(match.accounting.forwardFlopsPerToken);
+      expect(benchCase.flopsPerStep, spec.architecture).toBe(3 * 16 * 64 * spec.forwardFlopsPerToken);
+      expect(spec.parameters, spec.architecture).toBe(match.accounting.totalParameters);
+    }
+  });
+
+  it('count the variables of the built model', () => {
+    const [transformer] = peerModelSpecs();
+    const model = createModel('transformer', transformer.config, { seed: 0 });
+    expect(transformer.parameters).toBe(model.trainableVariables.reduce((sum, variable) => sum + variable.size, 0));
+    model.dispose();
+  });
+});
+
+describe('PyTorch thread count', () => {
+  it('follows the native kernels first', () => {
+    expect(peerThreads(3, { MOEBENCH_NATIVE_THREADS: '5' })).toEqual({ threads: 3, source: 'native kernels' });
+  });
+
+  it('falls back to MOEBENCH_NATIVE_THREADS, then the cores', () => {
+    expect(peerThreads(undefined, { MOEBENCH_NATIVE_THREADS: '5' })).toEqual({ threads: 5, source: 'MOEBENCH_NATIVE_THREADS' });
+    expect(peerThreads(undefined, {})).toEqual({ threads: os.availableParallelism(), source: 'cores' });
+    expect(peerThreads(undefined, { MOEBENCH_NATIVE_THREADS: '' })).toEqual({ threads: os.availableParallelism(), source: 'cores' });
+  });
+
+  it('rejects an invalid MOEBENCH_NATIVE_THREADS', () => {
+    expect(() => peerThreads(undefined, { MOEBENCH_NATIVE_THREADS: 'two' })).toThrow('MOEBENCH_NATIVE_THREADS must be a positive integer, received "two"');
+    expect(() => peerThreads(undefined, { MOEBENCH_NATIVE_THREADS: '0' })).toThrow('received "0"');
   });
 });

@@ -1,6 +1,7 @@
 import { Rng, tf } from '@moebench/backend';
-import { ARCHITECTURES, createModel, matchCompute, type Architecture, type LanguageModel, type ModelConfig } from '@moebench/models';
-import type { BenchCase } from '../registry.js';
+import { ARCHITECTURES, createModel, matchCompute, type Architecture, type ComputeMatch, type LanguageModel, type ModelConfig } from '@moebench/models';
+import { AdamW, clipScale, maskedCrossEntropy } from '@moebench/train';
+import type { BenchCase, PreparedStep } from '../registry.js';
 
 /**
  * The sizes of the default suite (suites/quick.yaml): byte-level vocabulary, sequences of 64 tokens
@@ -9,82 +10,126 @@ import type { BenchCase } from '../registry.js';
  */
 const VOCAB = 256;
 const SEQ_LEN = 64;
-const BATCH = 16;
+/** Sequences per training step, the quick suite's batchSize. */
+export const QUICK_BATCH = 16;
 const TARGET_FLOPS_PER_TOKEN = 500_000;
 const BASE_CONFIG: ModelConfig = { vocabSize: VOCAB, dModel: 64, layers: 4, seqLen: SEQ_LEN, heads: 4, experts: 4 };
 
-/** Adam's hyperparameters for the update of the measured step. */
-const LEARNING_RATE = 1e-3;
-const BETA1 = 0.9;
-const BETA2 = 0.95;
-const EPSILON = 1e-8;
+/**
+ * The quick suite's optimiser settings (suites/quick.yaml): AdamW with decay on variables of rank
+ * >= 2, clipping to the global gradient norm. The learning rate is the schedule's peak, held constant,
+ * since the schedule does not change a step's cost.
+ */
+export const QUICK_TRAINING = {
+  learningRate: 0.003,
+  beta1: 0.9,
+  beta2: 0.95,
+  epsilon: 1e-8,
+  weightDecay: 0.1,
+  gradientClipNorm: 1,
+} as const;
+
+/** Returns the compute match of `architecture` at the quick suite's size: its config and accounting. */
+export function quickModelMatch(architecture: Architecture): ComputeMatch {
+  return matchCompute(TARGET_FLOPS_PER_TOKEN, BASE_CONFIG, { architectures: [architecture] })[architecture];
+}
+
+/** A training step prepared by a `train-step-*` case, with what its last run measured. */
+export interface TrainingStep extends PreparedStep {
+  /** Loss (cross-entropy plus auxiliary loss) of the last run; NaN before the first. */
+  readonly lastLoss: number;
+  /** Global gradient norm before clipping, of the last run; NaN before the first. */
+  readonly lastGradientNorm: number;
+}
 
 /**
- * One training step of a language model: forward in training mode, next-token cross-entropy plus
- * the auxiliary losses (positions outside the loss mask left out), backward, and an Adam update of
- * every variable. FLOPs are 3 x the model's forward FLOPs per token (accounting from its config)
- * x tokens, the usual forward + backward estimate. The optimiser is not counted.
+ * One training step of a language model as the suite's trainer runs it (packages/train's loop).
+ * The step runs the forward pass in training mode, `maskedCrossEntropy` plus the auxiliary losses,
+ * the backward pass, `clipScale` at the quick suite's gradientClipNorm, and `AdamW.apply` with the
+ * clipping scale. The update is skipped when the loss or the norm is not finite. FLOPs are 3 x the
+ * model's forward FLOPs per token (accounting from its config) x tokens, the usual forward +
+ * backward estimate. The optimiser is not counted.
  */
 function trainingStepCase(architecture: Architecture): BenchCase {
-  const match = matchCompute(TARGET_FLOPS_PER_TOKEN, BASE_CONFIG, { architectures: [architecture] })[architecture];
+  const match = quickModelMatch(architecture);
   const { dModel, ffnHidden } = match.config;
-  const tokens = BATCH * SEQ_LEN;
+  const tokens = QUICK_BATCH * SEQ_LEN;
   return {
     name: `train-step-${architecture}`,
     description:
-      `${architecture} training step (forward, backward, Adam), ${BATCH} x ${SEQ_LEN} tokens, ` +
+      `${architecture} training step (forward, backward, clipping, AdamW), ${QUICK_BATCH} x ${SEQ_LEN} tokens, ` +
       `d=${dModel}, hidden=${ffnHidden}, ${match.accounting.forwardFlopsPerToken} forward FLOPs/token`,
     tokensPerStep: tokens,
     flopsPerStep: 3 * tokens * match.accounting.forwardFlopsPerToken,
     // The backends a suite trains on; the stock wasm and cpu backends would add minutes for seven models.
     variants: ['wasm-native', 'wasm', 'tensorflow'],
-    prepare() {
-      const model: LanguageModel = createModel(architecture, match.config, { seed: 0 });
-      const rng = new Rng(`bench/train-step-${architecture}/data`);
-      const ids = Int32Array.from({ length: BATCH * (SEQ_LEN + 1) }, () => rng.int(VOCAB));
-      const inputs = tf.tensor2d(ids.filter((_, i) => i % (SEQ_LEN + 1) !== SEQ_LEN), [BATCH, SEQ_LEN], 'int32');
-      const targets = tf.tensor2d(ids.filter((_, i) => i % (SEQ_LEN + 1) !== 0), [BATCH, SEQ_LEN], 'int32');
-      const firstMoments = model.trainableVariables.map((variable) => tf.zerosLike(variable));
-      const secondMoments = model.trainableVariables.map((variable) => tf.zerosLike(variable));
-      let step = 0;
+    prepare: () => prepareTrainingStep(architecture, match.config),
+  };
+}
 
-      return {
-        run() {
-          step++;
-          const { value, grads } = tf.variableGrads(() => {
-            const output = model.forward(inputs, { training: true, stepSeed: step });
-            const logProbs = tf.logSoftmax(output.logits);
-            const nll = tf.neg(tf.sum(tf.mul(logProbs, tf.oneHot(targets, VOCAB)), -1)); // [batch, seqLen]
-            const mask = output.lossMask ?? tf.onesLike(nll);
-            const crossEntropy = tf.div(tf.sum(tf.mul(nll, mask)), tf.maximum(tf.sum(mask), 1));
-            return tf.add(crossEntropy, output.auxLoss) as tf.Scalar;
-          }, model.trainableVariables);
+function prepareTrainingStep(architecture: Architecture, config: ModelConfig): TrainingStep {
+  const model: LanguageModel = createModel(architecture, config, { seed: 0 });
+  const variables = model.trainableVariables;
+  const optimizer = new AdamW(variables, {
+    beta1: QUICK_TRAINING.beta1,
+    beta2: QUICK_TRAINING.beta2,
+    epsilon: QUICK_TRAINING.epsilon,
+    weightDecay: QUICK_TRAINING.weightDecay,
+  });
+  const rng = new Rng(`bench/train-step-${architecture}/data`);
+  const ids = Int32Array.from({ length: QUICK_BATCH * (SEQ_LEN + 1) }, () => rng.int(VOCAB));
+  const inputIds = ids.filter((_, i) => i % (SEQ_LEN + 1) !== SEQ_LEN);
+  const targetIds = ids.filter((_, i) => i % (SEQ_LEN + 1) !== 0);
+  let step = 0;
+  let lastLoss = NaN;
+  let lastGradientNorm = NaN;
 
-          const correction1 = 1 - BETA1 ** step;
-          const correction2 = 1 - BETA2 ** step;
-          model.trainableVariables.forEach((variable, i) => {
-            const gradient = grads[variable.name];
-            const [m, v] = tf.tidy(() => [
-              tf.add(tf.mul(firstMoments[i], BETA1), tf.mul(gradient, 1 - BETA1)),
-              tf.add(tf.mul(secondMoments[i], BETA2), tf.mul(tf.square(gradient), 1 - BETA2)),
-            ]);
-            tf.dispose([firstMoments[i], secondMoments[i]]);
-            firstMoments[i] = m;
-            secondMoments[i] = v;
-            tf.tidy(() => {
-              const update = tf.div(tf.div(m, correction1), tf.add(tf.sqrt(tf.div(v, correction2)), EPSILON));
-              variable.assign(tf.sub(variable, tf.mul(update, LEARNING_RATE)));
-            });
-          });
-          value.dataSync();
-          model.trainableVariables[0].dataSync();
-          tf.dispose([value, grads]);
-        },
-        dispose() {
-          tf.dispose([inputs, targets, ...firstMoments, ...secondMoments]);
-          model.dispose();
-        },
-      };
+  return {
+    get lastLoss() {
+      return lastLoss;
+    },
+    get lastGradientNorm() {
+      return lastGradientNorm;
+    },
+    run() {
+      step++;
+      // The trainer uploads each batch, so the step does too.
+      const inputs = tf.tensor2d(inputIds, [QUICK_BATCH, SEQ_LEN], 'int32');
+      const targets = tf.tensor2d(targetIds, [QUICK_BATCH, SEQ_LEN], 'int32');
+      let crossEntropy: tf.Scalar | null = null;
+      let auxLoss: tf.Scalar | null = null;
+      try {
+        const { value, grads } = tf.variableGrads(() => {
+          const output = model.forward(inputs, { training: true, stepSeed: step });
+          crossEntropy = tf.keep(maskedCrossEntropy(output.logits, targets, output.lossMask));
+          auxLoss = tf.keep(tf.cast(output.auxLoss, 'float32') as tf.Scalar);
+          return tf.add(crossEntropy, auxLoss) as tf.Scalar;
+        }, variables);
+        const gradients = variables.map((variable) => {
+          const gradient = grads[variable.name];
+          if (gradient === undefined) throw new Error(`No gradient for variable "${variable.name}" of ${architecture}`);
+          return gradient;
+        });
+        lastLoss = value.dataSync()[0];
+        const clipped = clipScale(gradients, QUICK_TRAINING.gradientClipNorm);
+        lastGradientNorm = clipped.norm;
+        if (Number.isFinite(lastLoss) && Number.isFinite(clipped.norm)) {
+          optimizer.apply(gradients, QUICK_TRAINING.learningRate, clipped.scale);
+        }
+        // The trainer reads both parts of the loss for its step metrics.
+        (crossEntropy as tf.Scalar | null)?.dataSync();
+        (auxLoss as tf.Scalar | null)?.dataSync();
+        variables[0].dataSync();
+        tf.dispose([value, ...Object.values(grads)]);
+      } finally {
+        tf.dispose([inputs, targets]);
+        if (crossEntropy) tf.dispose(crossEntropy);
+        if (auxLoss) tf.dispose(auxLoss);
+      }
+    },
+    dispose() {
+      optimizer.dispose();
+      model.dispose();
     },
   };
 }

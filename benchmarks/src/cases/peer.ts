@@ -1,39 +1,82 @@
 /**
- * The PyTorch peer comparison of three steps: the dense FFN, one Switch MoE layer and one dense
- * Transformer training step. PyTorch runs them in benchmarks/peer/peer.py (the system's
- * python3-torch). moebench runs them on the backend's kernel sets: wasm with the native OpenBLAS
- * matrix products, wasm with moebench's wasm replacements only, stock wasm, and optionally cpu.
- * One table shows tokens/s, GFLOP/s and the ratio to PyTorch.
+ * The PyTorch peer comparison: the dense FFN, one Switch MoE layer, and one training step of each
+ * of the seven models at the quick suite's size. PyTorch runs them in benchmarks/peer/peer.py (the
+ * system's python3-torch) with models built from the same configs. moebench runs them on the
+ * backend's kernel sets: wasm with the native kernels, wasm with moebench's wasm replacements only,
+ * stock wasm, and optionally cpu. One table shows tokens/s, GFLOP/s and the ratio to PyTorch.
  *
  * Run it with `pnpm bench --peer` (see ../args.ts). The moebench steps are the registered bench
- * cases `dense-ffn`, `switch-layer` and `train-step-transformer`; PyTorch gets the same sizes and
- * FLOP counts.
+ * cases `dense-ffn`, `switch-layer` and `train-step-<architecture>`. PyTorch gets the same configs,
+ * batch and FLOP counts, moebench's parameter count of each model (peer.py fails a model whose
+ * count differs) and the quick suite's optimiser settings.
  */
 import { spawnSync } from 'node:child_process';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { describeBackend, initBackend, tf, type BackendDescription } from '@moebench/backend';
-import { matchCompute, type ModelConfig } from '@moebench/models';
+import { ARCHITECTURES, createModel, type Architecture, type ModelConfig } from '@moebench/models';
 import { Bench } from 'tinybench';
 import type { BenchCase } from '../registry.js';
 import { DEFAULT_PEER_VARIANTS, PEER_VARIANTS, VARIANTS, type PeerVariant } from '../variants.js';
 import { denseFfnCase } from './dense-ffn.js';
 import { switchLayerCase } from './moe-layers.js';
-import { trainingStepCases } from './models.js';
+import { QUICK_BATCH, QUICK_TRAINING, quickModelMatch, trainingStepCases } from './models.js';
+
+/** The nine cases, by the names peer.py uses: the two layers, then the seven training steps. */
+export const PEER_CASES: readonly BenchCase[] = [denseFfnCase, switchLayerCase, ...trainingStepCases];
+
+/** One `--models` entry of peer.py: the inputs it needs to build and time one model's training step. */
+export interface PeerModelSpec {
+  architecture: Architecture;
+  /** The compute-matched ModelConfig, exactly as the `train-step-<architecture>` case builds the model. */
+  config: ModelConfig;
+  /** Sequences per step. */
+  batch: number;
+  /** moebench's trainable parameter count (the sum of `trainableVariables` sizes). */
+  parameters: number;
+  /** Forward FLOPs per token from moebench's accounting. */
+  forwardFlopsPerToken: number;
+}
 
 /**
- * The quick suite's Transformer (suites/quick.yaml, as in ./models.ts): byte vocabulary, 16 x 64
- * tokens, 4 blocks of base width 64 with 4 heads, widths compute-matched to 500k forward FLOPs/token.
+ * Builds the `--models` entries of peer.py for the seven training-step cases. Each model is built
+ * once on the active backend (start one first) to count its parameters, then released.
  */
-const QUICK_CONFIG: ModelConfig = { vocabSize: 256, dModel: 64, layers: 4, seqLen: 64, heads: 4, experts: 4 };
-const QUICK_BATCH = 16;
-const QUICK_TARGET_FLOPS = 500_000;
+export function peerModelSpecs(): PeerModelSpec[] {
+  return ARCHITECTURES.map((architecture) => {
+    const match = quickModelMatch(architecture);
+    const model = createModel(architecture, match.config, { seed: 0 });
+    const parameters = model.trainableVariables.reduce((sum, variable) => sum + variable.size, 0);
+    model.dispose();
+    return { architecture, config: match.config, batch: QUICK_BATCH, parameters, forwardFlopsPerToken: match.accounting.forwardFlopsPerToken };
+  });
+}
 
-/** The three cases, by the names peer.py uses. */
-export const PEER_CASES: readonly BenchCase[] = [
-  denseFfnCase,
-  switchLayerCase,
-  trainingStepCases.find((benchCase) => benchCase.name === 'train-step-transformer')!,
-];
+/** The thread count PyTorch gets, and where it came from. */
+export interface PeerThreads {
+  threads: number;
+  /** `native kernels` (describeBackend of wasm-native), `MOEBENCH_NATIVE_THREADS` or `cores`. */
+  source: 'native kernels' | 'MOEBENCH_NATIVE_THREADS' | 'cores';
+}
+
+/**
+ * Picks PyTorch's intra-op threads: the native kernels' thread count when `nativeThreads` is given,
+ * else MOEBENCH_NATIVE_THREADS, else the cores the process may use.
+ *
+ * @throws RangeError for a MOEBENCH_NATIVE_THREADS that is not a positive integer.
+ */
+export function peerThreads(nativeThreads: number | undefined, env: NodeJS.ProcessEnv = process.env): PeerThreads {
+  if (nativeThreads !== undefined) return { threads: nativeThreads, source: 'native kernels' };
+  const setting = env.MOEBENCH_NATIVE_THREADS;
+  if (setting !== undefined && setting !== '') {
+    const threads = Number(setting);
+    if (!Number.isInteger(threads) || threads < 1) {
+      throw new RangeError(`MOEBENCH_NATIVE_THREADS must be a positive integer, received "${setting}"`);
+    }
+    return { threads, source: 'MOEBENCH_NATIVE_THREADS' };
+  }
+  return { threads: os.availableParallelism(), source: 'cores' };
+}
 
 /** Options of `runPeerBenchmark`. */
 export interface PeerOptions {
@@ -67,15 +110,20 @@ export interface PeerReport {
   startedAt: string;
   /** PyTorch's facts (version, threads, BLAS) or the reason it was skipped. */
   pytorch: { skipped?: string; torch?: string; threads?: number; blas?: string; ompWaitPolicy?: string };
+  /** The thread count PyTorch was given and where it came from. */
+  threads?: PeerThreads;
+  /** The `--models` entries peer.py received. */
+  models?: PeerModelSpec[];
   /** Per moebench kernel set: `describeBackend()` after its backend started. */
   backends: Partial<Record<PeerVariant, BackendDescription>>;
   rows: PeerRow[];
 }
 
 /**
- * Runs peer.py, then the same three steps on each moebench configuration, and returns every row
- * with its ratio to PyTorch's tokens/s. A configuration that cannot run (no addon, no backend) and
- * a missing PyTorch become skipped rows with the reason.
+ * Runs peer.py, then the same nine steps on each moebench configuration, and returns every row
+ * with its ratio to PyTorch's tokens/s. PyTorch gets the native kernels' thread count (see
+ * `peerThreads`). A configuration that cannot run (no addon, no backend), a missing PyTorch and a
+ * model peer.py cannot build become skipped rows with the reason.
  */
 export async function runPeerBenchmark(options: PeerOptions = {}): Promise<PeerReport> {
   const variants = options.variants ?? DEFAULT_PEER_VARIANTS;
@@ -83,36 +131,50 @@ export async function runPeerBenchmark(options: PeerOptions = {}): Promise<PeerR
   const log = options.log ?? ((line: string) => console.error(line));
   const report: PeerReport = { startedAt: new Date().toISOString(), pytorch: {}, backends: {}, rows: [] };
 
-  const match = matchCompute(QUICK_TARGET_FLOPS, QUICK_CONFIG, { architectures: ['transformer'] }).transformer;
-  const sizes = {
-    vocab: QUICK_CONFIG.vocabSize,
-    dModel: match.config.dModel,
-    ffnHidden: match.config.ffnHidden,
-    layers: QUICK_CONFIG.layers,
-    heads: QUICK_CONFIG.heads,
-    seqLen: QUICK_CONFIG.seqLen,
-    batch: QUICK_BATCH,
-    forwardFlopsPerToken: match.accounting.forwardFlopsPerToken,
-  };
-  log(`peer: PyTorch (transformer d=${sizes.dModel}, hidden=${sizes.ffnHidden}) ...`);
-  const peer = runPython(options.python, seconds, sizes);
+  // The native kernels' thread count, when they load, and a backend to count parameters on.
+  let nativeThreads: number | undefined;
+  let started = false;
+  if (variants.includes('wasm-native')) {
+    try {
+      await initBackend('wasm', { stockKernels: false, nativeKernels: true });
+      started = true;
+      const backend = await describeBackend();
+      if (backend.wasm?.nativeKernels.active === true) nativeThreads = backend.wasm.nativeKernels.threads;
+    } catch {
+      // measureVariants reports why wasm-native did not start, as a skipped row.
+    }
+  }
+  if (!started) await initBackend('cpu');
+  report.threads = peerThreads(nativeThreads);
+  report.models = peerModelSpecs();
+
+  log(`peer: PyTorch, ${report.threads.threads} threads (${report.threads.source}) ...`);
+  const peer = runPython(options.python, seconds, report.threads.threads, report.models);
   report.pytorch = peer.facts;
   for (const benchCase of PEER_CASES) {
     const result = peer.results?.find((row) => row.case === benchCase.name);
-    report.rows.push(
-      result === undefined
-        ? { case: benchCase.name, variant: 'pytorch', status: 'skipped', reason: peer.facts.skipped ?? 'peer.py did not report it' }
-        : { case: benchCase.name, variant: 'pytorch', status: 'measured', steps: result.steps, meanMs: result.meanMs,
-            tokensPerSecond: benchCase.tokensPerStep / (result.meanMs / 1000),
-            gflops: benchCase.flopsPerStep / (result.meanMs / 1000) / 1e9 },
-    );
+    if (result === undefined) {
+      report.rows.push({ case: benchCase.name, variant: 'pytorch', status: 'skipped', reason: peer.facts.skipped ?? 'peer.py did not report it' });
+    } else if (result.status !== 'measured') {
+      report.rows.push({ case: benchCase.name, variant: 'pytorch', status: result.status, reason: result.reason ?? 'no reason given' });
+    } else {
+      report.rows.push({
+        case: benchCase.name,
+        variant: 'pytorch',
+        status: 'measured',
+        steps: result.steps,
+        meanMs: result.meanMs,
+        tokensPerSecond: benchCase.tokensPerStep / (result.meanMs! / 1000),
+        gflops: benchCase.flopsPerStep / (result.meanMs! / 1000) / 1e9,
+      });
+    }
   }
 
   await measureVariants(report, variants, seconds, log);
 
   for (const row of report.rows) {
     const reference = report.rows.find((other) => other.case === row.case && other.variant === 'pytorch' && other.status === 'measured');
-    if (row.status === 'measured' && reference !== undefined) row.ratioToPytorch = row.tokensPerSecond! / reference.tokensPerSecond!;
+    if (row.variant !== 'pytorch' && row.status === 'measured' && reference !== undefined) row.ratioToPytorch = row.tokensPerSecond! / reference.tokensPerSecond!;
   }
   return report;
 }
@@ -174,15 +236,31 @@ export function formatPeerTable(report: PeerReport): string {
   const line = (cells: string[]) =>
     cells.map((cell, column) => (column < 2 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join('  ').trimEnd();
   const lines = [line(header), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line)];
-  const reasons = new Map<string, string>();
-  for (const row of report.rows) if (row.status !== 'measured') reasons.set(row.variant, row.reason ?? '');
-  if (reasons.size > 0) lines.push('', 'not measured:', ...[...reasons].map(([variant, reason]) => `  ${variant}: ${reason}`));
-  const pytorch = report.pytorch.torch === undefined ? 'skipped' : `torch ${report.pytorch.torch}, ${report.pytorch.threads} threads, BLAS ${report.pytorch.blas}, OMP_WAIT_POLICY=${report.pytorch.ompWaitPolicy}`;
+  // One note per variant and reason: a backend that did not start skips every case alike, while
+  // peer.py may skip or fail single models for their own reasons.
+  const notes = new Map<string, string[]>();
+  for (const row of report.rows) {
+    if (row.status === 'measured') continue;
+    const key = `${row.variant} ${row.status}: ${row.reason ?? ''}`;
+    notes.set(key, [...(notes.get(key) ?? []), row.case]);
+  }
+  if (notes.size > 0) {
+    lines.push('', 'not measured:');
+    for (const [key, cases] of notes) {
+      const which = cases.length === PEER_CASES.length ? 'every case' : cases.join(', ');
+      lines.push(`  ${which} on ${key}`);
+    }
+  }
+  const source = report.threads === undefined ? '' : ` (${report.threads.source})`;
+  const pytorch =
+    report.pytorch.torch === undefined
+      ? 'skipped'
+      : `torch ${report.pytorch.torch}, ${report.pytorch.threads} threads${source}, BLAS ${report.pytorch.blas}, OMP_WAIT_POLICY=${report.pytorch.ompWaitPolicy}`;
   lines.push('', 'variants:', `  pytorch: ${pytorch}`);
   for (const variant of PEER_VARIANTS) {
     const backend = report.backends[variant];
     if (backend === undefined) continue;
-    const threads = VARIANTS[variant].nativeKernels ? `, OpenBLAS threads: ${backend.wasm?.nativeKernels.threads ?? 'unknown'}` : '';
+    const threads = VARIANTS[variant].nativeKernels ? `, native threads: ${backend.wasm?.nativeKernels.threads ?? 'unknown'}` : '';
     lines.push(`  ${variant}: ${VARIANTS[variant].label}${threads}`);
   }
   return lines.join('\n');
@@ -190,14 +268,17 @@ export function formatPeerTable(report: PeerReport): string {
 
 interface PythonResult {
   case: string;
-  steps: number;
-  meanMs: number;
+  status: 'measured' | 'skipped' | 'failed';
+  reason?: string;
+  steps?: number;
+  meanMs?: number;
 }
 
 function runPython(
   python: string | undefined,
   seconds: number,
-  sizes: Record<string, number | undefined>,
+  threads: number,
+  models: readonly PeerModelSpec[],
 ): { facts: PeerReport['pytorch']; results?: PythonResult[] } {
   const script = fileURLToPath(new URL('../../peer/peer.py', import.meta.url));
   const interpreter = python ?? process.env.MOEBENCH_PYTHON ?? findPython();
@@ -205,7 +286,18 @@ function runPython(
   // slowed its Transformer step from 56 to 1545 ms (2 threads, 2 loaded cores, torch 1.13), so
   // they sleep instead unless OMP_WAIT_POLICY is set.
   const ompWaitPolicy = process.env.OMP_WAIT_POLICY ?? 'PASSIVE';
-  const run = spawnSync(interpreter, [script, '--seconds', String(seconds), '--transformer', JSON.stringify(sizes)], {
+  const args = [
+    script,
+    '--seconds',
+    String(seconds),
+    '--threads',
+    String(threads),
+    '--models',
+    JSON.stringify(models),
+    '--training',
+    JSON.stringify(QUICK_TRAINING),
+  ];
+  const run = spawnSync(interpreter, args, {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, OMP_WAIT_POLICY: ompWaitPolicy },

@@ -1,0 +1,90 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '@moebench/backend';
+import { ARCHITECTURES, createModel, matchCompute, type ModelConfig } from '@moebench/models';
+import type { PeerModelSpec } from '../src/cases/peer.js';
+
+const PEER_DIR = fileURLToPath(new URL('../peer/', import.meta.url));
+const PYTHON = process.env.MOEBENCH_PYTHON ?? '/usr/bin/python3';
+const HAS_TORCH = spawnSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+const MOE_ARCHITECTURES = ['gshard', 'switch', 'base', 'hash'];
+
+/** A small base config: every architecture matched to 20k forward FLOPs per token. */
+const TINY: ModelConfig = { vocabSize: 32, dModel: 16, layers: 2, seqLen: 8, heads: 2, experts: 2 };
+
+interface PeerRow {
+  case: string;
+  status: string;
+  reason?: string;
+  parameters?: number;
+  steps?: number;
+  meanMs?: number;
+}
+
+function runPeer(args: string[]): { status: number | null; document: { results?: PeerRow[]; failures?: string[]; threads?: number } } {
+  const run = spawnSync(PYTHON, [`${PEER_DIR}peer.py`, ...args], { encoding: 'utf8', env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' } });
+  const last = run.stdout.trim().split('\n').pop() ?? '';
+  return { status: run.status, document: last === '' ? {} : JSON.parse(last) };
+}
+
+// Without PyTorch these tests cannot run; the TypeScript side is tested without it in peer.test.ts.
+describe.skipIf(!HAS_TORCH)(`peer.py with ${PYTHON} (skipped: no torch for ${PYTHON})`, () => {
+  let specs: PeerModelSpec[] = [];
+
+  beforeAll(async () => {
+    await initBackend('cpu');
+    const matches = matchCompute(20_000, TINY, { tolerance: 0.2 });
+    specs = ARCHITECTURES.map((architecture) => {
+      const { config, accounting } = matches[architecture];
+      const model = createModel(architecture, config, { seed: 0 });
+      const parameters = model.trainableVariables.reduce((sum, variable) => sum + variable.size, 0);
+      model.dispose();
+      return { architecture, config, batch: 2, parameters, forwardFlopsPerToken: accounting.forwardFlopsPerToken };
+    });
+  });
+
+  it('passes its self-check', () => {
+    const { status, document } = runPeer(['--self-check', '--threads', '1']);
+    expect(document.failures).toEqual([]);
+    expect(status).toBe(0);
+  });
+
+  it('times every model with moebench parameter counts', () => {
+    const cases = specs.map((spec) => `train-step-${spec.architecture}`).join(',');
+    const { status, document } = runPeer(['--seconds', '0', '--min-steps', '1', '--threads', '1', '--cases', cases, '--models', JSON.stringify(specs)]);
+    expect(status).toBe(0);
+    expect(document.threads).toBe(1);
+    const moeModule = existsSync(`${PEER_DIR}moe_models.py`);
+    for (const spec of specs) {
+      const row = document.results!.find((result) => result.case === `train-step-${spec.architecture}`)!;
+      if (!moeModule && MOE_ARCHITECTURES.includes(spec.architecture)) {
+        expect(row.status, spec.architecture).toBe('skipped');
+        expect(row.reason, spec.architecture).toContain('moe_models.py is not in benchmarks/peer');
+        continue;
+      }
+      expect(row, spec.architecture).toMatchObject({ status: 'measured', parameters: spec.parameters, steps: 1 });
+      expect(row.meanMs, spec.architecture).toBeGreaterThan(0);
+    }
+  });
+
+  it('fails a model whose parameter count differs', () => {
+    const transformer = { ...specs[0], parameters: specs[0].parameters + 1 };
+    const { status, document } = runPeer(['--seconds', '0', '--min-steps', '1', '--cases', 'train-step-transformer', '--models', JSON.stringify([transformer])]);
+    expect(status).toBe(0);
+    expect(document.results).toEqual([
+      {
+        case: 'train-step-transformer',
+        status: 'failed',
+        reason: `ValueError: the PyTorch model has ${specs[0].parameters} parameters, moebench's has ${transformer.parameters}`,
+      },
+    ]);
+  });
+
+  it('rejects a malformed model entry', () => {
+    const run = spawnSync(PYTHON, [`${PEER_DIR}peer.py`, '--models', JSON.stringify([{ architecture: 'transformer' }])], { encoding: 'utf8' });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain("--models[0] must have exactly the keys ['architecture', 'batch', 'config', 'forwardFlopsPerToken', 'parameters'], received ['architecture']");
+  });
+});
