@@ -544,9 +544,12 @@ def define_modules(torch):
                 if self.training:
                     if tokens < experts:
                         raise ValueError(f"BASE: balanced assignment in training needs at least as many tokens as experts, received {tokens} tokens for {experts} experts")
-                    # The assignment depends only on the affinities, so it runs on batch-major rows.
-                    expert = balanced_assignment(
-                        affinities, self.options["auctionEpsilon"], self.options["auctionEpsilonScaling"],
+                    # The rows go in routing order, as moebench passes them, so that tokens with equal
+                    # affinities (the same id at position 0, for example) break ties the same way.
+                    order = context["order"]
+                    expert = torch.empty(tokens, dtype=torch.long)
+                    expert[order] = balanced_assignment(
+                        affinities[order], self.options["auctionEpsilon"], self.options["auctionEpsilonScaling"],
                     )
                     capacity = math.ceil(tokens / experts)
                 else:
@@ -781,29 +784,52 @@ def load_moebench_weights(torch, model, variables, tables):
 
 
 def compare_with_moebench(torch, cases):
-    """Run each exported moebench case here and return (case summary, max |logit difference|, aux difference) rows.
+    """Run each exported moebench case here and return one row of differences per case.
 
     A case carries the architecture, the config, token ids, moebench's variables and tables, and
-    moebench's logits and aux loss from a training-mode forward pass. Its routing must not draw
-    random numbers (Switch jitter 0, GShard's `all` policy) for the outputs to be comparable.
+    moebench's logits and aux loss from a forward pass in training mode, or in evaluation mode when
+    its `training` is false. When it also carries
+    `upstream` (same shape as the logits) and `gradients` ({variable name: values}), the gradients of
+    sum(logits x upstream) + aux loss are compared too. Its routing must not draw random numbers
+    (Switch jitter 0, GShard's `all` policy) for the outputs to be comparable. A row is
+    (case summary, max |logit difference|, |aux loss difference|, max |gradient difference| or None).
     """
     rows = []
     for case in cases:
         model = build_model(case["architecture"], torch, case["config"], 0)
         load_moebench_weights(torch, model, case["variables"], case["tables"])
+        model.train(case.get("training", True))
         seq = case["config"]["seqLen"]
         tokens = torch.tensor(case["tokens"], dtype=torch.long).view(case["batch"], seq)
-        with torch.no_grad():
-            logits, aux_loss, _ = model(tokens)
+        logits, aux_loss, _ = model(tokens)
         expected = torch.tensor(case["logits"]).view_as(logits)
+        gradient_difference = None
+        if "gradients" in case:
+            upstream = torch.tensor(case["upstream"]).view_as(logits)
+            ((logits * upstream).sum() + aux_loss).backward()
+            gradient_difference = 0.0
+            for name, (parameter, transpose) in moebench_parameter_names(model).items():
+                gradient = parameter.grad if parameter.grad is not None else torch.zeros_like(parameter)
+                if transpose:
+                    gradient = gradient.t()
+                reference = torch.tensor(case["gradients"][name]).view_as(gradient)
+                gradient_difference = max(gradient_difference, float((gradient - reference).abs().max()))
         options = {key: case["config"][key] for key in case["config"] if key in ARCHITECTURES}
-        rows.append((f"{case['architecture']} {options}", float((logits - expected).abs().max()),
-                     abs(float(aux_loss) - case["auxLoss"])))
+        mode = "training" if case.get("training", True) else "evaluation"
+        rows.append((f"{case['architecture']} {mode} {options}", float((logits - expected).abs().max()),
+                     abs(float(aux_loss) - case["auxLoss"]), gradient_difference))
     return rows
 
 
-def check_routing(torch):
-    """Check the slot assignment on a hand-worked case; returns a list of failure messages."""
+def check_invariants(torch):
+    """Check the slot assignment on a hand-worked case and the models' causality; return failure messages.
+
+    Causality: changing the token at position p must change the logits at positions p.. and leave
+    those before it alone. It holds in training for Switch (without jitter, which draws per call)
+    and HASH, whose slots go to earlier positions first. GShard and BASE are checked in evaluation,
+    because in training a later token can take an earlier token's second-choice slot (GShard) or
+    move it in the balanced assignment (BASE), as in moebench.
+    """
     failures = []
     # Slots: time-major counting, first choices before second, drops past capacity.
     experts = torch.tensor([[0, 0, 1, 0], [1, 1, 0, -1]])
@@ -818,6 +844,28 @@ def check_routing(torch):
     kept_slots = [[slots[j, s].item() for s in range(4) if kept[j, s]] for j in range(2)]
     if kept_slots != [[0, 1, 2], [3]]:
         failures.append(f"assign_slots: kept slots {kept_slots}, expected [[0, 1, 2], [3]]")
+
+    config = {"vocabSize": 32, "dModel": 16, "layers": 2, "seqLen": 8, "heads": 2, "ffnHidden": 24, "experts": 3}
+    generator = torch.Generator().manual_seed(5)
+    for architecture, training, options in (
+        ("switch", True, {"switch": {"jitterEps": 0, "capacityFactor": 0.5}}),
+        ("hash", True, {"hash": {"capacityFactor": 0.5}}),
+        ("gshard", False, {}),
+        ("base", False, {}),
+    ):
+        model = build_model(architecture, torch, {**config, **options}, 0).train(training)
+        for trial in range(14):
+            position = 1 + trial % 7
+            tokens = torch.randint(0, 32, (6, 8), generator=generator)
+            changed = tokens.clone()
+            changed[:, position] = (changed[:, position] + 1) % 32
+            with torch.no_grad():
+                before, after = model(tokens)[0], model(changed)[0]
+            # A tolerance, because a row's rounding can depend on where it sits in the experts' buffer.
+            earlier = float((before[:, :position] - after[:, :position]).abs().max())
+            later = float((before[:, position:] - after[:, position:]).abs().max())
+            if earlier > 1e-6 or later <= 1e-6:
+                failures.append(f"{architecture}: a change at position {position} must change positions {position}.. only")
     return failures
 
 
@@ -829,9 +877,10 @@ def main(argv):
                         help="JSON object from architecture (switch, gshard, base, hash) to its moebench ModelConfig")
     parser.add_argument("--expect", default="{}", help="JSON object from architecture to moebench's parameter count; a mismatch fails")
     parser.add_argument("--compare", default=None, metavar="FILE",
-                        help="JSON list of moebench cases (architecture, config, batch, tokens, variables, tables, logits, "
-                             "auxLoss from a training-mode forward pass); each is run here and must match within --tolerance")
-    parser.add_argument("--tolerance", type=float, default=1e-4, help="largest allowed |logit difference| for --compare (default 1e-4)")
+                        help="JSON list of moebench cases (architecture, config, training, batch, tokens, variables, tables, "
+                             "logits, auxLoss, and optionally upstream and gradients); each is run here and must match "
+                             "within --tolerance")
+    parser.add_argument("--tolerance", type=float, default=1e-4, help="largest allowed absolute difference of a logit, the aux loss or a gradient for --compare (default 1e-4)")
     parser.add_argument("--batch", type=int, default=16, help="sequences per batch for --check (default 16)")
     parser.add_argument("--steps", type=int, default=3, help="timed forward + backward passes per model after one warm-up (default 3)")
     parser.add_argument("--threads", type=int, default=None, help="PyTorch intra-op threads (default: PyTorch's own)")
@@ -850,7 +899,7 @@ def main(argv):
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    failures = check_routing(torch)
+    failures = check_invariants(torch)
     if args.check:
         for name, config in configs.items():
             result = check_model(torch, name, config, batch=args.batch, steps=args.steps)
@@ -865,10 +914,16 @@ def main(argv):
     if args.compare is not None:
         with open(args.compare, encoding="utf-8") as file:
             cases = json.load(file)
-        for case, logit_difference, aux_difference in compare_with_moebench(torch, cases):
-            print(json.dumps({"case": case, "maxLogitDifference": logit_difference, "auxLossDifference": aux_difference}))
-            if not logit_difference <= args.tolerance or not aux_difference <= args.tolerance:
-                failures.append(f"{case}: logits differ from moebench's by {logit_difference:.3g}, the aux loss by {aux_difference:.3g}")
+        for case, logit_difference, aux_difference, gradient_difference in compare_with_moebench(torch, cases):
+            print(json.dumps({
+                "case": case,
+                "maxLogitDifference": logit_difference,
+                "auxLossDifference": aux_difference,
+                "maxGradientDifference": gradient_difference,
+            }))
+            differences = [logit_difference, aux_difference] + ([] if gradient_difference is None else [gradient_difference])
+            if not all(difference <= args.tolerance for difference in differences):
+                failures.append(f"{case}: differs from moebench by {max(differences):.3g} (logits, aux loss or a gradient)")
     for failure in failures:
         print(f"moe_models.py: check failed: {failure}", file=sys.stderr)
     return 1 if failures else 0
