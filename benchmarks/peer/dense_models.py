@@ -17,7 +17,9 @@ moebench stores them, so the rank of every parameter (which AdamW's decay rule r
   multiplies Z1 by the result.
 - smlp: gMLP blocks, with every moeEvery-th block (counting from 1) sparse:
   x += sMoE(LN(x)); x <- tMoE(x). sMoE is a gMLP token mixer whose Z2 is cut into E chunks along
-  its channels, chunk i mixed by expert i's own [T, T] matrix (deterministic routing). tMoE is a
+  its channels, each mixed by the [T, T] matrix of its expert: chunk i by expert i (deterministic
+  routing, the default), or by a one-to-one map from a router on the sequence's prefix
+  (partial prediction, which also returns a loss mask). tMoE is a
   BASE layer: tokens go to experts by a balanced assignment of the affinities x . centroid
   (assignment.py), and y = x + sigmoid(x . centroid_e) FFN_e(LN_e(x)), with per-expert layer norms
   and the experts' output projections initially zero.
@@ -26,9 +28,10 @@ The blocks run on time-major rows [seqLen * batch, d], as moebench's gMLP blocks
 token mixing is one plain matrix product.
 """
 
+import itertools
 import math
 
-from assignment import balanced_assignment
+from assignment import auction, balanced_assignment
 
 ARCHITECTURES = ("transformer", "gmlp", "smlp")
 
@@ -82,6 +85,31 @@ def _check_options(label, options, allowed):
     unknown = sorted(set(options) - allowed)
     if unknown:
         raise ValueError(f"{label}: options {unknown} are not modelled by the PyTorch peer; allowed: {sorted(allowed)}")
+
+
+_PERMUTATIONS = {}
+
+
+def assign_chunks(torch, scores, exact_up_to=6):
+    """Assigns each sequence's E chunks to its E experts one-to-one, maximising the summed scores.
+
+    scores [B, E, E]: chunk i's score for expert e in sequence b. Returns the expert of each chunk,
+    int64 [B * E]. Up to `exact_up_to` experts it takes the best of the E! maps, as moebench's exact
+    maxScoreAssignment does; above that one auction (assignment.py) covers every sequence at once.
+    """
+    batch, experts, _ = scores.shape
+    if experts <= exact_up_to:
+        if experts not in _PERMUTATIONS:
+            _PERMUTATIONS[experts] = torch.tensor(list(itertools.permutations(range(experts))))
+        permutations = _PERMUTATIONS[experts]
+        totals = scores[:, torch.arange(experts), permutations].sum(dim=2)  # [B, E!]
+        return permutations[totals.argmax(dim=1)].reshape(batch * experts)
+    rows = batch * experts
+    # Chunk row r may only take the experts of its own sequence: -inf elsewhere.
+    sequence = torch.arange(rows) // experts
+    values = scores.reshape(rows, experts).to(torch.float64)[:, torch.arange(rows) % experts]
+    values = values.masked_fill(sequence[:, None] != sequence[None, :], -math.inf)
+    return auction(values, torch.ones(rows, dtype=torch.int64)) % experts
 
 
 def _layers(torch):
@@ -210,16 +238,22 @@ def _layers(torch):
             return x + self.v(z1 * mixed.view(time * batch, h))
 
     class Smoe(nn.Module):
-        """sMLP's sparse token mixing, deterministic routing: chunk i of Z2 mixed by expert i."""
+        """sMLP's sparse token mixing: Z2 cut into E chunks, each mixed by the spatial matrix of its expert.
+
+        Deterministic routing sends chunk i to expert i. Partial prediction scores each chunk from
+        the first P = max(1, floor(prefixFraction T)) positions (the mean of its channels there,
+        times a router [P, E]), assigns each sequence's chunks to experts one-to-one by the summed
+        scores, scales a mixed chunk by its softmax probability, and returns a loss mask that is 0
+        at the prefix positions.
+        """
 
         def __init__(self, c, options):
             super().__init__()
             d, t, eps = c["dModel"], c["seqLen"], c["layerNormEpsilon"]
-            routing = options.get("routing", "deterministic")
-            if routing != "deterministic":
-                raise ValueError(
-                    f"config.smlp.smoe.routing: the PyTorch peer models 'deterministic' routing only, received {routing!r}"
-                )
+            self.routing = options.get("routing", "deterministic")
+            if self.routing not in ("deterministic", "partial-prediction"):
+                raise ValueError(f"config.smlp.smoe.routing must be deterministic or partial-prediction, received {self.routing!r}")
+            self.prefix_fraction = options.get("prefixFraction", 0.2)
             self.experts = options.get("numExperts", c["experts"])
             self.hidden = options.get("hiddenSize", c["ffnHidden"])
             if self.hidden % self.experts != 0:
@@ -230,18 +264,48 @@ def _layers(torch):
             self.spatial_weights = nn.Parameter(spatial_weight(self.experts, t, options.get("spatialInitEpsilon", 1e-3)))
             self.spatial_biases = nn.Parameter(torch.ones(self.experts, t))
             self.v = Linear(self.hidden, d, c["initStd"])
+            if self.routing == "partial-prediction":
+                self.router = truncated_normal((self.prefix_length(t), self.experts), c["initStd"])
             self.register_buffer("mask", torch.tril(torch.ones(t, t)))
+
+        def prefix_length(self, time):
+            return max(1, math.floor(self.prefix_fraction * time))
 
         def forward(self, x, batch, time):
             h, experts, chunk = self.hidden, self.experts, self.chunk
             z = gelu(self.u(x))
             z1, z2 = z[:, :h], z[:, h:]
+            # [T, B * E, h / E]: one column block per (sequence, chunk)
+            chunks = self.gate_norm(z2).view(time, batch * experts, chunk)
+            plan = self.route(chunks, batch, time) if self.routing == "partial-prediction" else None
+            if plan is not None:
+                chunks = chunks[:, plan["source"]]
             # [E, T, B * h / E]: expert e's chunk of every sequence, time-major
-            by_expert = self.gate_norm(z2).view(time, batch, experts, chunk).permute(2, 0, 1, 3).reshape(experts, time, batch * chunk)
+            by_expert = chunks.view(time, batch, experts, chunk).permute(2, 0, 1, 3).reshape(experts, time, batch * chunk)
             weights = self.spatial_weights[:, :time, :time] * self.mask[:time, :time]
             mixed = torch.baddbmm(self.spatial_biases[:, :time, None], weights, by_expert)
-            mixed = mixed.view(experts, time, batch, chunk).permute(1, 2, 0, 3).reshape(time * batch, h)
-            return self.v(z1 * mixed)
+            mixed = mixed.view(experts, time, batch, chunk).permute(1, 2, 0, 3).reshape(time, batch * experts, chunk)
+            loss_mask = None
+            if plan is not None:
+                mixed = mixed[:, plan["target"]] * plan["gates"][None, :, None]
+                loss_mask = torch.ones(batch, time)
+                loss_mask[:, : self.prefix_length(time)] = 0
+            return self.v(z1 * mixed.reshape(time * batch, h)), loss_mask
+
+        def route(self, chunks, batch, time):
+            """Assigns each sequence's chunks to experts one-to-one; returns the gather indices and gates."""
+            experts, rows = self.experts, chunks.shape[1]
+            prefix = self.prefix_length(time)
+            if prefix >= time:
+                raise ValueError(f"sMoE partial prediction leaves no position with loss in a sequence of {time} tokens")
+            logits = chunks[:prefix].mean(dim=2).t() @ self.router[:prefix]  # [B * E, E]
+            probs = torch.softmax(logits, dim=1)
+            expert = assign_chunks(torch, logits.detach().view(batch, experts, experts))
+            slot = (torch.arange(rows) // experts) * experts + expert  # row b * E + e holds expert e of sequence b
+            source = torch.empty_like(slot)
+            source[slot] = torch.arange(rows)
+            gates = probs.gather(1, expert[:, None]).squeeze(1)
+            return {"source": source, "target": slot, "gates": gates}
 
     class BaseLayer(nn.Module):
         """The BASE layer: balanced assignment in training, y = x + sigmoid(x . w_e) FFN_e(LN_e(x))."""
@@ -307,7 +371,8 @@ def _layers(torch):
             self.tmoe = BaseLayer(c["dModel"], smlp.get("tmoe", {}), c["layerNormEpsilon"], c["experts"], c["ffnHidden"])
 
         def forward(self, x, batch, time):
-            return self.tmoe(x + self.smoe(self.norm(x), batch, time))
+            update, loss_mask = self.smoe(self.norm(x), batch, time)
+            return self.tmoe(x + update), loss_mask
 
     class MlpLanguageModel(TiedLanguageModel):
         """gMLP (every block dense) or sMLP (every moeEvery-th block sparse), time-major inside."""
@@ -325,10 +390,16 @@ def _layers(torch):
         def forward(self, tokens):
             batch, time = tokens.shape
             x = self.embedding[tokens.t()].reshape(time * batch, self.d)
+            loss_mask = None
             for block in self.blocks:
-                x = block(x, batch, time)
+                if isinstance(block, SparseBlock):
+                    x, mask = block(x, batch, time)
+                    if mask is not None:
+                        loss_mask = mask if loss_mask is None else loss_mask * mask
+                else:
+                    x = block(x, batch, time)
             hidden = x.view(time, batch, self.d).transpose(0, 1).reshape(batch * time, self.d)
-            return self.head(hidden, batch, time), torch.zeros(()), None
+            return self.head(hidden, batch, time), torch.zeros(()), loss_mask
 
     namespace = type("DenseLayers", (), {})()
     namespace.Transformer = Transformer
@@ -351,7 +422,7 @@ def build_gmlp(torch, config, seed):
 
 
 def build_smlp(torch, config, seed):
-    """Build the sMLP LM of packages/models/src/smlp.ts (deterministic sMoE routing)."""
+    """Build the sMLP LM of packages/models/src/smlp.ts."""
     torch.manual_seed(seed)
     return _layers(torch).MlpLanguageModel(resolve_config("smlp", config), sparse=True)
 

@@ -225,7 +225,11 @@ def load_builders():
 
 
 def training_step(torch, spec, build, training):
-    """Builds the model of `spec` and returns (step, tokens, flops), or raises with the reason."""
+    """Builds the model of `spec` and returns (step, tokens, flops, facts), or raises with the reason.
+
+    `facts` has the parameter count and, once a step returned a loss mask, the fraction of
+    positions it counts (lossMaskFraction).
+    """
     functional = torch.nn.functional
     architecture, config, batch = spec["architecture"], spec["config"], spec["batch"]
     model = build(torch, config, 0)
@@ -245,6 +249,7 @@ def training_step(torch, spec, build, training):
     ids = torch.randint(0, vocab, (batch, seq_len + 1), generator=generator)
     inputs, targets = ids[:, :-1].contiguous(), ids[:, 1:].contiguous()
     clip = training["gradientClipNorm"]
+    facts = {"parameters": count}
 
     def step():
         optimiser.zero_grad(set_to_none=True)
@@ -253,7 +258,9 @@ def training_step(torch, spec, build, training):
             cross_entropy = functional.cross_entropy(logits.reshape(-1, vocab), targets.reshape(-1))
         else:
             nll = functional.cross_entropy(logits.reshape(-1, vocab), targets.reshape(-1), reduction="none")
-            cross_entropy = (nll * loss_mask.reshape(-1)).sum() / loss_mask.sum().clamp(min=1)
+            counted = loss_mask.sum()
+            cross_entropy = (nll * loss_mask.reshape(-1)).sum() / counted.clamp(min=1)
+            facts["lossMaskFraction"] = float(counted) / loss_mask.numel()
         loss = cross_entropy + aux_loss
         loss.backward()
         # moebench's clipScale: scale maxNorm / norm when the norm exceeds maxNorm (0 or inf: no clipping).
@@ -262,7 +269,7 @@ def training_step(torch, spec, build, training):
             optimiser.step()
 
     tokens = batch * seq_len
-    return step, tokens, 3 * tokens * spec["forwardFlopsPerToken"], count
+    return step, tokens, 3 * tokens * spec["forwardFlopsPerToken"], facts
 
 
 def self_check(torch):
@@ -270,7 +277,7 @@ def self_check(torch):
     import itertools
 
     from assignment import balanced_assignment
-    from dense_models import BUILDERS
+    from dense_models import BUILDERS, assign_chunks
 
     failures = []
     generator = torch.Generator().manual_seed(0)
@@ -295,6 +302,17 @@ def self_check(torch):
         bound = tokens * 1e-4 * float(affinities.max() - affinities.min()) + 1e-5
         if total < best - bound:
             failures.append(f"assignment {tokens}x{experts}: total {total} below the optimum {best} by more than {bound}")
+
+    for experts in (2, 4, 5):
+        scores = torch.randn(3, experts, experts, generator=generator)
+        exact = assign_chunks(torch, scores, exact_up_to=6)
+        by_auction = assign_chunks(torch, scores, exact_up_to=0)
+        totals = [float(scores.reshape(-1, experts)[torch.arange(3 * experts), choice].sum()) for choice in (exact, by_auction)]
+        for sequence in range(3):
+            if sorted(by_auction[sequence * experts:(sequence + 1) * experts].tolist()) != list(range(experts)):
+                failures.append(f"chunk assignment with {experts} experts is not one-to-one in sequence {sequence}")
+        if abs(totals[0] - totals[1]) > 3 * experts * 1e-4 * float(scores.max() - scores.min()) + 1e-5:
+            failures.append(f"chunk assignment with {experts} experts: auction total {totals[1]} against exact {totals[0]}")
 
     config = {"vocabSize": 32, "dModel": 16, "layers": 2, "seqLen": 8, "heads": 2, "ffnHidden": 24}
     for architecture in ("transformer", "gmlp"):
@@ -342,8 +360,10 @@ def main(argv):
                                     "reason": f"no PyTorch builder for {spec['architecture']} ({reasons})"})
                     print(f"peer.py: {name} skipped", file=sys.stderr)
                     continue
-                step, tokens, flops, row["parameters"] = training_step(torch, spec, build, args.training)
+                step, tokens, flops, facts = training_step(torch, spec, build, args.training)
             steps, mean_ms = measure(step, args.seconds, args.min_steps)
+            if name not in LAYER_CASES:
+                row.update(facts)
         except Exception as error:  # one failing case becomes a failed row; the others still run
             results.append({**row, "status": "failed", "reason": f"{type(error).__name__}: {error}".split("\n")[0]})
             print(f"peer.py: {name} failed: {error}", file=sys.stderr)

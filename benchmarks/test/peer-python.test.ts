@@ -19,6 +19,7 @@ interface PeerRow {
   status: string;
   reason?: string;
   parameters?: number;
+  lossMaskFraction?: number;
   steps?: number;
   meanMs?: number;
 }
@@ -65,8 +66,25 @@ describe.skipIf(!HAS_TORCH)(`peer.py with ${PYTHON} (skipped: no torch for ${PYT
         continue;
       }
       expect(row, spec.architecture).toMatchObject({ status: 'measured', parameters: spec.parameters, steps: 1 });
+      expect(row, spec.architecture).not.toHaveProperty('lossMaskFraction');
       expect(row.meanMs, spec.architecture).toBeGreaterThan(0);
     }
+  });
+
+  it('times sMLP with partial prediction', () => {
+    const { config, accounting } = matchCompute(20_000, { ...TINY, smlp: { smoe: { routing: 'partial-prediction' } } }, {
+      architectures: ['smlp'],
+      tolerance: 0.2,
+    }).smlp;
+    const model = createModel('smlp', config, { seed: 0 });
+    const parameters = model.trainableVariables.reduce((sum, variable) => sum + variable.size, 0);
+    model.dispose();
+    const spec = { architecture: 'smlp', config, batch: 2, parameters, forwardFlopsPerToken: accounting.forwardFlopsPerToken };
+    expect(parameters).toBeGreaterThan(specs.find((entry) => entry.architecture === 'smlp')!.parameters);
+    const { status, document } = runPeer(['--seconds', '0', '--min-steps', '1', '--cases', 'train-step-smlp', '--models', JSON.stringify([spec])]);
+    expect(status).toBe(0);
+    // seqLen 8 and the default prefixFraction 0.2 give a router prefix of 1 position without loss.
+    expect(document.results![0]).toMatchObject({ case: 'train-step-smlp', status: 'measured', parameters, lossMaskFraction: 7 / 8 });
   });
 
   it('fails a model whose parameter count differs', () => {
