@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { initBackend } from '@moebench/backend';
 import { BatchSampler, evaluationBatches, prepareDataset, type Dataset, type SamplerState } from '@moebench/data';
 import { createModel, type LanguageModel, type ModelConfig } from '@moebench/models';
@@ -46,12 +46,13 @@ export const INTERRUPTED_EXIT_CODE = 130;
  * Runs a suite end to end. It first validates the suite, the options and every model config, then
  * starts the backend and loads and splits the corpus. Each model then trains at each seed under the
  * suite's budget, with steps, evaluations, routing statistics and checkpoints streamed into the run
- * store, and the report is written at the end. A first SIGINT or SIGTERM stops the current model
- * after its step and writes a checkpoint. The model and the run are then marked interrupted, and
- * `--resume` continues from there.
+ * store, and the report is written at the end. A model whose training raises an error is marked
+ * failed, and the suite goes on with the next model. A first SIGINT or SIGTERM stops the current
+ * model after its step and writes a checkpoint. The model and the run are then marked interrupted,
+ * and `--resume` continues from there. `--resume` also trains the failed models of a run again.
  *
  * @returns the process exit code: 0 when every model finished (done or diverged), 1 when a model
- *   could not be built and was skipped, 130 when interrupted.
+ *   could not be built and was skipped or its training failed, 130 when interrupted.
  */
 export async function runCommand(request: RunRequest, output: ProgressOutput): Promise<number> {
   const progress = new ProgressReporter(output);
@@ -146,11 +147,13 @@ export async function runCommand(request: RunRequest, output: ProgressOutput): P
     }
 
     let skipped = 0;
+    let failed = 0;
     for (const plan of plans) {
       if (controller.signal.aborted) break;
       const result = await trainPlan(plan, { suite, dataset, validation, store, runId, runDir, progress, signal: controller.signal, current });
       if (result === 'interrupted') break;
       if (result === 'skipped') skipped += 1;
+      if (result === 'failed') failed += 1;
     }
 
     if (signalName !== null) {
@@ -164,9 +167,14 @@ export async function runCommand(request: RunRequest, output: ProgressOutput): P
     progress.log(`Run done. Store: ${join(runDir, STORE_FILE)}. Report: ${written}`);
     if (skipped > 0) {
       progress.log(`${skipped} model run(s) were skipped because they could not be built; see the lines above.`);
-      return 1;
     }
-    return 0;
+    if (failed > 0) {
+      progress.log(
+        `${failed} of ${plans.length} model run(s) failed during training; see the lines above. ` +
+          `After fixing the cause, train them again with: moebench run --resume ${runDir}`,
+      );
+    }
+    return skipped > 0 || failed > 0 ? 1 : 0;
   } catch (error) {
     if (runId !== '') store.setRunStatus(runId, 'failed', (error as Error).message);
     throw error;
@@ -190,13 +198,21 @@ interface TrainContext {
   current: { modelId: number | null };
 }
 
-// Trains one planned model, or keeps it when the store already contains its final status.
-async function trainPlan(plan: PlannedModel, context: TrainContext): Promise<TrainResult['status'] | 'kept' | 'skipped'> {
+/**
+ * Trains one planned model, or keeps it when the store already contains its final status. A model
+ * that failed in an earlier attempt of the run is trained again, from its last checkpoint.
+ */
+async function trainPlan(plan: PlannedModel, context: TrainContext): Promise<TrainResult['status'] | 'kept' | 'skipped' | 'failed'> {
   const { suite, store, runId, progress } = context;
   const existing = store.getModel(runId, plan.name);
   if (existing && (existing.status === 'done' || existing.status === 'diverged' || existing.status === 'skipped')) {
-    progress.log(`${plan.name}: kept from the interrupted run (${existing.status}).`);
+    progress.log(`${plan.name}: kept from the earlier attempt of this run (${existing.status}).`);
     return 'kept';
+  }
+  if (existing?.status === 'failed') {
+    const step = existing.failedAfterStep === null ? '' : ` after step ${existing.failedAfterStep}`;
+    progress.log(`${plan.name}: training it again; it failed${step} in the earlier attempt: ${existing.reason ?? 'no message recorded'}`);
+    rmSync(stackTracePath(context.runDir, plan.name), { force: true });
   }
 
   const record: ModelRecord =
@@ -234,12 +250,15 @@ async function trainPlan(plan: PlannedModel, context: TrainContext): Promise<Tra
   }
 
   context.current.modelId = record.id;
+  // Steps completed so far, for the failure line; a resumed model starts at its checkpoint.
+  let completedSteps = checkpoint?.steps ?? 0;
   const tokens = context.dataset.train.tokens;
   const sampler = new SamplerSource(new BatchSampler({ tokens, batchSize: suite.data.batchSize, seqLen: suite.data.seqLen, seed: plan.seed }), tokens);
   const training = suite.training;
   if (checkpoint === null) progress.startModel(plan.name, training.budget);
+  let result: TrainResult;
   try {
-    const result = await train({
+    result = await train({
       model,
       batches: sampler,
       validation: context.validation,
@@ -254,9 +273,11 @@ async function trainPlan(plan: PlannedModel, context: TrainContext): Promise<Tra
       evaluateAtStart: !initialEvaluationStored,
       signal: context.signal,
       onResume: (state) => {
+        completedSteps = state.steps;
         progress.startModel(plan.name, training.budget, budgetFraction(training.budget, { steps: state.steps, tokens: state.tokens, seconds: state.trainingSeconds }));
       },
       onStep: (metrics) => {
+        completedSteps = metrics.step;
         store.recordStep(record.id, {
           step: metrics.step,
           loss: metrics.crossEntropy,
@@ -286,17 +307,75 @@ async function trainPlan(plan: PlannedModel, context: TrainContext): Promise<Tra
         store.recordCheckpoint(record.id, { step: saved.steps, path: saved.path, state: saved.state });
       },
     });
-    if (result.status === 'diverged') {
-      store.setModelStatus(record.id, 'diverged', { divergedStep: result.divergence?.step, reason: `loss ${result.divergence?.loss}, gradient norm ${result.divergence?.gradientNorm}` });
-    } else {
-      store.setModelStatus(record.id, result.status);
-    }
-    progress.finishModel(result);
-    return result.status;
-  } finally {
+  } catch (error) {
+    // Any error the training raises (a kernel error, the wasm heap running out of memory, a store
+    // write) ends this model only. Signals do not raise: they make train return `interrupted`.
     context.current.modelId = null;
-    model.dispose();
+    recordFailure(plan, record, model, error, completedSteps, context);
+    return 'failed';
   }
+  context.current.modelId = null;
+  model.dispose();
+
+  if (result.status === 'diverged') {
+    store.setModelStatus(record.id, 'diverged', { divergedStep: result.divergence?.step, reason: `loss ${result.divergence?.loss}, gradient norm ${result.divergence?.gradientNorm}` });
+  } else {
+    store.setModelStatus(record.id, result.status);
+  }
+  progress.finishModel(result);
+  return result.status;
+}
+
+/**
+ * Frees the failed model's weights, marks it `failed` with the error and the steps it completed,
+ * writes the error's stack to `errors/<model>.txt` in the run folder, and logs one line. An error
+ * while freeing the model is logged and not raised, since the failure is already being handled. An
+ * error while marking the model is raised with the training error as its cause, since a store that
+ * cannot be written cannot record the rest of the suite either.
+ */
+function recordFailure(plan: PlannedModel, record: ModelRecord, model: LanguageModel, error: unknown, completedSteps: number, context: TrainContext): void {
+  const { store, progress } = context;
+  const message = describeError(error);
+  try {
+    model.dispose();
+  } catch (disposeError) {
+    progress.log(`${plan.name}: freeing the failed model's weights failed too: ${describeError(disposeError)}`);
+  }
+
+  try {
+    store.setModelStatus(record.id, 'failed', { reason: message, failedAfterStep: completedSteps });
+  } catch (storeError) {
+    throw new Error(`${plan.name}: training failed (${message}), and marking the model failed in ${store.path} failed too: ${describeError(storeError)}`, {
+      cause: error,
+    });
+  }
+
+  const stackFile = stackTracePath(context.runDir, plan.name);
+  let stackNote = '';
+  try {
+    mkdirSync(dirname(stackFile), { recursive: true });
+    writeFileSync(stackFile, `${error instanceof Error && error.stack ? error.stack : message}\n`);
+    stackNote = ` Stack trace: ${stackFile}.`;
+  } catch {
+    // The stack trace is a help for debugging; the store already records the failure.
+  }
+  // NOTE: ProgressReporter has no call that ends a model without a TrainResult, so on a terminal the
+  // failed model's bar is redrawn under later lines until the next model starts.
+  progress.log(
+    `${plan.name}: training failed after step ${completedSteps}: ${message}. Marked failed in ${store.path}; the run continues.${stackNote}`,
+  );
+}
+
+// Builds the path of the file in the run folder that keeps the stack trace of a model's training error.
+function stackTracePath(runDir: string, modelName: string): string {
+  return join(runDir, 'errors', `${modelName}.txt`);
+}
+
+/** Formats a caught value as `Name: message` (only the message for a plain Error). */
+function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  if (error.message === '') return error.name;
+  return error.name === 'Error' ? error.message : `${error.name}: ${error.message}`;
 }
 
 // Adapts the data package's sampler to the training loop's batch source.
@@ -379,15 +458,19 @@ function readSettings(runDir: string): SavedRunSettings {
   return settings as SavedRunSettings;
 }
 
-// A finished run has nothing left to train, so --resume rejects it before any backend or data work.
+// A finished run without failed models has nothing left to train, so --resume rejects it before
+// any backend or data work. A finished run with failed models is resumed to train those again.
 function checkResumable(runDir: string, runId: string): void {
   const storePath = join(runDir, STORE_FILE);
   if (!existsSync(storePath)) return;
   const store = openStore(storePath, { readonly: true });
   try {
     const status = store.getRun(runId)?.status;
-    if (status === 'done') {
-      throw new Error(`--resume ${runDir}: run ${runId} is already done, so there is nothing to continue; allowed: an interrupted or failed run. Write its report again with: moebench report ${runDir}`);
+    if (status === 'done' && !store.listModels(runId).some((model) => model.status === 'failed')) {
+      throw new Error(
+        `--resume ${runDir}: run ${runId} is already done, so there is nothing to continue; allowed: an interrupted or failed run, ` +
+          `or a done run with failed models. Write its report again with: moebench report ${runDir}`,
+      );
     }
   } finally {
     store.close();

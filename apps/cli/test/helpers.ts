@@ -13,13 +13,25 @@ export interface CliResult {
   stderr: string;
 }
 
+/** Options of `runCli`. */
+export interface CliOptions {
+  /** Node.js options placed before the CLI path, for example `['--import', file]`. Default: none. */
+  nodeArgs?: string[];
+  /** Variables added to the child's environment. Default: none. */
+  env?: Record<string, string>;
+}
+
 /**
  * Runs the CLI with `args`. When `onOutput` is given, it receives stdout as it grows and may signal
  * the child, for the interruption tests.
  */
-export function runCli(args: string[], onOutput?: (stdout: string, child: ChildProcess) => void): Promise<CliResult> {
+export function runCli(args: string[], onOutput?: (stdout: string, child: ChildProcess) => void, options: CliOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: REPOSITORY_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), CLI, ...args], {
+      cwd: REPOSITORY_ROOT,
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => {

@@ -1,11 +1,12 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { evaluationBatches, prepareDataset } from '@moebench/data';
 import { openStore, type ResultsStore } from '@moebench/results';
 import { hashBatches } from '../src/run.js';
-import { runCli } from './helpers.js';
+import { runCli, type CliOptions } from './helpers.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'moebench-cli-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -218,6 +219,99 @@ describe('moebench run', () => {
       expect(store.getRun(runId)?.error).toBe('SIGTERM');
       expect(store.getModel(runId, 'transformer')?.status).toBe('interrupted');
     });
+  });
+});
+
+describe('moebench run with a failing model', () => {
+  const preload = pathToFileURL(join(import.meta.dirname, 'fail-training-step.mjs')).href;
+  // Makes the listed gradient computations of the child process raise, counted over the whole run.
+  const failing = (steps: string): CliOptions => ({ nodeArgs: ['--import', preload], env: { MOEBENCH_TEST_FAIL_STEPS: steps } });
+  const failedDir = join(scratch, 'failed-once');
+  const message = 'injected kernel failure in training step call 19';
+
+  it('marks the failed model and trains the next', async () => {
+    const result = await runCli(['run', longSuitePath, '--out', failedDir], undefined, failing('19'));
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(1);
+    const storePath = join(failedDir, 'store.sqlite');
+    const stackPath = join(failedDir, 'errors', 'transformer.txt');
+    expect(result.stdout).toContain(
+      `transformer: training failed after step 18: ${message}. Marked failed in ${storePath}; the run continues. Stack trace: ${stackPath}.`,
+    );
+    expect(result.stdout).toMatch(/switch: done after 80 steps/);
+    expect(result.stdout).toContain(`Report: ${join(failedDir, 'report', 'report.md')}`);
+    expect(result.stdout).toContain(
+      `1 of 2 model run(s) failed during training; see the lines above. After fixing the cause, train them again with: moebench run --resume ${failedDir}`,
+    );
+
+    withStore(failedDir, (store, runId) => {
+      const run = store.getRun(runId)!;
+      expect(run.status).toBe('done');
+      expect(run.error).toBeNull();
+      const transformer = store.getModel(runId, 'transformer')!;
+      expect(transformer.status).toBe('failed');
+      expect(transformer.reason).toBe(message);
+      expect(transformer.failedAfterStep).toBe(18);
+      expect(transformer.finishedAt).not.toBeNull();
+      expect(store.steps(transformer.id).map((step) => step.step)).toEqual(Array.from({ length: 18 }, (_, i) => i + 1));
+      expect(store.latestCheckpoint(transformer.id)?.step).toBe(15);
+      const switchModel = store.getModel(runId, 'switch')!;
+      expect(switchModel.status).toBe('done');
+      expect(store.steps(switchModel.id)).toHaveLength(80);
+      expect(store.evaluations(switchModel.id).map((evaluation) => evaluation.step)).toEqual([0, 20, 40, 60, 80]);
+    });
+
+    const report = readFileSync(join(failedDir, 'report', 'report.md'), 'utf8');
+    expect(report).toContain(`- Transformer (seed 0) failed after step 18: ${message}. It stopped before the end of its budget`);
+    expect(readFileSync(join(failedDir, 'report', 'summary.txt'), 'utf8')).toMatch(/transformer\s+transformer\s+failed\s+18\s/);
+    const stack = readFileSync(stackPath, 'utf8');
+    expect(stack).toContain(`Error: ${message}`);
+    expect(stack).toMatch(/\n\s+at /);
+  });
+
+  it('trains a failed model again on --resume', async () => {
+    const resumed = await runCli(['run', '--resume', failedDir]);
+    expect(resumed.stderr).toBe('');
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout).toContain(`transformer: training it again; it failed after step 18 in the earlier attempt: ${message}`);
+    expect(resumed.stdout).toMatch(/transformer: transformer, seed 0, .*resuming at step 15\n/);
+    expect(resumed.stdout).toContain('switch: kept from the earlier attempt of this run (done).');
+    expectCompleteSeries(failedDir);
+    withStore(failedDir, (store, runId) => {
+      const transformer = store.getModel(runId, 'transformer')!;
+      expect(transformer.reason).toBeNull();
+      expect(transformer.failedAfterStep).toBeNull();
+    });
+    expect(existsSync(join(failedDir, 'errors', 'transformer.txt'))).toBe(false);
+
+    // Training again from the checkpoint ends with the losses of a run that never failed.
+    const reference = join(scratch, 'failed-reference');
+    expect((await runCli(['run', longSuitePath, '--out', reference])).code).toBe(0);
+    const expected = finalLosses(reference);
+    for (const [name, loss] of Object.entries(finalLosses(failedDir))) expect(loss, name).toBeCloseTo(expected[name]!, 5);
+  });
+
+  it('ends a run whose every model failed with its store and report', async () => {
+    const runDir = join(scratch, 'failed-all');
+    const result = await runCli(['run', longSuitePath, '--out', runDir], undefined, failing('all'));
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain('transformer: training failed after step 0: injected kernel failure in training step call 1.');
+    expect(result.stdout).toContain('switch: training failed after step 0: injected kernel failure in training step call 2.');
+    expect(result.stdout).toContain('2 of 2 model run(s) failed during training');
+    withStore(runDir, (store, runId) => {
+      expect(store.getRun(runId)?.status).toBe('done');
+      const models = store.listModels(runId);
+      expect(models.map((model) => model.name)).toEqual(['transformer', 'switch']);
+      for (const model of models) {
+        expect(model.status, model.name).toBe('failed');
+        expect(model.failedAfterStep, model.name).toBe(0);
+        expect(store.steps(model.id), model.name).toEqual([]);
+        // The evaluation of the initial weights ran before the first step failed.
+        expect(store.evaluations(model.id).map((evaluation) => evaluation.step), model.name).toEqual([0]);
+      }
+    });
+    expect(existsSync(join(runDir, 'report', 'report.md'))).toBe(true);
   });
 });
 
