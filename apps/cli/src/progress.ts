@@ -83,6 +83,12 @@ export class ProgressReporter {
     this.lastStep = null;
   }
 
+  /** Ends the model's line after its training failed; the caller logs the failure itself. */
+  failModel(): void {
+    if (this.tty) this.output.write('\r\x1b[2K');
+    this.lastStep = null;
+  }
+
   private fraction(metrics: StepMetrics): number {
     let counter = metrics.step;
     if (this.budget.unit === 'seconds') counter = metrics.trainingSeconds;

@@ -38,7 +38,11 @@ export function summaryTable(store: ResultsStore, runId: string): string[] {
     return [
       model.name,
       model.architecture,
-      model.status === 'diverged' ? `diverged@${model.divergedStep}` : model.status,
+      model.status === 'diverged'
+        ? `diverged@${model.divergedStep}`
+        : model.status === 'failed' && model.failedAfterStep !== null
+          ? `failed@${model.failedAfterStep}`
+          : model.status,
       String(lastStep?.step ?? 0),
       last?.perplexity == null ? '-' : last.perplexity.toFixed(3),
       last?.bitsPerByte == null ? '-' : last.bitsPerByte.toFixed(3),

@@ -359,8 +359,7 @@ function recordFailure(plan: PlannedModel, record: ModelRecord, model: LanguageM
   } catch {
     // The stack trace is a help for debugging; the store already records the failure.
   }
-  // NOTE: ProgressReporter has no call that ends a model without a TrainResult, so on a terminal the
-  // failed model's bar is redrawn under later lines until the next model starts.
+  progress.failModel();
   progress.log(
     `${plan.name}: training failed after step ${completedSteps}: ${message}. Marked failed in ${store.path}; the run continues.${stackNote}`,
   );

@@ -30,6 +30,15 @@ describe('ProgressReporter', () => {
     expect(text()).toBe('\r\x1b[2Kgmlp [############------------] 50% step 50, loss 2.5000, 12.3k tok/s, 0:05 left');
     expect(text()).not.toContain('\n');
   });
+
+  it('stops redrawing the bar of a model whose training failed', () => {
+    const { reporter, text } = capture(true);
+    reporter.startModel('gmlp', { unit: 'seconds', amount: 10 });
+    reporter.step(step(50));
+    reporter.failModel();
+    reporter.log('gmlp: training failed after step 50');
+    expect(text().endsWith('\r\x1b[2K\r\x1b[2Kgmlp: training failed after step 50\n')).toBe(true);
+  });
 });
 
 describe('formatNumber', () => {

@@ -53,7 +53,7 @@ export function describeVerdictRule(singleSeedMargin: number): string {
     'With two or more seeds: reproduced when the 95% interval of the speedup lies above 1, not reproduced when it lies below 1,',
     'inconclusive when it contains 1 or when sMLP reached the target in only some seeds.',
     `With one seed: reproduced at a speedup of ${low} or more, not reproduced at ${high} or less, inconclusive in between.`,
-    'In every case: inconclusive when either model has no evaluation or either run was interrupted before the end of its budget;',
+    'In every case: inconclusive when either model has no evaluation or either run was interrupted or failed before the end of its budget;',
     'not reproduced when sMLP never reaches the target (also when it diverged first);',
     'inconclusive when a model had reached the target by its first evaluation, since the time to it is then unknown.',
     'Whether the mean speedup reaches the paper\'s 2x is shown separately.',
