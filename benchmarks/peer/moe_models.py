@@ -382,8 +382,8 @@ def define_modules(torch):
     class ExpertBank(nn.Module):
         """E two-layer experts as stacked weights W1 [E, d, f], b1 [E, f], W2 [E, f, d], b2 [E, d].
 
-        W1 and W2 are drawn with std sqrt(initScale / fanIn), truncated at two std; the biases start
-        at zero, and W2 too when `zero_output` is set (BASE).
+        W1 and W2 are drawn with std sqrt(initScale / fanIn), truncated at two std. The biases start
+        at zero, and so does W2 when `zero_output` is set (BASE).
         """
 
         def __init__(self, experts, d, hidden, init_scale, activation, zero_output=False):
@@ -611,11 +611,13 @@ def define_modules(torch):
             if self.architecture == "gshard":
                 return GShardFeedForward(config)
             if self.architecture == "hash":
+                # One table per layer from the model seed and the block, as moebench derives one per
+                # block. The tables differ from moebench's, which changes the loads but not the work.
                 return HashFeedForward(config, (seed * 1_000_003 + index) & 0xFFFFFFFF)
             return BaseFeedForward(config)
 
         def routing_order(self, batch, time):
-            """The batch-major row of each time-major routing position, [batch * time]."""
+            """Return the batch-major row of each time-major routing position, [batch * time]."""
             key = (batch, time)
             if key not in self.orders:
                 self.orders[key] = torch.arange(batch * time).view(batch, time).t().reshape(-1)
@@ -652,7 +654,7 @@ def define_modules(torch):
 
 
 def routing_losses(torch, options, logits, probs, first):
-    """The weighted balance loss plus, when its weight is positive, the z-loss; None when both weights are 0."""
+    """Sum the weighted balance loss and z-loss, each only when its weight is positive; None when neither is."""
     losses = []
     if options["balanceLossWeight"] > 0:
         losses.append(balance_loss(torch, probs, first, options["balanceLossWeight"]))
@@ -679,8 +681,10 @@ BUILDERS = {name: (lambda torch, config, seed, name=name: build_model(name, torc
 def check_model(torch, architecture, config, batch=16, seed=0, steps=3):
     """Build a model, run `steps` forward + backward passes on random tokens, and return what was measured.
 
-    Returns a dict with the parameter count, the mean and minimum ms of a forward + backward pass
-    after one warm-up pass, the last loss and whether every gradient is finite.
+    Returns a dict with the parameter count, the mean and minimum wall-clock ms of a forward +
+    backward pass after one warm-up pass, the mean CPU ms of the process over the same passes, the
+    last loss and whether every gradient is finite. CPU time counts all threads and no waiting, so
+    on a shared machine it shows the work that the wall clock mixes with the wait for a core.
     """
     model = build_model(architecture, torch, config, seed)
     vocab, seq = config["vocabSize"], config["seqLen"]
@@ -697,16 +701,19 @@ def check_model(torch, architecture, config, batch=16, seed=0, steps=3):
 
     step()
     times = []
+    cpu_times = []
     for _ in range(steps):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         loss = step()
         times.append(1000 * (time.perf_counter() - started))
+        cpu_times.append(1000 * (time.process_time() - cpu_started))
     gradients = [parameter.grad for parameter in model.parameters() if parameter.grad is not None]
     return {
         "architecture": architecture,
         "parameters": sum(parameter.numel() for parameter in model.parameters()),
         "meanMs": sum(times) / len(times),
         "minMs": min(times),
+        "meanCpuMs": sum(cpu_times) / len(cpu_times),
         "loss": float(loss),
         "finiteGradients": all(bool(torch.isfinite(gradient).all()) for gradient in gradients),
         "parametersWithGradient": len(gradients),
@@ -825,8 +832,8 @@ def check_invariants(torch):
     """Check the slot assignment on a hand-worked case and the models' causality; return failure messages.
 
     Causality: changing the token at position p must change the logits at positions p.. and leave
-    those before it alone. It holds in training for Switch (without jitter, which draws per call)
-    and HASH, whose slots go to earlier positions first. GShard and BASE are checked in evaluation,
+    those before it alone. Switch (without jitter, which draws per call) and HASH are causal in
+    training, because their slots go to earlier positions first. GShard and BASE are checked in evaluation,
     because in training a later token can take an earlier token's second-choice slot (GShard) or
     move it in the balanced assignment (BASE), as in moebench.
     """
