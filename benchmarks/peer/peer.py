@@ -357,7 +357,7 @@ def main(argv):
                 if build is None:
                     reasons = "; ".join(missing.values()) or "no module exports it"
                     results.append({**row, "status": "skipped",
-                                    "reason": f"no PyTorch builder for {spec['architecture']} ({reasons})"})
+                                    "reason": f"no PyTorch builder for {spec['architecture']}: {reasons}"})
                     print(f"peer.py: {name} skipped", file=sys.stderr)
                     continue
                 step, tokens, flops, facts = training_step(torch, spec, build, args.training)

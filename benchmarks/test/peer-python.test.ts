@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@moebench/backend';
@@ -98,6 +100,31 @@ describe.skipIf(!HAS_TORCH)(`peer.py with ${PYTHON} (skipped: no torch for ${PYT
         reason: `ValueError: the PyTorch model has ${specs[0].parameters} parameters, moebench's has ${transformer.parameters}`,
       },
     ]);
+  });
+
+  it('skips models whose module is missing or broken', () => {
+    const directory = mkdtempSync(join(tmpdir(), 'moebench-peer-'));
+    try {
+      for (const file of ['peer.py', 'dense_models.py', 'assignment.py']) copyFileSync(`${PEER_DIR}${file}`, join(directory, file));
+      const models = JSON.stringify(specs.filter((spec) => spec.architecture === 'transformer' || spec.architecture === 'switch'));
+      const args = [join(directory, 'peer.py'), '--seconds', '0', '--min-steps', '1', '--cases', 'train-step-transformer,train-step-switch', '--models', models];
+      const rows = (): PeerRow[] => JSON.parse(spawnSync(PYTHON, args, { encoding: 'utf8' }).stdout.trim().split('\n').pop()!).results;
+
+      const missing = rows();
+      expect(missing[0]).toMatchObject({ case: 'train-step-transformer', status: 'measured' });
+      expect(missing[1]).toEqual({
+        case: 'train-step-switch',
+        status: 'skipped',
+        reason: 'no PyTorch builder for switch: moe_models.py is not in benchmarks/peer',
+      });
+
+      writeFileSync(join(directory, 'moe_models.py'), 'raise RuntimeError("half written")\n');
+      const broken = rows();
+      expect(broken[0]).toMatchObject({ case: 'train-step-transformer', status: 'measured' });
+      expect(broken[1].reason).toBe('no PyTorch builder for switch: moe_models.py did not import (RuntimeError: half written)');
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
   });
 
   it('rejects a malformed model entry', () => {

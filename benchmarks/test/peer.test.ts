@@ -70,13 +70,13 @@ describe('peer table', () => {
       rows: [
         ...report.rows,
         { case: 'train-step-base', variant: 'pytorch', status: 'failed', reason: 'ValueError: the PyTorch model has 5 parameters, moebench\'s has 6' },
-        { case: 'train-step-hash', variant: 'pytorch', status: 'skipped', reason: 'no PyTorch builder for hash' },
-        { case: 'train-step-switch', variant: 'pytorch', status: 'skipped', reason: 'no PyTorch builder for hash' },
+        { case: 'train-step-hash', variant: 'pytorch', status: 'skipped', reason: 'moe_models.py is not in benchmarks/peer' },
+        { case: 'train-step-switch', variant: 'pytorch', status: 'skipped', reason: 'moe_models.py is not in benchmarks/peer' },
       ],
     });
     expect(table).toMatch(/\ntrain-step-base\s+pytorch\s+failed\n/);
     expect(table).toContain("  train-step-base on pytorch failed: ValueError: the PyTorch model has 5 parameters, moebench's has 6");
-    expect(table).toContain('  train-step-hash, train-step-switch on pytorch skipped: no PyTorch builder for hash');
+    expect(table).toContain('  train-step-hash, train-step-switch on pytorch skipped: moe_models.py is not in benchmarks/peer');
     expect(table).toContain('  pytorch: torch 1.13.0, 2 threads (native kernels), BLAS openblas');
   });
 });
