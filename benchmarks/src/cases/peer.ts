@@ -120,10 +120,11 @@ export interface PeerReport {
 }
 
 /**
- * Runs peer.py, then the same nine steps on each moebench configuration, and returns every row
- * with its ratio to PyTorch's tokens/s. PyTorch gets the native kernels' thread count (see
- * `peerThreads`). A configuration that cannot run (no addon, no backend), a missing PyTorch and a
- * model peer.py cannot build become skipped rows with the reason.
+ * Runs the nine steps case by case: PyTorch (peer.py) first, then each moebench configuration, so
+ * that the figures a ratio compares are measured seconds apart, not minutes, on a machine whose
+ * load changes. Returns every row with its ratio to PyTorch's tokens/s. PyTorch gets the native
+ * kernels' thread count (see `peerThreads`). A configuration that cannot run (no addon, no
+ * backend), a missing PyTorch and a model peer.py cannot build become skipped rows with the reason.
  */
 export async function runPeerBenchmark(options: PeerOptions = {}): Promise<PeerReport> {
   const variants = options.variants ?? DEFAULT_PEER_VARIANTS;
@@ -141,36 +142,35 @@ export async function runPeerBenchmark(options: PeerOptions = {}): Promise<PeerR
       const backend = await describeBackend();
       if (backend.wasm?.nativeKernels.active === true) nativeThreads = backend.wasm.nativeKernels.threads;
     } catch {
-      // measureVariants reports why wasm-native did not start, as a skipped row.
+      // The first measurement on wasm-native reports why it did not start, as skipped rows.
     }
   }
   if (!started) await initBackend('cpu');
   report.threads = peerThreads(nativeThreads);
   report.models = peerModelSpecs();
+  const interpreter = options.python ?? process.env.MOEBENCH_PYTHON ?? findPython();
+  log(`peer: PyTorch with ${interpreter}, ${report.threads.threads} threads (${report.threads.source})`);
 
-  log(`peer: PyTorch, ${report.threads.threads} threads (${report.threads.source}) ...`);
-  const peer = runPython(options.python, seconds, report.threads.threads, report.models);
-  report.pytorch = peer.facts;
+  const backends = new VariantSwitch(report);
   for (const benchCase of PEER_CASES) {
-    const result = peer.results?.find((row) => row.case === benchCase.name);
-    if (result === undefined) {
-      report.rows.push({ case: benchCase.name, variant: 'pytorch', status: 'skipped', reason: peer.facts.skipped ?? 'peer.py did not report it' });
-    } else if (result.status !== 'measured') {
-      report.rows.push({ case: benchCase.name, variant: 'pytorch', status: result.status, reason: result.reason ?? 'no reason given' });
+    if (report.pytorch.skipped === undefined) {
+      log(`peer: pytorch: ${benchCase.name} ...`);
+      const peer = runPython(interpreter, seconds, report.threads.threads, report.models, benchCase.name);
+      report.pytorch = peer.facts;
+      report.rows.push(pytorchRow(benchCase, peer));
     } else {
-      report.rows.push({
-        case: benchCase.name,
-        variant: 'pytorch',
-        status: 'measured',
-        steps: result.steps,
-        meanMs: result.meanMs,
-        tokensPerSecond: benchCase.tokensPerStep / (result.meanMs! / 1000),
-        gflops: benchCase.flopsPerStep / (result.meanMs! / 1000) / 1e9,
-      });
+      report.rows.push({ case: benchCase.name, variant: 'pytorch', status: 'skipped', reason: report.pytorch.skipped });
+    }
+    for (const variant of variants) {
+      const unavailable = await backends.activate(variant);
+      if (unavailable !== undefined) {
+        report.rows.push({ case: benchCase.name, variant, status: 'skipped', reason: unavailable });
+        continue;
+      }
+      log(`peer: ${variant}: ${benchCase.name} ...`);
+      report.rows.push({ ...(await measure(benchCase, variant === 'cpu' ? 0 : seconds)), case: benchCase.name, variant });
     }
   }
-
-  await measureVariants(report, variants, seconds, log);
 
   for (const row of report.rows) {
     const reference = report.rows.find((other) => other.case === row.case && other.variant === 'pytorch' && other.status === 'measured');
@@ -179,37 +179,57 @@ export async function runPeerBenchmark(options: PeerOptions = {}): Promise<PeerR
   return report;
 }
 
-async function measureVariants(
-  report: PeerReport,
-  variants: readonly PeerVariant[],
-  seconds: number,
-  log: (line: string) => void,
-): Promise<void> {
-  for (const variant of variants) {
+/** Converts peer.py's result for one case into its table row. */
+function pytorchRow(benchCase: BenchCase, peer: { facts: PeerReport['pytorch']; results?: PythonResult[] }): PeerRow {
+  const base = { case: benchCase.name, variant: 'pytorch' as const };
+  const result = peer.results?.find((row) => row.case === benchCase.name);
+  if (result === undefined) return { ...base, status: 'skipped', reason: peer.facts.skipped ?? 'peer.py did not report it' };
+  if (result.status !== 'measured') return { ...base, status: result.status, reason: result.reason ?? 'no reason given' };
+  return {
+    ...base,
+    status: 'measured',
+    steps: result.steps,
+    meanMs: result.meanMs,
+    tokensPerSecond: benchCase.tokensPerStep / (result.meanMs! / 1000),
+    gflops: benchCase.flopsPerStep / (result.meanMs! / 1000) / 1e9,
+  };
+}
+
+/**
+ * Switches the backend between the peer variants, case after case. It starts a variant only when
+ * another one is active and remembers each variant that cannot start, with the reason.
+ */
+class VariantSwitch {
+  private active: PeerVariant | null = null;
+  private readonly unavailable = new Map<PeerVariant, string>();
+
+  constructor(private readonly report: PeerReport) {}
+
+  /** Makes `variant` the active backend; returns the reason it cannot run, or undefined when it is active. */
+  async activate(variant: PeerVariant): Promise<string | undefined> {
+    const known = this.unavailable.get(variant);
+    if (known !== undefined) return known;
+    if (this.active === variant) return undefined;
     const settings = VARIANTS[variant];
-    const skip = (reason: string) => {
-      log(`peer: ${variant} skipped: ${reason}`);
-      for (const benchCase of PEER_CASES) report.rows.push({ case: benchCase.name, variant, status: 'skipped', reason });
-    };
+    this.active = null;
     try {
       await initBackend(settings.backend === 'cpu' ? 'cpu' : 'wasm', {
         stockKernels: settings.stockKernels,
         nativeKernels: settings.nativeKernels,
       });
     } catch (error) {
-      skip(firstLine(error));
-      continue;
+      this.unavailable.set(variant, firstLine(error));
+      return firstLine(error);
     }
     const backend = await describeBackend();
     if (settings.nativeKernels && backend.wasm?.nativeKernels.active !== true) {
-      skip(`native kernels are not available: ${backend.wasm?.nativeKernels.reason ?? 'unknown reason'}`);
-      continue;
+      const reason = `native kernels are not available: ${backend.wasm?.nativeKernels.reason ?? 'unknown reason'}`;
+      this.unavailable.set(variant, reason);
+      return reason;
     }
-    report.backends[variant] = backend;
-    for (const benchCase of PEER_CASES) {
-      log(`peer: ${variant}: ${benchCase.name} ...`);
-      report.rows.push({ ...(await measure(benchCase, variant === 'cpu' ? 0 : seconds)), case: benchCase.name, variant });
-    }
+    this.report.backends[variant] = backend;
+    this.active = variant;
+    return undefined;
   }
 }
 
@@ -275,13 +295,13 @@ interface PythonResult {
 }
 
 function runPython(
-  python: string | undefined,
+  interpreter: string,
   seconds: number,
   threads: number,
   models: readonly PeerModelSpec[],
+  caseName: string,
 ): { facts: PeerReport['pytorch']; results?: PythonResult[] } {
   const script = fileURLToPath(new URL('../../peer/peer.py', import.meta.url));
-  const interpreter = python ?? process.env.MOEBENCH_PYTHON ?? findPython();
   // PyTorch's OpenMP threads spin while they wait. On a machine busy with other processes that
   // slowed its Transformer step from 56 to 1545 ms (2 threads, 2 loaded cores, torch 1.13), so
   // they sleep instead unless OMP_WAIT_POLICY is set.
@@ -296,6 +316,8 @@ function runPython(
     JSON.stringify(models),
     '--training',
     JSON.stringify(QUICK_TRAINING),
+    '--cases',
+    caseName,
   ];
   const run = spawnSync(interpreter, args, {
     encoding: 'utf8',
