@@ -1,5 +1,6 @@
 import { tf } from '@moebench/backend';
 import { dense, denseSplit, gelu, layerNorm } from '@moebench/moe';
+import { causalAttention, type RowOrder } from './attention.js';
 import type { ParameterStore } from './parameters.js';
 
 /**
@@ -29,8 +30,10 @@ export class LayerNorm {
  * tfjs 4.22, shared 2-core machine, one noisy measurement each).
  */
 export class Linear {
-  private readonly weight: tf.Variable;
-  private readonly bias: tf.Variable;
+  /** [inputs, outputs]. */
+  readonly weight: tf.Variable;
+  /** [outputs]. */
+  readonly bias: tf.Variable;
 
   constructor(store: ParameterStore, name: string, inputs: number, outputs: number, std: number) {
     this.weight = store.normal(`${name}.weight`, [inputs, outputs], std);
@@ -40,11 +43,6 @@ export class Linear {
   /** Applies the layer to `x` [tokens, inputs] and returns [tokens, outputs]. */
   apply(x: tf.Tensor2D): tf.Tensor2D {
     return dense(x, this.weight as tf.Tensor2D, this.bias as tf.Tensor1D) as tf.Tensor2D;
-  }
-
-  /** The same as `apply` split into `parts` equal column blocks, each [tokens, outputs / parts] (see `denseSplit`). */
-  applySplit(x: tf.Tensor2D, parts: number): tf.Tensor2D[] {
-    return denseSplit(x, this.weight as tf.Tensor2D, this.bias as tf.Tensor1D, parts);
   }
 }
 
@@ -72,19 +70,18 @@ export class FeedForward {
 /**
  * Causal multi-head self-attention. Queries, keys and values come from one d -> 3d projection;
  * scores are scaled by 1 / sqrt(d / heads) and masked above the diagonal with a large negative
- * number, so a position never attends to a later one.
+ * number, so a position never attends to a later one. The heads run in `causalAttention`.
  */
 export class CausalSelfAttention {
   private readonly qkv: Linear;
   private readonly output: Linear;
-  private readonly headWidth: number;
   /** [seqLen, seqLen]: 0 on and below the diagonal, -1e9 above it. */
   private readonly mask: tf.Tensor2D;
 
   constructor(
     store: ParameterStore,
     name: string,
-    private readonly dModel: number,
+    dModel: number,
     private readonly heads: number,
     seqLen: number,
     std: number,
@@ -92,30 +89,17 @@ export class CausalSelfAttention {
   ) {
     this.qkv = new Linear(store, `${name}.qkv`, dModel, 3 * dModel, std);
     this.output = new Linear(store, `${name}.output`, dModel, dModel, outputStd);
-    this.headWidth = dModel / heads;
     this.mask = tf.tidy(() => tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([seqLen, seqLen]), -1, 0)), -1e9)) as tf.Tensor2D;
   }
 
-  /** Applies attention to `x` [batch * time, d] holding `batch` sequences of length `time`. */
-  apply(x: tf.Tensor2D, batch: number, time: number): tf.Tensor2D {
-    const { dModel, heads, headWidth } = this;
-
-    // q, k and v [batch * time, d] as the column blocks of the fused projection, without splitting
-    // its output (a slow kernel on wasm); each goes to [batch * heads, time, headWidth] with one
-    // rank-4 transpose, and the products then run on rank-3 tensors, which tf.matMul takes as they are.
-    const [q, k, v] = this.qkv
-      .applySplit(x, 3)
-      .map((part) => tf.reshape(tf.transpose(tf.reshape(part, [batch, time, heads, headWidth]), [0, 2, 1, 3]), [batch * heads, time, headWidth]) as tf.Tensor3D);
-
-    const mask = time === this.mask.shape[0] ? this.mask : tf.slice(this.mask, [0, 0], [time, time]);
-    // Scaling q rather than the scores touches time x headWidth values per head instead of time x time.
-    const scaledQ = tf.mul(q, 1 / Math.sqrt(headWidth));
-    const scores = tf.add(tf.matMul(scaledQ, k, false, true), mask); // [batch * heads, time, time]
-    const weights = tf.softmax(scores);
-    const mixed = tf.matMul(weights, v); // [batch * heads, time, headWidth]
-
-    const merged = tf.reshape(tf.transpose(tf.reshape(mixed, [batch, heads, time, headWidth]), [0, 2, 1, 3]), [batch * time, dModel]) as tf.Tensor2D;
-    return this.output.apply(merged);
+  /**
+   * Applies attention to `x` [batch * time, d], which holds `batch` sequences of length `time` with
+   * its rows in `rowOrder` (default batch-major). The output has the same row order.
+   */
+  apply(x: tf.Tensor2D, batch: number, time: number, rowOrder: RowOrder = 'batch-major'): tf.Tensor2D {
+    const mask = time === this.mask.shape[0] ? this.mask : (tf.slice(this.mask, [0, 0], [time, time]) as tf.Tensor2D);
+    const heads = causalAttention(x, this.qkv.weight as tf.Tensor2D, this.qkv.bias as tf.Tensor1D, mask, { batch, time, heads: this.heads }, rowOrder);
+    return this.output.apply(heads);
   }
 
   /** Releases the mask constant (the variables belong to the store). */
