@@ -112,7 +112,12 @@ def parse_args(argv):
 
     training = dict(DEFAULT_TRAINING)
     if args.training is not None:
-        given = json.loads(args.training)
+        try:
+            given = json.loads(args.training)
+        except json.JSONDecodeError as error:
+            parser.error(f"--training must be a JSON object, received {args.training[:80]!r} ({error})")
+        if not isinstance(given, dict):
+            parser.error(f"--training must be a JSON object, received {type(given).__name__}")
         unknown = sorted(set(given) - set(DEFAULT_TRAINING))
         if unknown:
             parser.error(f"--training: unknown keys {unknown}; allowed: {sorted(DEFAULT_TRAINING)}")
