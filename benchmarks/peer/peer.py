@@ -278,9 +278,11 @@ def training_step(torch, spec, build, training):
 
 
 def self_check(torch):
-    """Checks the assignment against brute force and the dense models' causality; returns failures."""
+    """Checks the assignment against brute force, the dense models' causality and the MoE models'
+    invariants (moe_models.check_invariants: slot assignment and causality); returns failures."""
     import itertools
 
+    import moe_models
     from assignment import balanced_assignment
     from dense_models import BUILDERS, assign_chunks
 
@@ -329,6 +331,7 @@ def self_check(torch):
             before, after = model(tokens)[0], model(changed)[0]
         if not torch.equal(before[:, :5], after[:, :5]) or torch.equal(before[:, 5:], after[:, 5:]):
             failures.append(f"{architecture}: a change at position 5 must change positions 5.. only")
+    failures.extend(moe_models.check_invariants(torch))
     return failures
 
 
