@@ -21,6 +21,7 @@ export {
   type WasmKernelState,
 } from './kernels/register.js';
 export type { NativeKernelStatus } from './kernels/native.js';
+export { GELU_GRAD_KERNEL, GELU_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from './kernels/native_fused.js';
 export {
   describeBackend,
   type BackendDescription,
