@@ -5,7 +5,7 @@
  * where Erf, Tanh and Pow are slow and a reduction over a leading axis is slower than a matMul with
  * a ones vector; docs/algorithms/moe.md has the figures.
  */
-import { tf } from '@moebench/backend';
+import { GELU_KERNEL, LAYER_NORM_KERNEL, hasKernel, tf } from '@moebench/backend';
 
 /** sqrt(2 / pi) * 2: GELU's tanh argument doubled, since 0.5 (1 + tanh(u)) = sigmoid(2u). */
 const GELU_SCALE = 2 * Math.sqrt(2 / Math.PI);
@@ -47,9 +47,27 @@ const geluOp = tf.customGrad(((...inputs: Array<tf.Tensor | tf.GradSaveFunc>) =>
  * x * sigmoid(2u) with products only. It differs from the exact x * Phi(x) by less than 5e-4.
  * The choice is for speed: on the wasm backend Erf, Tanh and Pow are each several times slower than
  * Sigmoid and Mul. The gradient is written by hand, which saves the backward pass of every product.
+ * On wasm with the native kernels, a float32 x goes through the fused `GELU_KERNEL` instead, which
+ * computes the same steps in one pass with a sigmoid accurate to 2 ulp.
  */
 export function gelu(x: tf.Tensor): tf.Tensor {
+  if (x.dtype === 'float32' && hasKernel(GELU_KERNEL)) return tf.engine().runKernel(GELU_KERNEL, { x }) as tf.Tensor;
   return geluOp(x);
+}
+
+/**
+ * Runs the fused layer-norm kernel on x [rows, columns] with gamma [columns], or x [groups, rows,
+ * columns] with gamma [groups, columns], when the backend has it and the inputs suit it; returns
+ * null otherwise. The kernel's gradient is registered with it.
+ */
+function fusedLayerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): tf.Tensor | null {
+  const float32 = x.dtype === 'float32' && gamma.dtype === 'float32' && beta.dtype === 'float32';
+  // An epsilon that rounds to 0 in float32 stays on the composite path, which rounds it the same way.
+  if (!float32 || !(Math.fround(epsilon) > 0) || !hasKernel(LAYER_NORM_KERNEL)) return null;
+  const [y, mean, inverseStd] = tf.engine().runKernel(LAYER_NORM_KERNEL, { x, gamma, beta }, { epsilon }) as tf.Tensor[];
+  // The gradient keeps its own references to the per-row statistics.
+  tf.dispose([mean, inverseStd]);
+  return y;
 }
 
 /** Sums x [groups, rows, columns] over its rows, per group, as one batched product with ones: [groups, columns]. */
@@ -109,7 +127,9 @@ function layerNormFor(owner: string, epsilon: number): GroupedLayerNorm {
 /**
  * Layer normalisation over the last axis of x [..., features]: (x - mean) / sqrt(variance + epsilon),
  * then times gamma plus beta (both [features]). The gradient is written by hand: the input gradient
- * in closed form, and the gamma and beta gradients as products with a ones vector (`sumRows`).
+ * in closed form, and the gamma and beta gradients as products with a ones vector (`sumRows`). On
+ * wasm with the native kernels, float32 inputs go through the fused `LAYER_NORM_KERNEL` instead,
+ * with the same arithmetic and gradient.
  */
 export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, epsilon: number): tf.Tensor {
   const features = x.shape[x.rank - 1];
@@ -120,8 +140,9 @@ export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, e
     );
   }
   const op = rowLayerNormFor(epsilon);
-  if (x.rank === 2) return op(x as tf.Tensor2D, gamma, beta);
-  return tf.tidy(() => tf.reshape(op(tf.reshape(x, [-1, features]) as tf.Tensor2D, gamma, beta), x.shape));
+  const normalize = (rows: tf.Tensor2D): tf.Tensor => fusedLayerNorm(rows, gamma, beta, epsilon) ?? op(rows, gamma, beta);
+  if (x.rank === 2) return normalize(x as tf.Tensor2D);
+  return tf.tidy(() => tf.reshape(normalize(tf.reshape(x, [-1, features]) as tf.Tensor2D), x.shape));
 }
 
 type RowLayerNorm = (x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D) => tf.Tensor2D;
@@ -170,7 +191,8 @@ function rowLayerNormFor(epsilon: number): RowLayerNorm {
 /**
  * Layer normalisation with its own gamma and beta per group, as a bank of experts has one layer norm
  * per expert: x [groups, rows, features], gamma and beta [groups, features]. Row r of group e comes
- * out as layerNorm(x[e, r]) with gamma[e] and beta[e]; the same op as `layerNorm`.
+ * out as layerNorm(x[e, r]) with gamma[e] and beta[e]; the same op as `layerNorm`, fused kernel
+ * included.
  */
 export function groupedLayerNorm(x: tf.Tensor3D, gamma: tf.Tensor2D, beta: tf.Tensor2D, epsilon: number): tf.Tensor3D {
   const [groups, , features] = x.shape;
@@ -181,7 +203,8 @@ export function groupedLayerNorm(x: tf.Tensor3D, gamma: tf.Tensor2D, beta: tf.Te
         `received [${gamma.shape.join(', ')}] and [${beta.shape.join(', ')}]`,
     );
   }
-  return layerNormFor('groupedLayerNorm', epsilon)(x, gamma, beta);
+  const op = layerNormFor('groupedLayerNorm', epsilon);
+  return (fusedLayerNorm(x, gamma, beta, epsilon) as tf.Tensor3D | null) ?? op(x, gamma, beta);
 }
 
 /** Adds bias [columns] to every row of x [rows, columns]; the bias gradient is a `sumRows` product. */
