@@ -21,6 +21,13 @@ export {
   type WasmKernelState,
 } from './kernels/register.js';
 export type { NativeKernelStatus } from './kernels/native.js';
+export {
+  ADAMW_KERNEL,
+  SOFTMAX_CROSS_ENTROPY_GRAD_KERNEL,
+  SOFTMAX_CROSS_ENTROPY_KERNEL,
+  SUM_OF_SQUARES_KERNEL,
+  type AdamWKernelAttrs,
+} from './kernels/native_train.js';
 export { GELU_GRAD_KERNEL, GELU_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from './kernels/native_fused.js';
 export {
   describeBackend,
