@@ -1,12 +1,14 @@
 /*
- * Fused element-wise kernels: the tanh form of GELU and its gradient, and layer normalisation over
- * the last axis and its gradient. Each kernel reads and writes float32 tensors on the wasm heap,
- * like sgemmBatch, and replaces a chain of tfjs kernels that would each make one pass over memory.
+ * Fused element-wise kernels: the tanh form of GELU, layer normalisation over the last axis and
+ * softmax over the last axis, each with its gradient. Each kernel reads and writes float32 tensors
+ * on the wasm heap, like sgemmBatch, and replaces a chain of tfjs kernels that would each make one
+ * pass over memory.
  *
- * The arithmetic follows the composite ops in @moebench/moe's ops.ts step by step, in float32 and
- * without contraction into fused multiply-adds (the build uses -std=c11, which turns contraction
- * off). Only the exponential differs: exp_float below replaces the platform's expf so that the
- * loops vectorise. NaN and infinities propagate as they do through the composite ops.
+ * The arithmetic follows the composite ops step by step (@moebench/moe's ops.ts for GELU and layer
+ * norm, tfjs's softmax and its gradient), in float32 and without contraction into fused
+ * multiply-adds (the build uses -std=c11, which turns contraction off). Only the exponential
+ * differs: exp_float below replaces the platform's expf so that the loops vectorise. NaN and
+ * infinities propagate as they do through the composite ops.
  */
 #include <math.h>
 #include <stdio.h>
@@ -60,9 +62,14 @@ static inline float float_from_bits(int32_t bits) {
  * float, so that results in the subnormal range round once.
  */
 static inline float exp_float(float z) {
-  /* Comparisons rather than fminf/fmaxf: a comparison with NaN is false, so NaN passes through. */
-  const float clamped_low = z < -104.0f ? -104.0f : z;   /* e^-104 is below half the least subnormal */
-  const float x = clamped_low > 89.0f ? 89.0f : clamped_low; /* e^89 overflows float32 */
+  /*
+   * e^z rounds to 0 below -104 (less than half the least subnormal). Such inputs compute e^0 and are
+   * replaced by 0 at the end, which avoids slow subnormal products (an attention mask's -1e9 lands
+   * here). Comparisons rather than fminf/fmaxf: a comparison with NaN is false, so NaN passes through.
+   */
+  const bool underflow = z < -104.0f;
+  const float finite_low = underflow ? 0.0f : z;
+  const float x = finite_low > 89.0f ? 89.0f : finite_low; /* e^89 overflows float32 */
 
   /* Adding and subtracting 1.5 * 2^23 rounds to the nearest integer (ties to even). */
   const float shifter = 12582912.0f;
@@ -84,7 +91,8 @@ static inline float exp_float(float z) {
   const int32_t half = exponent / 2;
   const float scale_first = float_from_bits((half + 127) << 23);
   const float scale_second = float_from_bits((exponent - half + 127) << 23);
-  return p * scale_first * scale_second;
+  const float result = p * scale_first * scale_second;
+  return underflow ? 0.0f : result;
 }
 
 /*
@@ -516,6 +524,169 @@ static napi_value layer_norm_backward(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* ---- softmax over the last axis --------------------------------------------------------------- */
+
+/*
+ * One softmax call: x and y [outer, rows, columns], an optional bias [rows, columns] added to every
+ * [rows, columns] slice of x first (an attention mask), and for the gradient y, dy and dx.
+ */
+typedef struct {
+  size_t rows, columns;
+  const float *x, *bias, *dy;
+  float *y, *dx;
+} softmax_job;
+
+/* The largest of values[0 .. count), in SUM_LANES lanes combined in a fixed order; -inf when count is 0. */
+static float max_floats(const float *restrict values, size_t count) {
+  float lanes[SUM_LANES];
+  for (size_t k = 0; k < SUM_LANES; k++) lanes[k] = -INFINITY;
+  size_t j = 0;
+  for (; j + SUM_LANES <= count; j += SUM_LANES) {
+    for (size_t k = 0; k < SUM_LANES; k++) lanes[k] = values[j + k] > lanes[k] ? values[j + k] : lanes[k];
+  }
+  for (size_t k = 0; j < count; j++, k++) lanes[k] = values[j] > lanes[k] ? values[j] : lanes[k];
+  for (size_t width = SUM_LANES / 2; width > 0; width /= 2) {
+    for (size_t k = 0; k < width; k++) lanes[k] = lanes[k + width] > lanes[k] ? lanes[k + width] : lanes[k];
+  }
+  return lanes[0];
+}
+
+/*
+ * Replaces values[j] by e^(values[j] - shift) and returns their sum, added in the order of
+ * sum_floats. One pass, because reading the exponentials back in a second pass cost as much as
+ * computing them.
+ */
+static float exp_and_sum(float *restrict values, size_t count, float shift) {
+  float lanes[SUM_LANES] = {0};
+  size_t j = 0;
+  for (; j + SUM_LANES <= count; j += SUM_LANES) {
+    for (size_t k = 0; k < SUM_LANES; k++) {
+      const float e = exp_float(values[j + k] - shift);
+      values[j + k] = e;
+      lanes[k] += e;
+    }
+  }
+  for (size_t k = 0; j < count; j++, k++) {
+    const float e = exp_float(values[j] - shift);
+    values[j] = e;
+    lanes[k] += e;
+  }
+  for (size_t width = SUM_LANES / 2; width > 0; width /= 2) {
+    for (size_t k = 0; k < width; k++) lanes[k] += lanes[k + width];
+  }
+  return lanes[0];
+}
+
+/*
+ * y = e / sum(e) with e = exp(v - max(v)) and v = x + bias, row by row, the steps of tfjs's softmax.
+ * The max ignores NaN, but a NaN in v makes its e, the sum and so the whole row NaN, as in tfjs.
+ */
+static void softmax_forward_rows(void *context, size_t begin, size_t end) {
+  const softmax_job *job = context;
+  const size_t columns = job->columns;
+  for (size_t row = begin; row < end; row++) {
+    const float *restrict x = job->x + row * columns;
+    float *restrict y = job->y + row * columns;
+    if (job->bias != NULL) {
+      const float *restrict bias = job->bias + (row % job->rows) * columns;
+      for (size_t j = 0; j < columns; j++) y[j] = x[j] + bias[j];
+    } else {
+      memcpy(y, x, columns * sizeof(float));
+    }
+
+    const float max = max_floats(y, columns);
+    const float sum = exp_and_sum(y, columns, max);
+    for (size_t j = 0; j < columns; j++) y[j] = y[j] / sum;
+  }
+}
+
+/* dx = dy y - sum(dy y) y, row by row, the form of tfjs's softmax gradient. */
+static void softmax_backward_rows(void *context, size_t begin, size_t end) {
+  const softmax_job *job = context;
+  const size_t columns = job->columns;
+  for (size_t row = begin; row < end; row++) {
+    const float *restrict y = job->y + row * columns;
+    const float *restrict dy = job->dy + row * columns;
+    float *restrict dx = job->dx + row * columns;
+    for (size_t j = 0; j < columns; j++) dx[j] = dy[j] * y[j];
+    const float sum = sum_floats(dx, columns);
+    for (size_t j = 0; j < columns; j++) dx[j] = dx[j] - sum * y[j];
+  }
+}
+
+/*
+ * softmaxForward(heap, outer, rows, columns, xOffset, biasOffset, yOffset): x and y [outer, rows,
+ * columns], bias [rows, columns], or no bias when biasOffset is -1. Offsets count floats.
+ */
+static napi_value softmax_forward(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  if (!read_arguments(env, info, 7, argv, "softmaxForward")) return NULL;
+  size_t heap_count = 0;
+  float *heap = mb_heap(env, argv[0], &heap_count);
+  if (heap == NULL) return NULL;
+  static const char *const shape_names[] = {"outer", "rows", "columns", "xOffset"};
+  size_t sizes[4];
+  if (!read_sizes(env, argv, 1, 4, shape_names, sizes)) return NULL;
+  const size_t outer = sizes[0], rows = sizes[1], columns = sizes[2], x_offset = sizes[3];
+  double bias_argument = 0;
+  if (napi_get_value_double(env, argv[5], &bias_argument) != napi_ok) {
+    napi_throw_type_error(env, NULL, "softmaxForward: biasOffset must be a number");
+    return NULL;
+  }
+  const bool has_bias = bias_argument != -1;
+  size_t bias_offset = 0, y_offset = 0;
+  if ((has_bias && !mb_get_size(env, argv[5], "biasOffset", &bias_offset)) || !mb_get_size(env, argv[6], "yOffset", &y_offset)) {
+    return NULL;
+  }
+
+  size_t slice_total = 0, value_total = 0;
+  if (!checked_product(env, rows, columns, &slice_total, "softmaxForward") ||
+      !checked_product(env, outer, slice_total, &value_total, "softmaxForward")) {
+    return NULL;
+  }
+  if (!mb_check_span(env, heap_count, x_offset, value_total, "softmaxForward: x") ||
+      (has_bias && !mb_check_span(env, heap_count, bias_offset, slice_total, "softmaxForward: bias")) ||
+      !mb_check_span(env, heap_count, y_offset, value_total, "softmaxForward: y")) {
+    return NULL;
+  }
+  if (value_total == 0) return NULL;
+
+  softmax_job job = {
+      .rows = rows,
+      .columns = columns,
+      .x = heap + x_offset,
+      .bias = has_bias ? heap + bias_offset : NULL,
+      .y = heap + y_offset,
+  };
+  mb_parallel_for(outer * rows, row_grain(columns), softmax_forward_rows, &job);
+  return NULL;
+}
+
+/* softmaxBackward(heap, rows, columns, yOffset, dyOffset, dxOffset): y, dy and dx [rows, columns]. */
+static napi_value softmax_backward(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  if (!read_arguments(env, info, 6, argv, "softmaxBackward")) return NULL;
+  size_t heap_count = 0;
+  float *heap = mb_heap(env, argv[0], &heap_count);
+  if (heap == NULL) return NULL;
+  static const char *const names[] = {"rows", "columns", "yOffset", "dyOffset", "dxOffset"};
+  size_t sizes[5];
+  if (!read_sizes(env, argv, 1, 5, names, sizes)) return NULL;
+  const size_t rows = sizes[0], columns = sizes[1];
+  size_t value_total = 0;
+  if (!checked_product(env, rows, columns, &value_total, "softmaxBackward")) return NULL;
+  if (!mb_check_span(env, heap_count, sizes[2], value_total, "softmaxBackward: y") ||
+      !mb_check_span(env, heap_count, sizes[3], value_total, "softmaxBackward: dy") ||
+      !mb_check_span(env, heap_count, sizes[4], value_total, "softmaxBackward: dx")) {
+    return NULL;
+  }
+  if (value_total == 0) return NULL;
+
+  softmax_job job = {.rows = rows, .columns = columns, .y = heap + sizes[2], .dy = heap + sizes[3], .dx = heap + sizes[4]};
+  mb_parallel_for(rows, row_grain(columns), softmax_backward_rows, &job);
+  return NULL;
+}
+
 /* ---- testing hooks -------------------------------------------------------------------------- */
 
 /*
@@ -556,6 +727,8 @@ bool mb_init_fused(napi_env env, napi_value exports) {
       {"geluBackward", NULL, gelu_backward, NULL, NULL, NULL, napi_default, NULL},
       {"layerNormForward", NULL, layer_norm_forward, NULL, NULL, NULL, napi_default, NULL},
       {"layerNormBackward", NULL, layer_norm_backward, NULL, NULL, NULL, napi_default, NULL},
+      {"softmaxForward", NULL, softmax_forward, NULL, NULL, NULL, napi_default, NULL},
+      {"softmaxBackward", NULL, softmax_backward, NULL, NULL, NULL, napi_default, NULL},
       {"expFloat", NULL, exp_in_place, NULL, NULL, NULL, napi_default, NULL},
       {"sigmoidFloat", NULL, sigmoid_in_place, NULL, NULL, NULL, napi_default, NULL},
   };

@@ -28,7 +28,14 @@ export {
   SUM_OF_SQUARES_KERNEL,
   type AdamWKernelAttrs,
 } from './kernels/native_train.js';
-export { GELU_GRAD_KERNEL, GELU_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from './kernels/native_fused.js';
+export {
+  GELU_GRAD_KERNEL,
+  GELU_KERNEL,
+  LAYER_NORM_GRAD_KERNEL,
+  LAYER_NORM_KERNEL,
+  SOFTMAX_GRAD_KERNEL,
+  SOFTMAX_KERNEL,
+} from './kernels/native_fused.js';
 export {
   describeBackend,
   type BackendDescription,

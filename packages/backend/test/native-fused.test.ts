@@ -4,6 +4,8 @@ import {
   GELU_KERNEL,
   LAYER_NORM_GRAD_KERNEL,
   LAYER_NORM_KERNEL,
+  SOFTMAX_GRAD_KERNEL,
+  SOFTMAX_KERNEL,
   hasKernel,
   initBackend,
   nativeCustomKernels,
@@ -13,7 +15,7 @@ import {
 import { loadNativeKernels } from '../src/kernels/native.js';
 import { expectClose, runOn, values, type Readout } from './compare.js';
 
-const FUSED_KERNELS = [GELU_KERNEL, GELU_GRAD_KERNEL, LAYER_NORM_KERNEL, LAYER_NORM_GRAD_KERNEL];
+const FUSED_KERNELS = [GELU_KERNEL, GELU_GRAD_KERNEL, LAYER_NORM_KERNEL, LAYER_NORM_GRAD_KERNEL, SOFTMAX_KERNEL, SOFTMAX_GRAD_KERNEL];
 
 /** The testing hooks of native/fused.c: exp_float and sigmoid_float applied in place. */
 interface FusedHooks {
@@ -77,6 +79,38 @@ function layerNormCase(layerNorm: LayerNorm, groups: number, rows: number, colum
     const loss = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(layerNorm(a, g, b, 1e-5), weights));
     return [layerNorm(x, gamma, beta, 1e-5), ...tf.grads(loss)([x, gamma, beta])];
   };
+}
+
+/** Softmax over the last axis, of x or of x plus a bias added to each [rows, columns] slice. */
+type Softmax = (x: tf.Tensor, bias?: tf.Tensor) => tf.Tensor;
+
+const compositeSoftmax: Softmax = (x, bias) => tf.softmax(bias === undefined ? x : tf.add(x, bias));
+
+const fusedSoftmax: Softmax = (x, bias) =>
+  tf.engine().runKernel(SOFTMAX_KERNEL, bias === undefined ? { x } : { x, bias }) as tf.Tensor;
+
+/**
+ * Builds the softmax's value and the gradients of x and, when `biasValues` is given, of the bias
+ * [rows, columns] (x's last two axes).
+ */
+function softmaxCase(softmax: Softmax, shape: number[], input?: Float32Array, biasValues?: Float32Array) {
+  return () => {
+    const x = tf.tensor(input ?? values(size(shape), 10).map((v) => v * 8), shape);
+    const weights = tf.tensor(values(size(shape), 11), shape);
+    if (biasValues === undefined) {
+      return [softmax(x), tf.grad((a: tf.Tensor) => tf.sum(tf.mul(softmax(a), weights)))(x)];
+    }
+    const bias = tf.tensor(biasValues, shape.slice(-2));
+    const loss = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(softmax(a, b), weights));
+    return [softmax(x, bias), ...tf.grads(loss)([x, bias])];
+  };
+}
+
+/** A causal attention mask [time, time]: 0 on and below the diagonal, `masked` above it. */
+function causalMask(time: number, masked: number): Float32Array {
+  const mask = new Float32Array(time * time);
+  for (let row = 0; row < time; row++) mask.fill(masked, row * time + row + 1, (row + 1) * time);
+  return mask;
 }
 
 /** Asserts that NaN, +inf and -inf sit at the same places, and that the finite values agree. */
@@ -218,6 +252,50 @@ describe.runIf(nativeAvailable)('native fused kernels', () => {
     });
   }
 
+  // [64, 64, 64] is the attention's [batch * heads, time, time] at the quick suite's size and exceeds
+  // the row grain. The biased cases add a causal mask to each [time, time] slice.
+  const SOFTMAX_CASES: [number[], number | null][] = [
+    [[1], null],
+    [[3], null],
+    [[5, 17], null],
+    [[2, 3, 264], null],
+    [[1, 1], 0],
+    [[5, 17], -1e9],
+    [[3, 7, 7], -Infinity],
+    [[64, 64, 64], -1e9],
+  ];
+  for (const [shape, masked] of SOFTMAX_CASES) {
+    const label = masked === null ? '' : ` with a causal mask of ${masked}`;
+    it(`softmax matches tfjs's on cpu for [${shape.join(', ')}]${label}`, async () => {
+      const time = shape[shape.length - 1];
+      const bias = masked === null ? undefined : causalMask(time, masked).slice(0, shape[shape.length - 2] * time);
+      const reference = await runOn('cpu', softmaxCase(compositeSoftmax, shape, undefined, bias));
+      const actual = await runOn('wasm', softmaxCase(fusedSoftmax, shape, undefined, bias));
+      expectClose(actual, reference, 1e-5);
+    });
+  }
+
+  it('softmax propagates NaN and infinities like tfjs', async () => {
+    // Rows: a NaN, +inf, -inf, all -inf, a value near the float maximum, and ordinary values.
+    const input = new Float32Array([1, NaN, 2, Infinity, 0, 1, -Infinity, 3, 1, -Infinity, -Infinity, -Infinity, 3e38, 1, 2, 0.5, -0.5, 4]);
+    const reference = await runOn('cpu', softmaxCase(compositeSoftmax, [6, 3], input));
+    const actual = await runOn('wasm', softmaxCase(fusedSoftmax, [6, 3], input));
+    expectSameSpecials(actual, reference, 1e-5);
+    // Row 2, [-inf, 3, 1]: the -inf entry gets 0 and the others share 1.
+    expect(actual[0].values[6]).toBe(0);
+    expect(actual[0].values[7]).toBeCloseTo(Math.exp(3) / (Math.exp(3) + Math.exp(1)), 6);
+    expect(actual[0].values.slice(3, 6).every(Number.isNaN)).toBe(true);
+    expect(actual[0].values.slice(15).some(Number.isNaN)).toBe(false);
+  });
+
+  it('softmax gradient follows tfjs for a given y and dy', async () => {
+    // dx = dy y - sum(dy y) y: with y = [0.25, 0.75] and dy = [1, 3], sum(dy y) = 2.5.
+    const [dx] = await runOn('wasm', () =>
+      tf.engine().runKernel(SOFTMAX_GRAD_KERNEL, { y: tf.tensor2d([[0.25, 0.75]]), dy: tf.tensor2d([[1, 3]]) }) as tf.Tensor,
+    );
+    expect(dx.values).toEqual([0.25 - 2.5 * 0.25, 2.25 - 2.5 * 0.75]);
+  });
+
   it('layer norm returns the per-row mean and inverse std', async () => {
     const [y, mean, inverseStd] = await runOn('wasm', () => {
       const x = tf.tensor2d([[1, 2, 3, 6], [-1, -1, -1, -1]]);
@@ -268,7 +346,10 @@ describe.runIf(nativeAvailable)('native fused kernels', () => {
     const x = tf.tensor3d(values(2 * 40 * 17, 9), [2, 40, 17]);
     const gamma = tf.ones([2, 17]);
     const beta = tf.zeros([2, 17]);
+    const mask = tf.tensor2d(causalMask(40, -1e9).slice(0, 40 * 17), [40, 17]);
     const run = () => {
+      const attention = tf.grads((a: tf.Tensor, m: tf.Tensor) => tf.sum(fusedSoftmax(a, m)))([x, mask]);
+      tf.dispose(attention);
       const [y, mean, inverseStd] = tf.engine().runKernel(LAYER_NORM_KERNEL, { x, gamma, beta }, { epsilon: 1e-5 }) as tf.Tensor[];
       const activated = fusedGelu(y);
       const gradients = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(fusedGelu(fusedLayerNorm(a, g, b, 1e-5))))([
@@ -283,7 +364,7 @@ describe.runIf(nativeAvailable)('native fused kernels', () => {
     for (let i = 0; i < 3; i++) run();
     expect(tf.memory().numTensors).toBe(tensors);
     expect(backend.numDataIds()).toBe(dataIds);
-    tf.dispose([x, gamma, beta]);
+    tf.dispose([x, gamma, beta, mask]);
   });
 
   it('rejects invalid inputs with the field and the value', async () => {
@@ -307,6 +388,9 @@ describe.runIf(nativeAvailable)('native fused kernels', () => {
     expect(run(LAYER_NORM_GRAD_KERNEL, { x, dy: x, gamma, mean: gamma, inverseStd: wide })).toThrow(
       'MoebenchLayerNormGrad: mean must have shape [4], received [3]',
     );
+    expect(run(SOFTMAX_KERNEL, { x, bias: gamma })).toThrow('MoebenchSoftmax: bias must have shape [4, 3], received [3]');
+    expect(run(SOFTMAX_KERNEL, { x: gamma, bias: gamma })).toThrow('x must have rank 2 or more with a bias, received [3]');
+    expect(run(SOFTMAX_GRAD_KERNEL, { y: x, dy: transposed })).toThrow('MoebenchSoftmaxGrad: dy must have shape [4, 3], received [3, 4]');
     tf.dispose([x, ints, gamma, transposed, wide, short]);
   });
 

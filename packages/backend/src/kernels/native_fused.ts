@@ -28,6 +28,22 @@ export const LAYER_NORM_KERNEL = 'MoebenchLayerNorm';
  */
 export const LAYER_NORM_GRAD_KERNEL = 'MoebenchLayerNormGrad';
 
+/**
+ * Softmax over the last axis, with tfjs's steps: y = e / sum(e) with e = exp(v - max(v)) per row, where
+ * v = x (rank 1 or more), or x + bias when the optional input `bias` [rows, columns] is given: then
+ * x [..., rows, columns] (rank 2 or more) gets the bias added to each [rows, columns] slice, as an
+ * attention mask is.
+ * Output: y of x's shape. Its registered gradient runs `SOFTMAX_GRAD_KERNEL` and returns gradients
+ * for x and bias.
+ */
+export const SOFTMAX_KERNEL = 'MoebenchSoftmax';
+
+/**
+ * The gradient of `SOFTMAX_KERNEL` over the last axis: inputs `y` (the softmax) and `dy` of equal
+ * shapes, output dx = dy y - sum(dy y) y per row, the form of tfjs's softmax gradient.
+ */
+export const SOFTMAX_GRAD_KERNEL = 'MoebenchSoftmaxGrad';
+
 /** The functions of native/fused.c. Offsets count float32 values from the start of the heap. */
 interface NativeFused {
   geluForward(heap: ArrayBufferLike, xOffset: number, yOffset: number, count: number): void;
@@ -59,9 +75,27 @@ interface NativeFused {
     dgammaOffset: number,
     dbetaOffset: number,
   ): void;
+  /** biasOffset is -1 for no bias. */
+  softmaxForward(
+    heap: ArrayBufferLike,
+    outer: number,
+    rows: number,
+    columns: number,
+    xOffset: number,
+    biasOffset: number,
+    yOffset: number,
+  ): void;
+  softmaxBackward(heap: ArrayBufferLike, rows: number, columns: number, yOffset: number, dyOffset: number, dxOffset: number): void;
 }
 
-const FUSED_FUNCTIONS = ['geluForward', 'geluBackward', 'layerNormForward', 'layerNormBackward'] as const;
+const FUSED_FUNCTIONS = [
+  'geluForward',
+  'geluBackward',
+  'layerNormForward',
+  'layerNormBackward',
+  'softmaxForward',
+  'softmaxBackward',
+] as const;
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
 
@@ -87,6 +121,8 @@ export function fusedKernelConfigs(addon: object): tf.KernelConfig[] {
     config(GELU_GRAD_KERNEL, (args) => geluBackward(fused, args)),
     config(LAYER_NORM_KERNEL, (args) => layerNormForward(fused, args)),
     config(LAYER_NORM_GRAD_KERNEL, (args) => layerNormBackward(fused, args)),
+    config(SOFTMAX_KERNEL, (args) => softmaxForward(fused, args)),
+    config(SOFTMAX_GRAD_KERNEL, (args) => softmaxBackward(fused, args)),
   ];
 }
 
@@ -258,7 +294,51 @@ function layerNormBackward(fused: NativeFused, args: KernelArgs): tf.TensorInfo[
   return [dx, dgamma, dbeta];
 }
 
-/** Registers the gradients of GELU_KERNEL and LAYER_NORM_KERNEL, unless registered already. */
+function softmaxForward(fused: NativeFused, args: KernelArgs): tf.TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const { x, bias } = args.inputs as { x: tf.TensorInfo; bias?: tf.TensorInfo };
+  requireFloat32(SOFTMAX_KERNEL, 'x', x);
+  const minimumRank = bias === undefined ? 1 : 2;
+  if (x.shape.length < minimumRank) {
+    const what = bias === undefined ? 'x must have rank 1 or more' : 'x must have rank 2 or more with a bias';
+    throw new RangeError(`${SOFTMAX_KERNEL}: ${what}, received ${shapeText(x.shape)}`);
+  }
+  // Without a bias, every row is its own slice.
+  const [rows, columns] = bias === undefined ? [1, x.shape[x.shape.length - 1]] : x.shape.slice(-2);
+  if (bias !== undefined) {
+    requireFloat32(SOFTMAX_KERNEL, 'bias', bias);
+    requireShape(SOFTMAX_KERNEL, 'bias', bias, [rows, columns]);
+  }
+  const out = backend.makeOutput(x.shape, 'float32');
+  const count = tf.util.sizeFromShape(x.shape);
+  if (count === 0) return out;
+
+  const xView = backend.typedArrayFromHeap(x);
+  const biasOffset = bias === undefined ? -1 : offsetOf(backend.typedArrayFromHeap(bias));
+  const outView = backend.typedArrayFromHeap(out);
+  const slices = count / (rows * columns);
+  fused.softmaxForward(outView.buffer, slices, rows, columns, offsetOf(xView), biasOffset, offsetOf(outView));
+  return out;
+}
+
+function softmaxBackward(fused: NativeFused, args: KernelArgs): tf.TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const { y, dy } = args.inputs as { y: tf.TensorInfo; dy: tf.TensorInfo };
+  requireFloat32(SOFTMAX_GRAD_KERNEL, 'y', y);
+  requireFloat32(SOFTMAX_GRAD_KERNEL, 'dy', dy);
+  if (y.shape.length < 1) throw new RangeError(`${SOFTMAX_GRAD_KERNEL}: y must have rank 1 or more, received []`);
+  requireShape(SOFTMAX_GRAD_KERNEL, 'dy', dy, y.shape);
+  const out = backend.makeOutput(y.shape, 'float32');
+  const count = tf.util.sizeFromShape(y.shape);
+  if (count === 0) return out;
+
+  const columns = y.shape[y.shape.length - 1];
+  const [yView, dyView, outView] = [y, dy, out].map((info) => backend.typedArrayFromHeap(info));
+  fused.softmaxBackward(outView.buffer, count / columns, columns, offsetOf(yView), offsetOf(dyView), offsetOf(outView));
+  return out;
+}
+
+/** Registers the gradients of the GELU, layer-norm and softmax kernels, unless registered already. */
 function registerGradients(): void {
   if (tf.getGradient(GELU_KERNEL) === undefined) {
     tf.registerGradient({
@@ -283,6 +363,20 @@ function registerGradients(): void {
         const dy = (dys as tf.Tensor[])[0];
         const [dx, dgamma, dbeta] = tf.engine().runKernel(LAYER_NORM_GRAD_KERNEL, { x, dy, gamma, mean, inverseStd }) as tf.Tensor[];
         return { x: () => dx, gamma: () => dgamma, beta: () => dbeta };
+      },
+    });
+  }
+  if (tf.getGradient(SOFTMAX_KERNEL) === undefined) {
+    tf.registerGradient({
+      kernelName: SOFTMAX_KERNEL,
+      outputsToSave: [true],
+      gradFunc: (dy, saved) => {
+        // As for the layer norm, the kernel runs once here, and both inputs' gradients come from it.
+        const [y] = saved;
+        const dx = tf.engine().runKernel(SOFTMAX_GRAD_KERNEL, { y, dy: dy as tf.Tensor }) as tf.Tensor;
+        const leadingAxes = y.shape.slice(0, -2).map((_, axis) => axis);
+        // A separate tensor even for rank 2: tfjs may dispose one input's gradient after adding it up.
+        return { x: () => dx, bias: () => (leadingAxes.length === 0 ? tf.clone(dx) : tf.sum(dx, leadingAxes)) };
       },
     });
   }
