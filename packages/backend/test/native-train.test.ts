@@ -41,14 +41,37 @@ function expectSameValues(actual: Readout[], expected: Readout[], tolerance: num
     expect(actual[t].shape, `shape of output ${t}`).toEqual(expected[t].shape);
     const a = actual[t].values;
     const e = expected[t].values;
-    for (let i = 0; i < e.length; i++) {
-      if (!Number.isFinite(e[i])) {
-        expect(a[i], `output ${t}[${i}]`).toBe(e[i]);
-      } else {
-        expect(Math.abs(a[i] - e[i]), `output ${t}[${i}]: ${a[i]} against ${e[i]}`).toBeLessThanOrEqual(tolerance * (1 + Math.abs(e[i])));
-      }
+    // One assertion per output: an expect call per element would dominate the run time.
+    let firstMismatch = -1;
+    for (let i = 0; i < e.length && firstMismatch < 0; i++) {
+      const same = Number.isFinite(e[i]) ? Math.abs(a[i] - e[i]) <= tolerance * (1 + Math.abs(e[i])) : Object.is(a[i], e[i]);
+      if (!same) firstMismatch = i;
     }
+    const detail = firstMismatch < 0 ? '' : `${a[firstMismatch]} against ${e[firstMismatch]}`;
+    expect(firstMismatch, `output ${t}: first mismatch at index ${firstMismatch}: ${detail}`).toBe(-1);
   }
+}
+
+/** Copies a tensor's data as bytes, so that results compare bit for bit (NaN included) and fast. */
+function bytesOf(tensor: tf.Tensor): Buffer {
+  const data = tensor.dataSync() as Float32Array;
+  return Buffer.from(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
+}
+
+/**
+ * Runs `build` under tf.tidy and returns its outputs' bytes. The bytes leave the tidy through a
+ * closure, because tidy walks every element of a returned typed array looking for tensors.
+ */
+function bytesUnderTidy(build: () => tf.Tensor[]): Buffer[] {
+  let bytes: Buffer[] = [];
+  tf.tidy(() => {
+    bytes = build().map(bytesOf);
+  });
+  return bytes;
+}
+
+function sameBytes(a: Buffer[], b: Buffer[]): boolean {
+  return a.length === b.length && a.every((bytes, i) => bytes.equals(b[i]));
 }
 
 /** Blocks the thread for `milliseconds`. */
@@ -194,8 +217,9 @@ describe.runIf(nativeAvailable)('native AdamW kernel', () => {
   const CASES: [string, number[][], number[]][] = [
     ['a single element', [[1]], [1]],
     ['17 elements without decay', [[17]], [0]],
-    ['100003 elements, split over threads', [[100_003]], [1]],
-    ['four variables of mixed sizes in one call', [[3, 5], [17], [1], [300, 257]], [1, 0, 0, 1]],
+    // Above twice ADAMW_GRAIN (2^19 elements) in train.c, so two threads each take a piece.
+    ['1100003 elements, split over threads', [[1_100_003]], [1]],
+    ['four variables of mixed sizes in one call', [[3, 5], [17], [1], [1100, 1001]], [1, 0, 0, 1]],
   ];
   for (const [name, shapes, decays] of CASES) {
     it(`matches the composite update on cpu: ${name}`, async () => {
@@ -225,10 +249,10 @@ describe.runIf(nativeAvailable)('native AdamW kernel', () => {
 
   it('gives the same bits for any thread count', async () => {
     await initBackend('wasm');
-    const build = () => kernelAdamW(adamwInputs([[70_001], [5]], 3), foldedConstants([1, 0]));
-    const results = [1, 2, 3].map((threads) => withThreads(threads, () => tf.tidy(() => build().map((t) => Array.from(t.dataSync())))));
-    expect(results[1]).toEqual(results[0]);
-    expect(results[2]).toEqual(results[0]);
+    const build = () => kernelAdamW(adamwInputs([[1_100_001], [5]], 3), foldedConstants([1, 0]));
+    const results = [1, 2, 3].map((threads) => withThreads(threads, () => bytesUnderTidy(build)));
+    expect(sameBytes(results[1], results[0])).toBe(true);
+    expect(sameBytes(results[2], results[0])).toBe(true);
   });
 
   it('rejects mismatched shapes, dtypes, decays and constants', async () => {
@@ -262,7 +286,8 @@ describe.runIf(nativeAvailable)('native sum of squares kernel', () => {
     ['one element', [1]],
     ['17 elements', [17]],
     ['one block exactly', [8192]],
-    ['many tensors crossing block boundaries, split over threads', [5000, 1, 17, 8191, 100_003, 3]],
+    // Above twice SQUARES_GRAIN (2^20 elements) in train.c, so two threads each take a piece.
+    ['many tensors crossing block boundaries, split over threads', [5000, 1, 17, 8191, 2_200_003, 3]],
   ];
   for (const [name, sizes] of CASES) {
     it(`matches a float64 sum and the cpu composite: ${name}`, async () => {
@@ -297,7 +322,7 @@ describe.runIf(nativeAvailable)('native sum of squares kernel', () => {
 
   it('gives the same bits for any thread count', async () => {
     await initBackend('wasm');
-    const sizes = [70_001, 5, 40_000, 9_000];
+    const sizes = [1_200_001, 5, 1_000_000, 9_000];
     const build = () => tf.tidy(() => kernelSum(sizes.map((size, i) => tf.tensor1d(values(size, i + 7)))).dataSync()[0]);
     const results = [1, 2, 3, 4].map((threads) => withThreads(threads, build));
     expect(new Set(results).size).toBe(1);
@@ -350,7 +375,8 @@ describe.runIf(nativeAvailable)('native softmax cross-entropy kernels', () => {
     ['two classes', [3], 2],
     ['one row', [1], 256],
     ['17 classes over a 3-D batch', [2, 3], 17],
-    ['600 rows of 300 classes, split over threads', [600], 300],
+    // Above twice SOFTMAX_GRAIN (2^17 logits) in train.c, so two threads each take a piece.
+    ['1000 rows of 300 classes, split over threads', [1000], 300],
   ];
   for (const [name, rowShape, vocab] of CASES) {
     it(`matches the composite loss and gradient on cpu: ${name}`, async () => {
@@ -418,14 +444,14 @@ describe.runIf(nativeAvailable)('native softmax cross-entropy kernels', () => {
   it('gives the same bits for any thread count', async () => {
     await initBackend('wasm');
     const build = () =>
-      tf.tidy(() => {
-        const logits = tf.tensor2d(logitValues(500, 257, 2), [500, 257]);
-        const labels = tf.tensor1d(labelValues(500, 257, 3), 'int32');
-        return kernelLossAndGradient(logits, labels, tf.ones([500])).map((t) => Array.from(t.dataSync()));
+      bytesUnderTidy(() => {
+        const logits = tf.tensor2d(logitValues(1100, 257, 2), [1100, 257]);
+        const labels = tf.tensor1d(labelValues(1100, 257, 3), 'int32');
+        return kernelLossAndGradient(logits, labels, tf.ones([1100]));
       });
     const results = [1, 2, 3].map((threads) => withThreads(threads, build));
-    expect(results[1]).toEqual(results[0]);
-    expect(results[2]).toEqual(results[0]);
+    expect(sameBytes(results[1], results[0])).toBe(true);
+    expect(sameBytes(results[2], results[0])).toBe(true);
   });
 
   it('rejects labels outside the vocabulary and frees its outputs', async () => {
