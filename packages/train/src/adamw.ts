@@ -1,4 +1,4 @@
-import { tf } from '@moebench/backend';
+import { ADAMW_KERNEL, hasKernel, tf, type AdamWKernelAttrs } from '@moebench/backend';
 
 /** Options of `AdamW`. */
 export interface AdamWOptions {
@@ -26,6 +26,9 @@ export interface AdamWState {
   /** Second-moment estimate of each variable. */
   secondMoments: Float32Array[];
 }
+
+/** The update's folded constants (see `AdamW.apply`), as float64 numbers; both paths round them to float32. */
+type AdamWConstants = Omit<AdamWKernelAttrs, 'decays'>;
 
 /**
  * Adam with decoupled weight decay (Loshchilov and Hutter, "Decoupled Weight Decay Regularization").
@@ -84,6 +87,8 @@ export class AdamW {
    *   m <- beta1 m + ((1 - beta1) s) g;  v <- beta2 v + ((1 - beta2) s^2) g^2
    *   p <- (1 - lr weightDecay) p - (lr sqrt(c2) / c1) m / (sqrt(v) + epsilon sqrt(c2))
    * which is the update in the class comment with numerator and denominator multiplied by sqrt(c2).
+   * When the backend has the native ADAMW_KERNEL (wasm with the addon), the whole update is that
+   * one kernel, with the same constants and float32 operations in the same order.
    */
   apply(gradients: readonly tf.Tensor[], learningRate: number, gradientScale = 1): void {
     if (gradients.length !== this.variables.length) {
@@ -106,16 +111,51 @@ export class AdamW {
     this.stepCount += 1;
     const t = this.stepCount;
     const rootSecondCorrection = Math.sqrt(1 - this.beta2 ** t);
+    const constants: AdamWConstants = {
+      beta1: this.beta1,
+      gradientWeight1: (1 - this.beta1) * gradientScale,
+      beta2: this.beta2,
+      gradientWeight2: (1 - this.beta2) * gradientScale * gradientScale,
+      epsilon: this.epsilon * rootSecondCorrection,
+      stepSize: (learningRate * rootSecondCorrection) / (1 - this.beta1 ** t),
+      decayFactor: 1 - learningRate * this.weightDecay,
+    };
+    if (hasKernel(ADAMW_KERNEL) && this.allFloat32(gradients)) this.applyFused(gradients, constants);
+    else this.applyComposite(gradients, constants);
+  }
 
+  /** Applies the update as one native kernel call for every variable (see the backend's ADAMW_KERNEL). */
+  private applyFused(gradients: readonly tf.Tensor[], constants: AdamWConstants): void {
+    const inputs: tf.NamedTensorMap = {};
+    const decays: number[] = [];
+    this.variables.forEach((variable, i) => {
+      inputs[`param${i}`] = variable;
+      inputs[`firstMoment${i}`] = this.firstMoments[i];
+      inputs[`secondMoment${i}`] = this.secondMoments[i];
+      inputs[`gradient${i}`] = gradients[i];
+      decays.push(this.decayMask[i] && this.weightDecay > 0 ? 1 : 0);
+    });
+    const attrs: AdamWKernelAttrs = { ...constants, decays };
+    const outputs = tf.engine().runKernel(ADAMW_KERNEL, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+    this.variables.forEach((variable, i) => {
+      variable.assign(outputs[3 * i]);
+      this.firstMoments[i].assign(outputs[3 * i + 1]);
+      this.secondMoments[i].assign(outputs[3 * i + 2]);
+    });
+    tf.dispose(outputs);
+  }
+
+  /** Applies the update as tfjs ops, for backends without the fused kernel: 12 kernels per variable, 13 with decay. */
+  private applyComposite(gradients: readonly tf.Tensor[], constants: AdamWConstants): void {
     tf.tidy(() => {
       // One scalar per constant for the whole update, not one per variable and use.
-      const beta1 = tf.scalar(this.beta1);
-      const gradientWeight1 = tf.scalar((1 - this.beta1) * gradientScale);
-      const beta2 = tf.scalar(this.beta2);
-      const gradientWeight2 = tf.scalar((1 - this.beta2) * gradientScale * gradientScale);
-      const epsilon = tf.scalar(this.epsilon * rootSecondCorrection);
-      const stepSize = tf.scalar((learningRate * rootSecondCorrection) / (1 - this.beta1 ** t));
-      const keep = tf.scalar(1 - learningRate * this.weightDecay);
+      const beta1 = tf.scalar(constants.beta1);
+      const gradientWeight1 = tf.scalar(constants.gradientWeight1);
+      const beta2 = tf.scalar(constants.beta2);
+      const gradientWeight2 = tf.scalar(constants.gradientWeight2);
+      const epsilon = tf.scalar(constants.epsilon);
+      const stepSize = tf.scalar(constants.stepSize);
+      const keep = tf.scalar(constants.decayFactor);
       for (let i = 0; i < this.variables.length; i++) {
         const variable = this.variables[i];
         const gradient = gradients[i];
@@ -129,6 +169,10 @@ export class AdamW {
         variable.assign(tf.sub(decayed, update));
       }
     });
+  }
+
+  private allFloat32(gradients: readonly tf.Tensor[]): boolean {
+    return this.variables.every((variable, i) => variable.dtype === 'float32' && gradients[i].dtype === 'float32');
   }
 
   /** Copies the moments and step count out of the backend. */

@@ -1,4 +1,4 @@
-import { tf } from '@moebench/backend';
+import { SUM_OF_SQUARES_KERNEL, hasKernel, tf } from '@moebench/backend';
 
 /** Result of `clipByGlobalNorm`. */
 export interface ClippedGradients {
@@ -20,8 +20,9 @@ export interface ClipScale {
  * Measures the global L2 norm of a list of gradients, sqrt(sum of g^2 over every element of every
  * gradient), and returns the factor that brings it down to `maxNorm`: maxNorm / norm when the norm
  * is larger, else 1. A `maxNorm` of Infinity or 0 turns clipping off (scale 1) but still measures
- * the norm. The norm is one sum of squares per gradient, one addN and one read from the backend.
- * Pass the scale to `AdamW.apply` to clip without copying the gradients.
+ * the norm. The norm is one sum of squares per gradient, one addN and one read from the backend,
+ * or, where the backend has the native SUM_OF_SQUARES_KERNEL, one kernel call (squares added in
+ * float64) and one read. Pass the scale to `AdamW.apply` to clip without copying the gradients.
  */
 export function clipScale(gradients: readonly tf.Tensor[], maxNorm: number): ClipScale {
   return measure(gradients, maxNorm, 'clipScale');
@@ -33,6 +34,12 @@ function measure(gradients: readonly tf.Tensor[], maxNorm: number, caller: strin
   }
   const norm = tf.tidy(() => {
     if (gradients.length === 0) return 0;
+    if (hasKernel(SUM_OF_SQUARES_KERNEL) && gradients.every((gradient) => gradient.dtype === 'float32')) {
+      const inputs: tf.NamedTensorMap = {};
+      gradients.forEach((gradient, i) => (inputs[`x${i}`] = gradient));
+      const sum = tf.engine().runKernel(SUM_OF_SQUARES_KERNEL, inputs) as tf.Tensor;
+      return Math.sqrt(sum.dataSync()[0]);
+    }
     const squares = gradients.map((gradient) => tf.sum(tf.square(gradient)));
     return Math.sqrt(tf.addN(squares).dataSync()[0]);
   });
