@@ -116,6 +116,21 @@ describe.each(['cpu', 'wasm'] as const)('moe machinery on %s', (backend) => {
     });
   });
 
+  it('keeps a dropped second choice at zero', () => {
+    tf.tidy(() => {
+      // Expert 0 slots: [1, 2], [3, 4]; expert 1 slots: [10, 20], [30, 40].
+      const outputs = tf.tensor3d([[[1, 2], [3, 4]], [[10, 20], [30, 40]]]);
+      // Token 0 keeps both choices; token 1 keeps its first and loses its second, whose gate is NaN.
+      const plan = planOf({
+        numExperts: 2, k: 2, capacity: 2,
+        experts: Int32Array.from([0, 1, 1, 0]), slots: Int32Array.from([0, 0, 1, -1]), gates: [[0.5, 0.25], [2, Number.NaN]],
+      });
+      expect(values(combine(outputs, plan))).toEqual([0.5 * 1 + 0.25 * 10, 0.5 * 2 + 0.25 * 20, 2 * 30, 2 * 40]);
+      const gateGradient = tf.grad((gates: tf.Tensor) => tf.sum(combine(outputs, { ...plan, gates: gates as tf.Tensor2D })))(plan.gates);
+      expect(values(gateGradient)).toEqual([3, 30, 70, 0]);
+    });
+  });
+
   it('rejects a plan whose slots collide', () => {
     tf.tidy(() => {
       const plan = planOf({
