@@ -136,7 +136,7 @@ function ulpDistance(value: number, exact: number): number {
   return Math.abs(ordered(bits[0]) - ordered(bits[1]));
 }
 
-/** The worst ulp distance of `hook` from `reference` over `inputs`, and where it occurs. */
+/** Finds the worst ulp distance of `hook` from `reference` over `inputs`, and where it occurs. */
 function worstUlps(hook: (values: Float32Array) => void, reference: (x: number) => number, inputs: Float32Array) {
   const results = inputs.slice();
   hook(results);

@@ -56,9 +56,9 @@ export function gelu(x: tf.Tensor): tf.Tensor {
 }
 
 /**
- * Runs the fused layer-norm kernel on x [rows, columns] with gamma [columns], or x [groups, rows,
- * columns] with gamma [groups, columns], when the backend has it and the inputs suit it; returns
- * null otherwise. The kernel's gradient is registered with it.
+ * Runs the fused layer-norm kernel when the backend has it and the inputs are float32, and returns
+ * null otherwise. x is [rows, columns] with gamma [columns], or [groups, rows, columns] with gamma
+ * [groups, columns]. The kernel's gradient is registered with it.
  */
 function fusedLayerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): tf.Tensor | null {
   const float32 = x.dtype === 'float32' && gamma.dtype === 'float32' && beta.dtype === 'float32';

@@ -22,7 +22,7 @@ const NO_NATIVE: Setting = { backend: 'wasm', options: { nativeKernels: false } 
 
 const nativeAvailable = (await initBackend('wasm')) && wasmKernelState().nativeStatus.available;
 
-/** Deterministic pseudo-random values in [-1, 1) (a xorshift generator; no tf.random). */
+/** Deterministic pseudo-random values in [-1, 1) from a xorshift generator, not tf.random. */
 function noise(size: number, seed: number): Float32Array {
   const out = new Float32Array(size);
   let state = (seed * 2654435761) >>> 0 || 1;

@@ -100,11 +100,10 @@ const FUSED_FUNCTIONS = [
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
 
 /**
- * The fused element-wise kernels of the native addon (native/fused.c), as kernel configs for the
- * wasm backend, and their gradients. Registered only while the native kernels are active, and ops
- * check `hasKernel` before they use one. The gradients are registered here, once, with tfjs's
- * global gradient registry. Returns no configs when the addon lacks the functions (an addon built
- * from older sources).
+ * Builds the wasm kernel configs of the native addon's fused element-wise kernels (native/fused.c)
+ * and registers their gradients with tfjs, once. The configs are registered only while the native
+ * kernels are active, and ops check `hasKernel` before they use one. Returns no configs when the
+ * addon lacks the functions (an addon built from older sources).
  */
 export function fusedKernelConfigs(addon: object): tf.KernelConfig[] {
   const functions = addon as Partial<Record<(typeof FUSED_FUNCTIONS)[number], unknown>>;
