@@ -118,7 +118,9 @@ export function causalAttention(
         const dProbabilities = tf.matMul(dMixed, savedV, false, true);
         const dV = tf.matMul(savedProbabilities, dMixed, true, false);
         const dyTimesY = tf.mul(dProbabilities, savedProbabilities);
-        const dScores = tf.sub(dyTimesY, tf.mul(tf.sum(dyTimesY, -1, true), savedProbabilities)) as tf.Tensor3D;
+        // The sum over the last axis as a product with ones, several times faster than Sum on wasm.
+        const rowSums = tf.reshape(tf.matMul(tf.reshape(dyTimesY, [batch * heads * time, time]), tf.ones([time, 1])), [batch * heads, time, 1]);
+        const dScores = tf.sub(dyTimesY, tf.mul(rowSums, savedProbabilities)) as tf.Tensor3D;
         const dQ = tf.mul(tf.matMul(dScores, savedK), scale);
         const dK = tf.matMul(dScores, savedQ, true, false);
         // [3d, batch * time]: the transpose of the projection's output gradient, built by joining
