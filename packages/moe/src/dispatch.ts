@@ -104,33 +104,19 @@ export function combine(expertOutputs: tf.Tensor3D, plan: RoutingPlan): tf.Tenso
   const tokens = plan.experts.length / k;
   checkPlan(plan, tokens, 'combine');
   const indices = combineIndices(plan);
-  // The choices in choice-major order (every token's first choice, then every token's second, ...).
-  // The sum over choices is then one product with a ones row, because on wasm summing [S, k, d] over
-  // its middle axis takes several times longer.
-  const choiceMajorRows = new Int32Array(indices.length);
-  const kept = new Uint8Array(indices.length);
-  for (let choice = 0; choice < k; choice++) {
-    for (let token = 0; token < tokens; token++) {
-      const index = token * k + choice;
-      choiceMajorRows[choice * tokens + token] = indices[index];
-      kept[choice * tokens + token] = plan.slots[index] >= 0 ? 1 : 0;
-    }
-  }
+  const kept = new Uint8Array(plan.slots.length);
+  for (let index = 0; index < kept.length; index++) kept[index] = plan.slots[index] >= 0 ? 1 : 0;
 
   return tf.tidy(() => {
     const flat = tf.reshape(expertOutputs, [numExperts * capacity, dModel]);
     const padded = tf.pad(flat, [[0, 1], [0, 0]]); // [E * C + 1, d], last row zero
-    const rows = tf.gather(padded, tf.tensor1d(choiceMajorRows, 'int32')); // [k * S, d], choice-major
+    const rows = tf.gather(padded, tf.tensor1d(indices, 'int32')); // [S * k, d]
 
     // `where` rather than a multiply by the mask, so a NaN or infinite gate on a dropped choice cannot leak.
-    if (k === 1) {
-      const gates = tf.where(tf.tensor2d(kept, [tokens, 1], 'bool'), plan.gates, tf.zerosLike(plan.gates)); // [S, 1]
-      return tf.mul(rows, gates) as tf.Tensor2D;
-    }
-    const choiceGates = tf.transpose(plan.gates); // [k, S]
-    const gates = tf.where(tf.tensor2d(kept, [k, tokens], 'bool'), choiceGates, tf.zerosLike(choiceGates));
-    const weighted = tf.mul(rows, tf.reshape(gates, [k * tokens, 1])); // [k * S, d]
-    const summed = tf.matMul(tf.ones([1, k]), tf.reshape(weighted, [k, tokens * dModel])); // [1, S * d]
-    return tf.reshape(summed, [tokens, dModel]) as tf.Tensor2D;
+    const keptMask = tf.tensor2d(kept, [tokens, k], 'bool');
+    const gates = tf.where(keptMask, plan.gates, tf.zerosLike(plan.gates)); // [S, k]
+    const weighted = tf.mul(rows, tf.reshape(gates, [tokens * k, 1])); // [S * k, d]
+    if (k === 1) return weighted as tf.Tensor2D;
+    return tf.sum(tf.reshape(weighted, [tokens, k, dModel]), 1) as tf.Tensor2D;
   });
 }
