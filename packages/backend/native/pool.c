@@ -39,6 +39,12 @@ static struct {
 } job;
 
 static atomic_uint_fast64_t generation;
+/*
+ * `generation` when the current workers were created. A worker compares against this value, not
+ * against what it reads once running: a job dispatched before a new thread first runs must still
+ * reach it, or the caller would wait for it forever.
+ */
+static uint_fast64_t start_generation;
 static atomic_int sleepers;
 static atomic_int unfinished; /* workers that have not yet finished the current job */
 
@@ -75,7 +81,7 @@ static uint_fast64_t wait_for_job(uint_fast64_t seen) {
 
 static void *worker_main(void *argument) {
   size_t index = (size_t)(uintptr_t)argument; /* 1 .. worker_total */
-  uint_fast64_t seen = atomic_load(&generation);
+  uint_fast64_t seen = start_generation;
   for (;;) {
     seen = wait_for_job(seen);
     bool stop = job.stop;
@@ -132,6 +138,7 @@ void mb_pool_set_threads(int threads) {
     worker_total = 0;
   }
   thread_total = 1;
+  start_generation = atomic_load(&generation);
   for (int i = 1; i < threads; i++) {
     if (pthread_create(&workers[worker_total], NULL, worker_main, (void *)(uintptr_t)i) != 0) break;
     worker_total++;

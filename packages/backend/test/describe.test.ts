@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { describeBackend, initBackend, tf } from '../src/index.js';
+import { describeBackend, initBackend, NATIVE_KERNELS, nativeCustomKernels, tf } from '../src/index.js';
 
 describe('describeBackend', () => {
   it('describes wasm facts and kernels', async () => {
@@ -27,12 +27,16 @@ describe('describeBackend', () => {
     const { wasm } = await describeBackend();
     const native = wasm!.nativeKernels;
     expect(native.active).toBe(info.nativeKernels);
-    expect(native.kernels).toEqual(['BatchMatMul', '_FusedMatMul']);
     if (native.available) {
+      // The replaced tfjs kernels first, then moebench's own fused kernels.
+      expect(native.kernels.slice(0, 2)).toEqual(['BatchMatMul', '_FusedMatMul']);
+      expect(native.kernels).toEqual([...NATIVE_KERNELS, ...nativeCustomKernels()]);
+      expect(native.kernels).toEqual(expect.arrayContaining(['MoebenchGelu', 'MoebenchLayerNorm', 'MoebenchAdamW', 'MoebenchSoftmaxCrossEntropy']));
       expect(native.active).toBe(true);
       expect(native.threads).toBeGreaterThanOrEqual(1);
       expect(native.blasConfig).toMatch(/OpenBLAS/);
     } else {
+      expect(native.kernels).toEqual(['BatchMatMul', '_FusedMatMul']);
       expect(native.active).toBe(false);
       expect(native.reason).toMatch(/build-native/);
     }

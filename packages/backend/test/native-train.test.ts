@@ -74,24 +74,14 @@ function sameBytes(a: Buffer[], b: Buffer[]): boolean {
   return a.length === b.length && a.every((bytes, i) => bytes.equals(b[i]));
 }
 
-/** Blocks the thread for `milliseconds`. */
-function pause(milliseconds: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, milliseconds);
-}
-
 /** Runs `body` with the native pool at `threads` threads, then restores the thread count. */
 function withThreads<T>(threads: number, body: () => T): T {
   const before = addon!.getThreads();
   addon!.setThreads(threads);
-  // NOTE: a worker that native/pool.c starts reads the job generation only once it runs, so a job
-  // dispatched before that never reaches it and the caller waits forever. The pause lets the new
-  // workers start first.
-  pause(50);
   try {
     return body();
   } finally {
     addon!.setThreads(before);
-    pause(50);
   }
 }
 
