@@ -129,7 +129,7 @@ static void gelu_forward_range(void *context, size_t begin, size_t end) {
 
 /*
  * dx = dy s (1 + x (1 - s) v'), with s the forward's gate and v' = GELU_SCALE (1 + 3 GELU_CUBIC
- * x^2) the derivative of its argument. The gate is recomputed, which costs less than saving it.
+ * x^2) the derivative of its argument. The gate is recomputed from x, so the forward saves only x.
  */
 static void gelu_backward_range(void *context, size_t begin, size_t end) {
   const gelu_job *job = context;
