@@ -25,7 +25,13 @@ interface FusedHooks {
   getThreads(): number;
 }
 
-const nativeAvailable = (await initBackend('wasm')) && wasmKernelState().nativeStatus.available;
+/** The native kernels on, whatever MOEBENCH_NATIVE_KERNELS and MOEBENCH_STOCK_KERNELS say. */
+const NATIVE = { stockKernels: false, nativeKernels: true } as const;
+
+/** Runs `build` on wasm with the native kernels (see `runOn`). */
+const runOnNative = (build: () => tf.Tensor | tf.Tensor[]) => runOn('wasm', build, NATIVE);
+
+const nativeAvailable = (await initBackend('wasm', NATIVE)) && wasmKernelState().nativeStatus.available;
 const hooks = loadNativeKernels().blas as unknown as FusedHooks | undefined;
 
 const GELU_SCALE = 2 * Math.sqrt(2 / Math.PI);
@@ -171,7 +177,7 @@ describe.runIf(nativeAvailable)('native fused kernels', () => {
   });
 
   it('registers with the native kernels only', async () => {
-    await initBackend('wasm');
+    await initBackend('wasm', NATIVE);
     for (const name of FUSED_KERNELS) expect(hasKernel(name), name).toBe(true);
     expect(nativeCustomKernels()).toEqual(expect.arrayContaining(FUSED_KERNELS));
 
@@ -180,7 +186,7 @@ describe.runIf(nativeAvailable)('native fused kernels', () => {
 
     await initBackend('cpu');
     for (const name of FUSED_KERNELS) expect(hasKernel(name), name).toBe(false);
-    await initBackend('wasm');
+    await initBackend('wasm', NATIVE);
     expect(hasKernel(GELU_KERNEL)).toBe(true);
   });
 
@@ -215,7 +221,7 @@ describe.runIf(nativeAvailable)('native fused kernels', () => {
   for (const shape of [[1], [3], [17], [1, 264], [5, 17], [33, 64], [1024, 264], [4, 256, 263]]) {
     it(`gelu matches the composite on cpu for [${shape.join(', ')}]`, async () => {
       const reference = await runOn('cpu', geluCase(compositeGelu, shape));
-      const actual = await runOn('wasm', geluCase(fusedGelu, shape));
+      const actual = await runOnNative(geluCase(fusedGelu, shape));
       expectClose(actual, reference, 1e-5);
     });
   }
@@ -223,7 +229,7 @@ describe.runIf(nativeAvailable)('native fused kernels', () => {
   it('gelu propagates NaN and infinities like the composite', async () => {
     const input = new Float32Array([NaN, Infinity, -Infinity, 1e20, -1e20, 0, -0, 3, -3, 1e-30, 20, -20, 9.5, -9.5]);
     const reference = await runOn('cpu', geluCase(compositeGelu, [input.length], input));
-    const actual = await runOn('wasm', geluCase(fusedGelu, [input.length], input));
+    const actual = await runOnNative(geluCase(fusedGelu, [input.length], input));
     expectSameSpecials(actual, reference, 1e-5);
     expect(Number.isNaN(actual[0].values[0])).toBe(true);
     expect(actual[0].values[1]).toBe(Infinity);
@@ -247,7 +253,7 @@ describe.runIf(nativeAvailable)('native fused kernels', () => {
     const label = groups === 0 ? `[${rows}, ${columns}]` : `[${groups}, ${rows}, ${columns}] with grouped gamma`;
     it(`layer norm matches the composite on cpu for ${label}`, async () => {
       const reference = await runOn('cpu', layerNormCase(compositeLayerNorm, groups, rows, columns));
-      const actual = await runOn('wasm', layerNormCase(fusedLayerNorm, groups, rows, columns));
+      const actual = await runOnNative(layerNormCase(fusedLayerNorm, groups, rows, columns));
       expectClose(actual, reference, 1e-5);
     });
   }
@@ -270,7 +276,7 @@ describe.runIf(nativeAvailable)('native fused kernels', () => {
       const time = shape[shape.length - 1];
       const bias = masked === null ? undefined : causalMask(time, masked).slice(0, shape[shape.length - 2] * time);
       const reference = await runOn('cpu', softmaxCase(compositeSoftmax, shape, undefined, bias));
-      const actual = await runOn('wasm', softmaxCase(fusedSoftmax, shape, undefined, bias));
+      const actual = await runOnNative(softmaxCase(fusedSoftmax, shape, undefined, bias));
       expectClose(actual, reference, 1e-5);
     });
   }
@@ -279,7 +285,7 @@ describe.runIf(nativeAvailable)('native fused kernels', () => {
     // Rows: a NaN, +inf, -inf, all -inf, a value near the float maximum, and ordinary values.
     const input = new Float32Array([1, NaN, 2, Infinity, 0, 1, -Infinity, 3, 1, -Infinity, -Infinity, -Infinity, 3e38, 1, 2, 0.5, -0.5, 4]);
     const reference = await runOn('cpu', softmaxCase(compositeSoftmax, [6, 3], input));
-    const actual = await runOn('wasm', softmaxCase(fusedSoftmax, [6, 3], input));
+    const actual = await runOnNative(softmaxCase(fusedSoftmax, [6, 3], input));
     expectSameSpecials(actual, reference, 1e-5);
     // Row 2, [-inf, 3, 1]: the -inf entry gets 0 and the others share 1.
     expect(actual[0].values[6]).toBe(0);
@@ -290,14 +296,14 @@ describe.runIf(nativeAvailable)('native fused kernels', () => {
 
   it('softmax gradient follows tfjs for a given y and dy', async () => {
     // dx = dy y - sum(dy y) y: with y = [0.25, 0.75] and dy = [1, 3], sum(dy y) = 2.5.
-    const [dx] = await runOn('wasm', () =>
+    const [dx] = await runOnNative(() =>
       tf.engine().runKernel(SOFTMAX_GRAD_KERNEL, { y: tf.tensor2d([[0.25, 0.75]]), dy: tf.tensor2d([[1, 3]]) }) as tf.Tensor,
     );
     expect(dx.values).toEqual([0.25 - 2.5 * 0.25, 2.25 - 2.5 * 0.75]);
   });
 
   it('layer norm returns the per-row mean and inverse std', async () => {
-    const [y, mean, inverseStd] = await runOn('wasm', () => {
+    const [y, mean, inverseStd] = await runOnNative(() => {
       const x = tf.tensor2d([[1, 2, 3, 6], [-1, -1, -1, -1]]);
       return tf.engine().runKernel(LAYER_NORM_KERNEL, { x, gamma: tf.ones([4]), beta: tf.zeros([4]) }, { epsilon: 1e-3 }) as tf.Tensor[];
     });
@@ -316,7 +322,7 @@ describe.runIf(nativeAvailable)('native fused kernels', () => {
     input[7] = Infinity; // row 1
     input[12] = -Infinity; // row 2
     const reference = await runOn('cpu', layerNormCase(compositeLayerNorm, 0, rows, columns, input));
-    const actual = await runOn('wasm', layerNormCase(fusedLayerNorm, 0, rows, columns, input));
+    const actual = await runOnNative(layerNormCase(fusedLayerNorm, 0, rows, columns, input));
     expectSameSpecials(actual, reference, 1e-5);
     expect(actual[0].values.slice(0, 15).every(Number.isNaN)).toBe(true);
     expect(actual[0].values.slice(25).some(Number.isNaN)).toBe(false);
@@ -328,12 +334,12 @@ describe.runIf(nativeAvailable)('native fused kernels', () => {
     const threads = hooks!.getThreads();
     try {
       hooks!.setThreads(1);
-      const single = [...(await runOn('wasm', build)), ...(await runOn('wasm', grouped))];
+      const single = [...(await runOnNative(build)), ...(await runOnNative(grouped))];
       hooks!.setThreads(2);
       // NOTE: a worker that starts after the first parallel call misses that call and the call never
       // returns (native/pool.c reads the job generation in the new thread), so the worker gets time to start.
       await new Promise((resolve) => setTimeout(resolve, 100));
-      const double = [...(await runOn('wasm', build)), ...(await runOn('wasm', grouped))];
+      const double = [...(await runOnNative(build)), ...(await runOnNative(grouped))];
       for (let t = 0; t < single.length; t++) expect(double[t].values, `output ${t}`).toEqual(single[t].values);
     } finally {
       hooks!.setThreads(threads);
@@ -341,7 +347,7 @@ describe.runIf(nativeAvailable)('native fused kernels', () => {
   });
 
   it('fused kernels leave no tensors or heap buffers behind', async () => {
-    await initBackend('wasm');
+    await initBackend('wasm', NATIVE);
     const backend = tf.backend() as unknown as { numDataIds(): number };
     const x = tf.tensor3d(values(2 * 40 * 17, 9), [2, 40, 17]);
     const gamma = tf.ones([2, 17]);
@@ -368,7 +374,7 @@ describe.runIf(nativeAvailable)('native fused kernels', () => {
   });
 
   it('rejects invalid inputs with the field and the value', async () => {
-    await initBackend('wasm');
+    await initBackend('wasm', NATIVE);
     const x = tf.ones([4, 3]);
     const ints = tf.ones([4, 3], 'int32');
     const gamma = tf.ones([3]);
@@ -395,10 +401,10 @@ describe.runIf(nativeAvailable)('native fused kernels', () => {
   });
 
   it('handles empty tensors', async () => {
-    const [y, dx] = await runOn('wasm', geluCase(fusedGelu, [0, 5]));
+    const [y, dx] = await runOnNative(geluCase(fusedGelu, [0, 5]));
     expect(y.shape).toEqual([0, 5]);
     expect(dx.values).toEqual([]);
-    const [, , dgamma, dbeta] = await runOn('wasm', layerNormCase(fusedLayerNorm, 2, 0, 3));
+    const [, , dgamma, dbeta] = await runOnNative(layerNormCase(fusedLayerNorm, 2, 0, 3));
     expect(dgamma.values).toEqual([0, 0, 0, 0, 0, 0]);
     expect(dbeta.values).toEqual([0, 0, 0, 0, 0, 0]);
   });

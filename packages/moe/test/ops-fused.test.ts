@@ -17,10 +17,10 @@ const FUSED_KERNELS = [GELU_KERNEL, GELU_GRAD_KERNEL, LAYER_NORM_KERNEL, LAYER_N
 /** Where an op runs: the cpu reference, or wasm with or without the native kernels. */
 type Setting = { backend: 'cpu' | 'wasm'; options?: WasmKernelOptions };
 const CPU: Setting = { backend: 'cpu' };
-const NATIVE: Setting = { backend: 'wasm', options: { nativeKernels: true } };
+const NATIVE: Setting = { backend: 'wasm', options: { stockKernels: false, nativeKernels: true } };
 const NO_NATIVE: Setting = { backend: 'wasm', options: { nativeKernels: false } };
 
-const nativeAvailable = (await initBackend('wasm')) && wasmKernelState().nativeStatus.available;
+const nativeAvailable = (await initBackend('wasm', NATIVE.options)) && wasmKernelState().nativeStatus.available;
 
 /** Deterministic pseudo-random values in [-1, 1) from a xorshift generator, not tf.random. */
 function noise(size: number, seed: number): Float32Array {
@@ -133,7 +133,7 @@ describe.runIf(nativeAvailable)('shared ops on the fused native kernels', () => 
   it('fused kernels follow the nativeKernels switch', async () => {
     await initBackend('wasm', { nativeKernels: false });
     expect(FUSED_KERNELS.map(hasKernel)).toEqual([false, false, false, false]);
-    await initBackend('wasm');
+    await initBackend('wasm', NATIVE.options);
     expect(FUSED_KERNELS.map(hasKernel)).toEqual([true, true, true, true]);
   });
 
@@ -182,7 +182,7 @@ describe.runIf(nativeAvailable)('shared ops on the fused native kernels', () => 
   });
 
   it('fused ops keep the tensor count flat over steps', async () => {
-    await initBackend('wasm');
+    await initBackend('wasm', NATIVE.options);
     const x = tf.tensor3d(noise(2 * 24 * 17, 8), [2, 24, 17]);
     const gamma = tf.variable(tf.ones([17]));
     const beta = tf.variable(tf.zeros([17]));
