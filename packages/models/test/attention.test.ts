@@ -1,4 +1,4 @@
-import { initBackend, Rng, tf } from '@moebench/backend';
+import { initBackend, Rng, tf, wasmKernelState } from '@moebench/backend';
 import { describe, expect, it } from 'vitest';
 import { causalAttention, type AttentionShape, type RowOrder } from '../src/attention.js';
 
@@ -156,6 +156,33 @@ describe.each(BACKENDS)('causalAttention on $label', ({ name, options }) => {
     const count = tf.memory().numTensors;
     run(inputs, (x, kernel, bias, mask) => causalAttention(x, kernel, bias, mask, inputs.shape, 'time-major'), 'time-major');
     expect(tf.memory().numTensors).toBe(count);
+  });
+});
+
+const nativeAvailable = (await initBackend('wasm')) && wasmKernelState().nativeStatus.available;
+
+describe('causalAttention kernel choice', () => {
+  const kernelsRun = async (options: { nativeKernels: boolean }): Promise<string[]> => {
+    await initBackend('wasm', options);
+    const inputs = makeInputs(3, [2, 4, 2, 8]);
+    const profile = await tf.profile(() => {
+      run(inputs, (x, kernel, bias, mask) => causalAttention(x, kernel, bias, mask, inputs.shape, 'batch-major'), 'batch-major');
+    });
+    return profile.kernels.map((kernel) => kernel.name);
+  };
+
+  // Runs where the addon was built at install (a C compiler and OpenBLAS were present), as in CI.
+  it.runIf(nativeAvailable)('runs the fused softmax with the native kernels', async () => {
+    const names = await kernelsRun({ nativeKernels: true });
+    expect(names).toContain('MoebenchSoftmax');
+    expect(names).toContain('MoebenchSoftmaxGrad');
+    expect(names).not.toContain('Softmax');
+  });
+
+  it('runs the tfjs softmax without them', async () => {
+    const names = await kernelsRun({ nativeKernels: false });
+    expect(names).toContain('Softmax');
+    expect(names).not.toContain('MoebenchSoftmax');
   });
 });
 
