@@ -7,7 +7,7 @@
  * The arithmetic follows the composite ops step by step (@moebench/moe's ops.ts for GELU and layer
  * norm, tfjs's softmax and its gradient), in float32 and without contraction into fused
  * multiply-adds (the build uses -std=c11, which turns contraction off). Only the exponential
- * differs: exp_float below replaces the platform's expf so that the loops vectorise. NaN and
+ * differs: mb_exp_float (moebench.h) replaces the platform's expf so that the loops vectorise. NaN and
  * infinities propagate as they do through the composite ops.
  */
 #include <math.h>
@@ -45,64 +45,13 @@
 
 /* ---- exp and sigmoid ---------------------------------------------------------------------- */
 
-static inline float float_from_bits(int32_t bits) {
-  float value;
-  memcpy(&value, &bits, sizeof value);
-  return value;
-}
-
-/*
- * e^z in float32, vectorisable, and within 1 ulp of the correctly rounded value (the tests sweep
- * [-110, 90] and random bit patterns against Math.exp). NaN stays NaN, e^-inf = 0, e^inf = inf,
- * and results past the float range overflow to inf or underflow through the subnormals to 0.
- *
- * Range reduction: z = n ln2 + r with n = round(z / ln2) and |r| <= ln2 / 2, where ln2 is split
- * into a float head and tail (Cody and Waite) so that r is accurate to a few ulp of r. e^r is its
- * Taylor polynomial of degree 7, whose truncation error at |r| = ln2 / 2 is below 6e-9, a tenth
- * of a float32 ulp at 1. 2^n is applied as two factors 2^(n/2) and 2^(n - n/2), each a normal
- * float, so that results in the subnormal range round once.
- */
-static inline float exp_float(float z) {
-  /*
-   * e^z rounds to 0 below -104 (less than half the least subnormal). Such inputs compute e^0 and are
-   * replaced by 0 at the end, which avoids slow subnormal products (an attention mask's -1e9 lands
-   * here). Comparisons rather than fminf/fmaxf: a comparison with NaN is false, so NaN passes through.
-   */
-  const bool underflow = z < -104.0f;
-  const float finite_low = underflow ? 0.0f : z;
-  const float x = finite_low > 89.0f ? 89.0f : finite_low; /* e^89 overflows float32 */
-
-  /* Adding and subtracting 1.5 * 2^23 rounds to the nearest integer (ties to even). */
-  const float shifter = 12582912.0f;
-  const float n = (x * 1.44269504f + shifter) - shifter;
-  float r = fmaf(-n, 0.693145752f, x);  /* ln2 head: 0x3f317200, exact in 16 bits */
-  r = fmaf(-n, 1.42860677e-6f, r);      /* ln2 - head */
-
-  float p = 1.0f / 5040.0f;
-  p = fmaf(p, r, 1.0f / 720.0f);
-  p = fmaf(p, r, 1.0f / 120.0f);
-  p = fmaf(p, r, 1.0f / 24.0f);
-  p = fmaf(p, r, 1.0f / 6.0f);
-  p = fmaf(p, r, 0.5f);
-  p = fmaf(p, r, 1.0f);
-  p = fmaf(p, r, 1.0f);
-
-  /* n is NaN only when z is; any integer keeps p (NaN) NaN, and 0 avoids converting a NaN. */
-  const int32_t exponent = n == n ? (int32_t)n : 0; /* -150 .. 128 */
-  const int32_t half = exponent / 2;
-  const float scale_first = float_from_bits((half + 127) << 23);
-  const float scale_second = float_from_bits((exponent - half + 127) << 23);
-  const float result = p * scale_first * scale_second;
-  return underflow ? 0.0f : result;
-}
-
 /*
  * 1 / (1 + e^-v) without overflow: with e = e^-|v| in (0, 1], it is 1 / (1 + e) for v >= 0 and
- * e / (1 + e) for v < 0. Within 2 ulp of the exact value (tested like exp_float). sigmoid(NaN)
+ * e / (1 + e) for v < 0. Within 2 ulp of the exact value (tested like mb_exp_float). sigmoid(NaN)
  * is NaN, sigmoid(inf) = 1 and sigmoid(-inf) = 0.
  */
 static inline float sigmoid_float(float v) {
-  const float e = exp_float(-fabsf(v));
+  const float e = mb_exp_float(-fabsf(v));
   const float numerator = v >= 0.0f ? 1.0f : e; /* NaN takes e, which is NaN */
   return numerator / (1.0f + e);
 }
@@ -576,13 +525,13 @@ static float exp_and_sum(float *restrict values, size_t count, float shift) {
   size_t j = 0;
   for (; j + SUM_LANES <= count; j += SUM_LANES) {
     for (size_t k = 0; k < SUM_LANES; k++) {
-      const float e = exp_float(values[j + k] - shift);
+      const float e = mb_exp_float(values[j + k] - shift);
       values[j + k] = e;
       lanes[k] += e;
     }
   }
   for (size_t k = 0; j < count; j++, k++) {
-    const float e = exp_float(values[j] - shift);
+    const float e = mb_exp_float(values[j] - shift);
     values[j] = e;
     lanes[k] += e;
   }
@@ -705,7 +654,7 @@ static napi_value softmax_backward(napi_env env, napi_callback_info info) {
 /* ---- testing hooks -------------------------------------------------------------------------- */
 
 /*
- * expFloat(values) and sigmoidFloat(values): apply exp_float or sigmoid_float to a Float32Array in
+ * expFloat(values) and sigmoidFloat(values): apply mb_exp_float or sigmoid_float to a Float32Array in
  * place, so that tests can sweep the approximations against Math.exp.
  */
 static napi_value apply_in_place(napi_env env, napi_callback_info info, float (*function)(float), const char *name) {
@@ -725,7 +674,7 @@ static napi_value apply_in_place(napi_env env, napi_callback_info info, float (*
   return NULL;
 }
 
-static float exp_function(float value) { return exp_float(value); }
+static float exp_function(float value) { return mb_exp_float(value); }
 static float sigmoid_function(float value) { return sigmoid_float(value); }
 
 static napi_value exp_in_place(napi_env env, napi_callback_info info) {

@@ -148,6 +148,24 @@ describe.runIf(nativeAvailable)('native exponential', () => {
       }
     });
   });
+
+  it('is the same function as the fused kernels\' exponential, bit for bit', () => {
+    const fused = addon as unknown as { expFloat(values: Float32Array): void };
+    // A sweep over [-120, 100] plus random bit patterns, whose NaNs compare by bits too.
+    const count = 100_003;
+    const inputs = new Float32Array(count + 16);
+    for (let i = 0; i < count; i++) inputs[i] = -120 + (220 * i) / count;
+    const patterns = new Uint32Array(inputs.buffer, count * 4, 16);
+    for (let i = 0; i < 16; i++) patterns[i] = (Math.imul(i + 1, 2654435761) ^ 0x5bd1e995) >>> 0;
+    const lanes = Float32Array.from(inputs);
+    const scalar = Float32Array.from(inputs);
+    addon!.expInPlace(lanes);
+    fused.expFloat(scalar);
+    const laneBits = new Uint32Array(lanes.buffer);
+    const scalarBits = new Uint32Array(scalar.buffer);
+    const firstMismatch = laneBits.findIndex((value, i) => value !== scalarBits[i]);
+    expect(firstMismatch, `first mismatch at exp(${inputs[firstMismatch]})`).toBe(-1);
+  });
 });
 
 /** Folds the AdamW constants as `AdamW.apply` does, for step 3 with a gradient scale of 0.7. */
