@@ -263,7 +263,7 @@ describe('moebench run with a failing model', () => {
 
     const report = readFileSync(join(failedDir, 'report', 'report.md'), 'utf8');
     expect(report).toContain(`- Transformer (seed 0) failed after step 18: ${message}. It stopped before the end of its budget`);
-    expect(readFileSync(join(failedDir, 'report', 'summary.txt'), 'utf8')).toMatch(/transformer\s+transformer\s+failed\s+18\s/);
+    expect(readFileSync(join(failedDir, 'report', 'summary.txt'), 'utf8')).toMatch(/transformer\s+transformer\s+failed@18\s+18\s/);
     const stack = readFileSync(stackPath, 'utf8');
     expect(stack).toContain(`Error: ${message}`);
     expect(stack).toMatch(/\n\s+at /);
