@@ -28,7 +28,15 @@ export interface WasmDescription {
   nativeKernels: NativeKernelStatus & {
     /** Whether the matrix products listed in `kernels` run natively now. */
     active: boolean;
-    /** Kernel names the native addon serves when active: replaced tfjs kernels, then moebench's own. */
+    /**
+     * Whether moebench's fused native kernels are registered now. It is false when the fused
+     * switch or the native kernels are off, and `kernels` then lists the matrix products alone.
+     */
+    fusedActive: boolean;
+    /**
+     * Kernel names the native addon serves when active: the replaced tfjs matrix products, then
+     * moebench's own fused kernels while they are registered.
+     */
     kernels: string[];
   };
 }
@@ -97,7 +105,12 @@ export async function describeBackend(): Promise<BackendDescription> {
       replacementKernels,
       replacedKernels: replacementKernels ? [...REPLACED_KERNELS] : [],
       addedKernels: MISSING_KERNELS.map((config) => config.kernelName),
-      nativeKernels: { active: kernelState.native, kernels: [...NATIVE_KERNELS, ...nativeCustomKernels()], ...kernelState.nativeStatus },
+      nativeKernels: {
+        active: kernelState.native,
+        fusedActive: kernelState.fused,
+        kernels: [...NATIVE_KERNELS, ...(kernelState.fused ? nativeCustomKernels() : [])],
+        ...kernelState.nativeStatus,
+      },
     };
   }
 

@@ -23,6 +23,14 @@ export interface WasmKernelOptions {
    * the environment variable MOEBENCH_NATIVE_KERNELS is 0.
    */
   nativeKernels?: boolean;
+  /**
+   * Register moebench's own fused native kernels (GELU, layer norm, softmax, AdamW, the sum of
+   * squares and softmax cross-entropy, with their gradients) while the native matrix products are
+   * active. With false the matrix products stay native and the ops take their composite paths, so
+   * that a benchmark can show what the fused kernels add. Has no effect when the native kernels are
+   * off. Default: true, or false when the environment variable MOEBENCH_FUSED_KERNELS is 0.
+   */
+  fusedKernels?: boolean;
 }
 
 /** Which of moebench's kernels are registered on the wasm backend. */
@@ -31,6 +39,8 @@ export interface WasmKernelState {
   replacements: boolean;
   /** Whether the matrix-product replacements are the native OpenBLAS ones. */
   native: boolean;
+  /** Whether moebench's fused native kernels (`nativeCustomKernels()`) are registered. */
+  fused: boolean;
   /** Whether the native addon loaded, and its BLAS facts. */
   nativeStatus: NativeKernelStatus;
 }
@@ -46,12 +56,12 @@ export const NATIVE_KERNELS = [tf.BatchMatMul, tf._FusedMatMul] as const;
 
 /**
  * moebench's own kernels (fused operations tfjs has no kernel for), registered on the wasm backend
- * only while the native kernels are active. Ops that use one check `hasKernel` first and fall back
- * to their composite form.
+ * only while the native kernels are active and the fused switch is on. Ops that use one check
+ * `hasKernel` first and fall back to their composite form.
  */
 let customConfigs: tf.KernelConfig[] | null = null;
 
-/** Names of moebench's own native kernels (empty when the addon did not load). */
+/** Names of moebench's own native kernels, registered or not (empty when the addon did not load). */
 export function nativeCustomKernels(): string[] {
   return (customConfigs ?? []).map((config) => config.kernelName);
 }
@@ -67,12 +77,13 @@ type KernelSet = 'stock' | 'wasm' | 'native';
 /** The kernel configs of each set, built once from the stock configs on first use. */
 let configs: Record<KernelSet, Map<string, tf.KernelConfig>> | null = null;
 
-let state: WasmKernelState = { replacements: false, native: false, nativeStatus: { available: false, reason: 'not loaded yet' } };
+let state: WasmKernelState = { replacements: false, native: false, fused: false, nativeStatus: { available: false, reason: 'not loaded yet' } };
 
 /**
  * Registers the missing and replacement kernels on the wasm backend, or with `stockKernels` puts
  * the stock kernels back in place of the replacements. Matrix products use the native OpenBLAS
- * kernels when the addon is built and `nativeKernels` is not false. Call it after
+ * kernels when the addon is built and `nativeKernels` is not false, and moebench's fused kernels
+ * are registered with them unless `fusedKernels` is false. Call it after
  * `@tensorflow/tfjs-backend-wasm` has loaded (its import registers the stock kernels) and before
  * `tf.setBackend('wasm')`, which runs the kernels' setup; `initBackend('wasm')` does both.
  * Returns whether the replacements are active.
@@ -82,6 +93,7 @@ let state: WasmKernelState = { replacements: false, native: false, nativeStatus:
 export function registerWasmKernels(options: WasmKernelOptions = {}): boolean {
   const stock = options.stockKernels ?? process.env.MOEBENCH_STOCK_KERNELS === '1';
   const nativeRequested = options.nativeKernels ?? process.env.MOEBENCH_NATIVE_KERNELS !== '0';
+  const fusedRequested = options.fusedKernels ?? process.env.MOEBENCH_FUSED_KERNELS !== '0';
   for (const config of MISSING_KERNELS) {
     if (tf.getKernel(config.kernelName, 'wasm') === undefined) tf.registerKernel(config);
   }
@@ -98,12 +110,13 @@ export function registerWasmKernels(options: WasmKernelOptions = {}): boolean {
     tf.registerKernel(config);
   }
   customConfigs ??= native.blas === undefined ? [] : [...fusedKernelConfigs(native.blas), ...trainKernelConfigs(native.blas)];
+  const useFused = useNative && fusedRequested && customConfigs.length > 0;
   for (const config of customConfigs) {
     const registered = tf.getKernel(config.kernelName, 'wasm') !== undefined;
-    if (useNative && !registered) tf.registerKernel(config);
-    if (!useNative && registered) tf.unregisterKernel(config.kernelName, 'wasm');
+    if (useFused && !registered) tf.registerKernel(config);
+    if (!useFused && registered) tf.unregisterKernel(config.kernelName, 'wasm');
   }
-  state = { replacements: !stock, native: useNative, nativeStatus: native.status };
+  state = { replacements: !stock, native: useNative, fused: useFused, nativeStatus: native.status };
   return state.replacements;
 }
 
