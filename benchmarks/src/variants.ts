@@ -1,5 +1,5 @@
 /** The backend configurations a case can be measured on. */
-export const VARIANT_NAMES = ['wasm-native', 'wasm', 'wasm-stock', 'cpu', 'tensorflow'] as const;
+export const VARIANT_NAMES = ['wasm-native', 'wasm-blas', 'wasm', 'wasm-stock', 'cpu', 'tensorflow'] as const;
 
 /** A variant name. */
 export type VariantName = (typeof VARIANT_NAMES)[number];
@@ -20,6 +20,12 @@ export interface Variant {
   stockKernels: boolean;
   /** For wasm: run matrix products through the native OpenBLAS kernels (skipped when not built). */
   nativeKernels: boolean;
+  /**
+   * For wasm with `nativeKernels`: register moebench's fused native kernels too (GELU, layer norm,
+   * softmax, AdamW, the sum of squares, softmax cross-entropy). False leaves the ops on their
+   * composite paths over the native matrix products.
+   */
+  fusedKernels: boolean;
   /** tinybench time budget per case in ms (it also runs at least `iterations` steps). */
   timeMs: number;
   /** Minimum measured steps per case. */
@@ -44,16 +50,29 @@ export const VARIANTS: Record<VariantName, Variant> = {
     backend: 'wasm',
     stockKernels: false,
     nativeKernels: true,
+    fusedKernels: true,
     timeMs: 3000,
     iterations: 5,
     warmup: true,
     label: 'wasm with moebench kernels, matrix products in native OpenBLAS',
+  },
+  'wasm-blas': {
+    name: 'wasm-blas',
+    backend: 'wasm',
+    stockKernels: false,
+    nativeKernels: true,
+    fusedKernels: false,
+    timeMs: 3000,
+    iterations: 5,
+    warmup: true,
+    label: 'wasm-native without the fused native kernels: matrix products in OpenBLAS, other ops composite',
   },
   wasm: {
     name: 'wasm',
     backend: 'wasm',
     stockKernels: false,
     nativeKernels: false,
+    fusedKernels: false,
     timeMs: 3000,
     iterations: 5,
     warmup: true,
@@ -64,6 +83,7 @@ export const VARIANTS: Record<VariantName, Variant> = {
     backend: 'wasm',
     stockKernels: true,
     nativeKernels: false,
+    fusedKernels: false,
     timeMs: 0,
     iterations: 2,
     warmup: false,
@@ -74,6 +94,7 @@ export const VARIANTS: Record<VariantName, Variant> = {
     backend: 'cpu',
     stockKernels: false,
     nativeKernels: false,
+    fusedKernels: false,
     timeMs: 0,
     iterations: 2,
     warmup: false,
@@ -84,6 +105,7 @@ export const VARIANTS: Record<VariantName, Variant> = {
     backend: 'tensorflow',
     stockKernels: false,
     nativeKernels: false,
+    fusedKernels: false,
     timeMs: 3000,
     iterations: 5,
     warmup: true,
@@ -93,10 +115,10 @@ export const VARIANTS: Record<VariantName, Variant> = {
 
 /**
  * The kernel sets `pnpm bench --peer` compares with PyTorch: the wasm backend with the native
- * OpenBLAS matrix products, with moebench's wasm replacements only, with the stock kernels, and
- * the cpu backend.
+ * OpenBLAS matrix products and fused kernels, with the native matrix products alone, with
+ * moebench's wasm replacements only, with the stock kernels, and the cpu backend.
  */
-export const PEER_VARIANTS = ['wasm-native', 'wasm', 'wasm-stock', 'cpu'] as const satisfies readonly VariantName[];
+export const PEER_VARIANTS = ['wasm-native', 'wasm-blas', 'wasm', 'wasm-stock', 'cpu'] as const satisfies readonly VariantName[];
 
 /** A variant `pnpm bench --peer` can run. */
 export type PeerVariant = (typeof PEER_VARIANTS)[number];

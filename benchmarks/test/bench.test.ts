@@ -5,13 +5,13 @@ import { denseFfnCase } from '../src/cases/dense-ffn.js';
 import { listCases, registerCase, selectCases } from '../src/registry.js';
 import { formatTable } from '../src/report.js';
 import { runVariant, type VariantRun } from '../src/run.js';
-import { VARIANTS } from '../src/variants.js';
+import { VARIANTS, type Variant } from '../src/variants.js';
 
 describe('pnpm bench arguments', () => {
   it('defaults to all cases and variants', () => {
     expect(parseArgs([])).toEqual({
       filters: [],
-      variants: ['wasm-native', 'wasm', 'wasm-stock', 'cpu', 'tensorflow'],
+      variants: ['wasm-native', 'wasm-blas', 'wasm', 'wasm-stock', 'cpu', 'tensorflow'],
       peer: false,
       list: false,
       help: false,
@@ -26,11 +26,41 @@ describe('pnpm bench arguments', () => {
     expect(args.out).toBe('x.json');
   });
 
+  it('accepts the wasm-blas variant', () => {
+    expect(parseArgs(['--variants', 'wasm-native,wasm-blas']).variants).toEqual(['wasm-native', 'wasm-blas']);
+  });
+
   it('rejects bad variants and flags', () => {
-    expect(() => parseArgs(['--variants', 'wasm,gpu'])).toThrow('--variants: unknown variant "gpu". Allowed: wasm-native, wasm, wasm-stock, cpu, tensorflow');
+    expect(() => parseArgs(['--variants', 'wasm,gpu'])).toThrow('--variants: unknown variant "gpu". Allowed: wasm-native, wasm-blas, wasm, wasm-stock, cpu, tensorflow');
     expect(() => parseArgs(['--fast'])).toThrow('Unknown argument "--fast"');
     expect(() => parseArgs(['--out', 'results.csv'])).toThrow('--out must name a .json file, received "results.csv"');
     expect(() => parseArgs(['--filter'])).toThrow('--filter needs a value');
+  });
+});
+
+describe('bench variants', () => {
+  it('wasm-blas keeps native matrix products without fused kernels', () => {
+    expect(VARIANTS['wasm-blas']).toMatchObject({ backend: 'wasm', stockKernels: false, nativeKernels: true, fusedKernels: false });
+    expect(VARIANTS['wasm-blas'].label).toMatch(/OpenBLAS/);
+  });
+
+  it('only wasm-native registers the fused kernels', () => {
+    const fused = Object.values(VARIANTS).filter((variant) => variant.fusedKernels).map((variant) => variant.name);
+    expect(fused).toEqual(['wasm-native']);
+  });
+
+  it('wasm-native and wasm-blas differ only in the fused kernels', () => {
+    const settings = (variant: Variant) => ({
+      backend: variant.backend,
+      stockKernels: variant.stockKernels,
+      nativeKernels: variant.nativeKernels,
+      timeMs: variant.timeMs,
+      iterations: variant.iterations,
+      warmup: variant.warmup,
+    });
+    expect(settings(VARIANTS['wasm-blas'])).toEqual(settings(VARIANTS['wasm-native']));
+    expect(VARIANTS['wasm-native'].fusedKernels).toBe(true);
+    expect(VARIANTS['wasm-blas'].fusedKernels).toBe(false);
   });
 });
 

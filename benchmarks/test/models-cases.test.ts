@@ -24,6 +24,12 @@ describe('training-step bench cases', () => {
     }
   });
 
+  it('run with and without the fused kernels', () => {
+    for (const benchCase of trainingStepCases) {
+      expect(benchCase.variants, benchCase.name).toEqual(['wasm-native', 'wasm-blas', 'wasm', 'tensorflow']);
+    }
+  });
+
   it('use the quick suite optimiser settings', () => {
     expect(QUICK_BATCH).toBe(suiteNumber('batchSize'));
     expect(QUICK_TRAINING.learningRate).toBe(suiteNumber('learningRate'));

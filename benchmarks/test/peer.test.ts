@@ -23,9 +23,13 @@ describe('pnpm bench --peer arguments', () => {
     expect(args.out).toBe('peer.json');
   });
 
+  it('takes wasm-blas beside wasm-native', () => {
+    expect(parseArgs(['--peer', '--variants', 'wasm-native,wasm-blas']).variants).toEqual(['wasm-native', 'wasm-blas']);
+  });
+
   it('rejects variants and flags the peer comparison does not take', () => {
     expect(() => parseArgs(['--variants', 'tensorflow', '--peer'])).toThrow(
-      '--variants with --peer: unknown variant "tensorflow". Allowed: wasm-native, wasm, wasm-stock, cpu',
+      '--variants with --peer: unknown variant "tensorflow". Allowed: wasm-native, wasm-blas, wasm, wasm-stock, cpu',
     );
     expect(() => parseArgs(['--peer', '--filter', 'dense'])).toThrow('--filter does not apply to --peer');
     expect(() => parseArgs(['--peer', '--list'])).toThrow('--list and --peer exclude each other');

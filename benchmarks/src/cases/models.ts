@@ -61,8 +61,9 @@ function trainingStepCase(architecture: Architecture): BenchCase {
       `d=${dModel}, hidden=${ffnHidden}, ${match.accounting.forwardFlopsPerToken} forward FLOPs/token`,
     tokensPerStep: tokens,
     flopsPerStep: 3 * tokens * match.accounting.forwardFlopsPerToken,
-    // The backends a suite trains on; the stock wasm and cpu backends would add minutes for seven models.
-    variants: ['wasm-native', 'wasm', 'tensorflow'],
+    // The backends a suite trains on, and wasm-blas to show what the fused kernels add; the stock
+    // wasm and cpu backends would add minutes for seven models.
+    variants: ['wasm-native', 'wasm-blas', 'wasm', 'tensorflow'],
     prepare: () => prepareTrainingStep(architecture, match.config),
   };
 }
