@@ -49,7 +49,11 @@ export async function runVariant(
     };
   };
   try {
-    await initBackend(variant.backend, { stockKernels: variant.stockKernels, nativeKernels: variant.nativeKernels });
+    await initBackend(variant.backend, {
+      stockKernels: variant.stockKernels,
+      nativeKernels: variant.nativeKernels,
+      fusedKernels: variant.fusedKernels,
+    });
   } catch (error) {
     return skipAll(firstLine(error));
   }

@@ -135,7 +135,7 @@ export async function runPeerBenchmark(options: PeerOptions = {}): Promise<PeerR
   // The native kernels' thread count, when they load, and a backend to count parameters on.
   let nativeThreads: number | undefined;
   let started = false;
-  if (variants.includes('wasm-native')) {
+  if (variants.includes('wasm-native') || variants.includes('wasm-blas')) {
     try {
       await initBackend('wasm', { stockKernels: false, nativeKernels: true });
       started = true;
@@ -216,6 +216,7 @@ class VariantSwitch {
       await initBackend(settings.backend === 'cpu' ? 'cpu' : 'wasm', {
         stockKernels: settings.stockKernels,
         nativeKernels: settings.nativeKernels,
+        fusedKernels: settings.fusedKernels,
       });
     } catch (error) {
       this.unavailable.set(variant, firstLine(error));
