@@ -289,10 +289,34 @@ function heatmap(
 }
 
 const FOOTER_LINE_HEIGHT = 12;
+/** The longest footer line, in characters: at the footer's 9 px font it stays within the chart's width. */
+const FOOTER_LINE_CHARACTERS = 80;
+
+/**
+ * Breaks a footer line longer than `limit` characters after its commas and semicolons, so that a
+ * long list (the kernel set) wraps under the chart instead of widening it. A single item longer than
+ * the limit keeps a line of its own.
+ */
+export function wrapFooterLine(line: string, limit = FOOTER_LINE_CHARACTERS): string[] {
+  if (line.length <= limit) return [line];
+  const pieces = line.match(/[^,;]+[,;]?/g) ?? [line];
+  const lines: string[] = [];
+  let current = '';
+  for (const piece of pieces) {
+    if (current !== '' && current.length + piece.length > limit) {
+      lines.push(current.trimEnd());
+      current = piece.trimStart();
+    } else {
+      current += piece;
+    }
+  }
+  if (current.trim() !== '') lines.push(current.trimEnd());
+  return lines;
+}
 
 /** Wraps a single-view spec with the title, the chart font and the provenance footer below it. */
 function withFooter(title: string, context: RunContext, view: Record<string, unknown>): TopLevelSpec {
-  const footer = provenanceLines(context);
+  const footer = provenanceLines(context).flatMap((line) => wrapFooterLine(line));
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: { text: title, anchor: 'start', fontSize: 15 },

@@ -15,6 +15,7 @@ import {
   renderPng,
   renderSvg,
   throughputChart,
+  wrapFooterLine,
 } from '../src/index.js';
 import { modelRun, sampleModels } from './fixtures.js';
 
@@ -72,6 +73,29 @@ describe('perplexity chart', () => {
     const directory = join(tmpdir(), 'moebench-report-render-test');
     mkdirSync(directory, { recursive: true });
     writeFileSync(join(directory, 'perplexity-vs-flops.png'), rendered.png);
+  });
+
+  it('wraps a long kernel line instead of widening the chart', async () => {
+    const kernels = `kernels: native (OpenBLAS, 2 threads) ${Array.from({ length: 12 }, (_, i) => `MoebenchKernel${i}`).join(', ')}; moebench Sum`;
+    const short = await renderSvg(perplexityChart(models, 'time', context).spec);
+    const long = await renderSvg(perplexityChart(models, 'time', { ...context, kernels }).spec);
+    const width = (svg: string) => Number(/<svg[^>]* width="(\d+)"/.exec(svg)![1]);
+    expect(width(long)).toBe(width(short));
+    expect(long).toContain('MoebenchKernel11');
+  });
+});
+
+describe('wrapFooterLine', () => {
+  it('keeps a short line whole', () => {
+    expect(wrapFooterLine('git 0123 · 2026-12-04', 40)).toEqual(['git 0123 · 2026-12-04']);
+  });
+
+  it('breaks after commas and semicolons', () => {
+    expect(wrapFooterLine('kernels: alpha, beta, gamma; delta, epsilon', 18)).toEqual(['kernels: alpha,', 'beta, gamma;', 'delta, epsilon']);
+  });
+
+  it('gives an item longer than the limit its own line', () => {
+    expect(wrapFooterLine('a, averyveryverylongitem, b', 8)).toEqual(['a,', 'averyveryverylongitem,', 'b']);
   });
 });
 
