@@ -3,9 +3,10 @@
  * tokens/s and GFLOP/s, and writes the same figures with the backend facts to a JSON file.
  * `pnpm bench --peer` runs the PyTorch peer comparison (./cases/peer.ts) instead.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nativeThreadsSetting, switchSetting } from '@moebench/backend';
 import { parseArgs, USAGE } from './args.js';
 import './cases/index.js';
 import { formatPeerTable, PEER_CASES, runPeerBenchmark } from './cases/peer.js';
@@ -26,9 +27,13 @@ async function main(argv: string[]): Promise<void> {
     for (const benchCase of listCases()) console.log(`${benchCase.name}: ${benchCase.description}`);
     return;
   }
+  // Settings that would otherwise skip every moebench row, or lose the results, fail before any work.
+  nativeThreadsSetting();
+  for (const [variable, fallback] of KERNEL_SWITCHES) switchSetting(variable, fallback);
   const startedAt = new Date();
   const name = args.name ?? `${args.peer ? 'peer' : 'bench'}-${startedAt.toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-')}`;
   const out = args.out !== undefined ? resolve(args.out) : resolve(RESULTS_DIR, `${name}.json`);
+  checkOutput(out, args.out !== undefined ? '--out' : '--name');
   if (args.peer) {
     // parseArgs checked that every variant is a peer variant.
     const report = await runPeerBenchmark({ variants: args.variants as PeerVariant[] });
@@ -61,6 +66,25 @@ async function main(argv: string[]): Promise<void> {
   };
   writeReport(out, report);
   if (report.results.some((result) => result.status === 'failed')) process.exitCode = 1;
+}
+
+/** The on/off kernel switches and their defaults, as @moebench/backend reads them. */
+const KERNEL_SWITCHES: [string, boolean][] = [
+  ['MOEBENCH_STOCK_KERNELS', false],
+  ['MOEBENCH_NATIVE_KERNELS', true],
+  ['MOEBENCH_FUSED_KERNELS', true],
+];
+
+/** Checks that the results file can be written, before anything is measured. */
+function checkOutput(out: string, flag: string): void {
+  try {
+    mkdirSync(dirname(out), { recursive: true });
+  } catch (error) {
+    throw new Error(`${flag}: cannot create the folder of ${out} (${(error as Error).message}); give a path in a writable folder`);
+  }
+  if (existsSync(out) && statSync(out).isDirectory()) {
+    throw new Error(`${flag}: ${out} is a folder; give the path of a JSON file`);
+  }
 }
 
 function writeReport(out: string, report: object): void {

@@ -144,7 +144,9 @@ describe('PyTorch thread count', () => {
   });
 
   it('rejects an invalid MOEBENCH_NATIVE_THREADS', () => {
-    expect(() => peerThreads(undefined, { MOEBENCH_NATIVE_THREADS: 'two' })).toThrow('MOEBENCH_NATIVE_THREADS must be a positive integer, received "two"');
+    expect(() => peerThreads(undefined, { MOEBENCH_NATIVE_THREADS: 'two' })).toThrow('MOEBENCH_NATIVE_THREADS must be an integer from 1 to 64, received "two"');
+    expect(() => peerThreads(undefined, { MOEBENCH_NATIVE_THREADS: '65' })).toThrow('received "65"');
+    expect(() => peerThreads(undefined, { MOEBENCH_NATIVE_THREADS: '1e1' })).toThrow('received "1e1"');
     expect(() => peerThreads(undefined, { MOEBENCH_NATIVE_THREADS: '0' })).toThrow('received "0"');
   });
 });

@@ -31,6 +31,23 @@ export async function collectEnvironment(): Promise<EnvironmentFacts> {
   return { backend, versions, ...gitState() };
 }
 
+/**
+ * Describes the kernel setup a backend description records, in the terms of the switches that
+ * choose it, for example `native kernels on 2 threads, fused kernels on`. Two runs whose setups
+ * differ do not time the same kernels. Backends other than wasm have no kernel switches: their
+ * setup is their name.
+ */
+export function kernelSetup(backend: Record<string, unknown>): string {
+  const name = typeof backend.backend === 'string' ? backend.backend : 'unknown';
+  const wasm = backend.wasm as Record<string, unknown> | undefined;
+  if (name !== 'wasm' || wasm === undefined) return `${name} backend`;
+  if (wasm.replacementKernels !== true) return 'stock wasm kernels';
+  const native = (wasm.nativeKernels ?? {}) as Record<string, unknown>;
+  if (native.active !== true) return 'moebench wasm kernels, native kernels off';
+  const threads = typeof native.threads === 'number' ? native.threads : 'unknown';
+  return `native kernels on ${threads} thread(s), fused kernels ${native.fusedActive === false ? 'off' : 'on'}`;
+}
+
 function readVersion(url: URL): string {
   try {
     return (JSON.parse(readFileSync(url, 'utf8')) as { version?: string }).version ?? 'unknown';

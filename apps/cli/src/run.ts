@@ -6,7 +6,7 @@ import { BatchSampler, evaluationBatches, prepareDataset, type Dataset, type Sam
 import { createModel, type LanguageModel, type ModelConfig } from '@moebench/models';
 import { hashConfig, openStore, type ModelRecord, type ResultsStore, type RunManifest } from '@moebench/results';
 import { budgetFraction, readCheckpointInfo, train, type BatchSource, type TokenBatch, type TrainResult } from '@moebench/train';
-import { collectEnvironment, type EnvironmentFacts } from './environment.js';
+import { collectEnvironment, kernelSetup, type EnvironmentFacts } from './environment.js';
 import { planModels, type PlannedModel } from './plan.js';
 import { formatNumber, ProgressReporter, type ProgressOutput } from './progress.js';
 import { writeRunReport } from './report.js';
@@ -136,7 +136,17 @@ export async function runCommand(request: RunRequest, output: ProgressOutput): P
 
   try {
     if (resumedRunId !== null) {
-      if (store.getRun(resumedRunId) === undefined) throw new Error(`Run folder ${runDir}: ${STORE_FILE} contains no run "${resumedRunId}", so it cannot be resumed.`);
+      const resumed = store.getRun(resumedRunId);
+      if (resumed === undefined) throw new Error(`Run folder ${runDir}: ${STORE_FILE} contains no run "${resumedRunId}", so it cannot be resumed.`);
+      // Every model of a run trains on one kernel setup, so that their tokens/s and times compare.
+      const startedWith = kernelSetup(resumed.manifest.backend);
+      const resumingWith = kernelSetup(environment.backend as unknown as Record<string, unknown>);
+      if (startedWith !== resumingWith) {
+        throw new Error(
+          `--resume ${runDir}: the run started with ${startedWith}, and this process has ${resumingWith}. ` +
+            'Resume it with the MOEBENCH_NATIVE_THREADS, MOEBENCH_FUSED_KERNELS, MOEBENCH_NATIVE_KERNELS and MOEBENCH_STOCK_KERNELS settings it started with.',
+        );
+      }
       runId = resumedRunId;
       store.setRunStatus(runId, 'running');
     } else {

@@ -172,6 +172,12 @@ describe('moebench run', () => {
       expect(store.getModel(runId, 'switch')).toBeUndefined();
     });
 
+    // A resume must train on the kernel setup the run started with.
+    const otherKernels = await runCli(['run', '--resume', runDir], undefined, { env: { MOEBENCH_STOCK_KERNELS: '1' } });
+    expect(otherKernels.code).toBe(1);
+    expect(otherKernels.stderr).toMatch(/the run started with .*, and this process has stock wasm kernels/);
+    withStore(runDir, (store, runId) => expect(store.getRun(runId)!.status).toBe('interrupted'));
+
     const resumed = await runCli(['run', '--resume', runDir]);
     expect(resumed.code).toBe(0);
     expectCompleteSeries(runDir);

@@ -13,7 +13,7 @@
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { describeBackend, initBackend, tf, type BackendDescription } from '@moebench/backend';
+import { describeBackend, initBackend, MAX_NATIVE_THREADS, tf, type BackendDescription } from '@moebench/backend';
 import { ARCHITECTURES, createModel, type Architecture, type ModelConfig } from '@moebench/models';
 import { Bench } from 'tinybench';
 import type { BenchCase } from '../registry.js';
@@ -63,15 +63,15 @@ export interface PeerThreads {
  * Picks PyTorch's intra-op threads: the native kernels' thread count when `nativeThreads` is given,
  * else MOEBENCH_NATIVE_THREADS, else the cores the process may use.
  *
- * @throws RangeError for a MOEBENCH_NATIVE_THREADS that is not a positive integer.
+ * @throws RangeError for a MOEBENCH_NATIVE_THREADS that is not an integer from 1 to 64.
  */
 export function peerThreads(nativeThreads: number | undefined, env: NodeJS.ProcessEnv = process.env): PeerThreads {
   if (nativeThreads !== undefined) return { threads: nativeThreads, source: 'native kernels' };
   const setting = env.MOEBENCH_NATIVE_THREADS;
   if (setting !== undefined && setting !== '') {
-    const threads = Number(setting);
-    if (!Number.isInteger(threads) || threads < 1) {
-      throw new RangeError(`MOEBENCH_NATIVE_THREADS must be a positive integer, received "${setting}"`);
+    const threads = /^[0-9]+$/.test(setting) ? Number(setting) : NaN;
+    if (!(threads >= 1 && threads <= MAX_NATIVE_THREADS)) {
+      throw new RangeError(`MOEBENCH_NATIVE_THREADS must be an integer from 1 to ${MAX_NATIVE_THREADS}, received "${setting}"`);
     }
     return { threads, source: 'MOEBENCH_NATIVE_THREADS' };
   }
@@ -84,7 +84,7 @@ export interface PeerOptions {
   variants?: readonly PeerVariant[];
   /** Time budget per case and configuration, seconds, after one warm-up step. Default: 3. */
   seconds?: number;
-  /** Python interpreter. Default: MOEBENCH_PYTHON, else the first of python3 and /usr/bin/python3 that imports torch. */
+  /** Python interpreter. Default: MOEBENCH_PYTHON when set (not empty), else the first of python3 and /usr/bin/python3 that imports torch. */
   python?: string;
   /** Progress lines. Default: to stderr. */
   log?: (line: string) => void;
@@ -148,7 +148,8 @@ export async function runPeerBenchmark(options: PeerOptions = {}): Promise<PeerR
   if (!started) await initBackend('cpu');
   report.threads = peerThreads(nativeThreads);
   report.models = peerModelSpecs();
-  const interpreter = options.python ?? process.env.MOEBENCH_PYTHON ?? findPython();
+  // An empty MOEBENCH_PYTHON counts as unset.
+  const interpreter = options.python ?? (process.env.MOEBENCH_PYTHON || findPython());
   log(`peer: PyTorch with ${interpreter}, ${report.threads.threads} threads (${report.threads.source})`);
 
   const backends = new VariantSwitch(report);

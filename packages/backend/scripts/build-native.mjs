@@ -11,7 +11,7 @@
  * default native; empty leaves -march out).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -21,6 +21,8 @@ const source = join(nativeDirectory, 'moebench_blas.c');
 const output = join(root, 'native', 'build', 'moebench_blas.node');
 
 function skip(reason) {
+  // An addon left from an earlier build would still load, against what this line says.
+  rmSync(output, { force: true });
   console.log(`@moebench/backend: native kernels skipped (${reason}); the wasm kernels will be used.`);
   process.exit(0);
 }

@@ -15,12 +15,13 @@ export {
   hasKernel,
   nativeCustomKernels,
   registerWasmKernels,
+  switchSetting,
   wasmKernelState,
   wasmReplacementsActive,
   type WasmKernelOptions,
   type WasmKernelState,
 } from './kernels/register.js';
-export type { NativeKernelStatus } from './kernels/native.js';
+export { MAX_NATIVE_THREADS, defaultNativeThreads, nativeThreadsSetting, type NativeKernelStatus } from './kernels/native.js';
 export {
   ADAMW_KERNEL,
   SOFTMAX_CROSS_ENTROPY_GRAD_KERNEL,

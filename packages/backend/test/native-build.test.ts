@@ -1,12 +1,35 @@
 import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-const script = fileURLToPath(new URL('../scripts/build-native.mjs', import.meta.url));
+const packageRoot = fileURLToPath(new URL('..', import.meta.url));
 
-/** Runs the install script with extra environment and returns its output lines (it must exit 0). */
+/**
+ * A copy of the package's install script and C sources in a temporary folder: the script builds
+ * next to itself, and a skip removes the addon there, which must not touch the addon the other
+ * tests load.
+ */
+let copyRoot = '';
+beforeAll(() => {
+  copyRoot = mkdtempSync(join(tmpdir(), 'moebench-native-build-'));
+  mkdirSync(join(copyRoot, 'scripts'));
+  mkdirSync(join(copyRoot, 'native', 'build'), { recursive: true });
+  copyFileSync(join(packageRoot, 'scripts', 'build-native.mjs'), join(copyRoot, 'scripts', 'build-native.mjs'));
+  for (const name of readdirSync(join(packageRoot, 'native'))) {
+    if (name.endsWith('.c') || name.endsWith('.h')) copyFileSync(join(packageRoot, 'native', name), join(copyRoot, 'native', name));
+  }
+});
+afterAll(() => rmSync(copyRoot, { recursive: true, force: true }));
+
+/** Runs the copied install script with extra environment and returns its output lines (it must exit 0). */
 function runBuild(env: Record<string, string>): string[] {
-  const output = execFileSync(process.execPath, [script], { env: { ...process.env, ...env }, encoding: 'utf8' });
+  const output = execFileSync(process.execPath, [join(copyRoot, 'scripts', 'build-native.mjs')], {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+  });
   return output.trim().split('\n');
 }
 
@@ -21,5 +44,12 @@ describe('native kernel install script', () => {
     const lines = runBuild({ MOEBENCH_SKIP_NATIVE: '0', CC: 'moebench-no-such-compiler' });
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/native kernels skipped \(no C compiler: "moebench-no-such-compiler --version" failed/);
+  });
+
+  it('removes an addon left from an earlier build when it skips', () => {
+    const addon = join(copyRoot, 'native', 'build', 'moebench_blas.node');
+    writeFileSync(addon, 'stale');
+    runBuild({ MOEBENCH_SKIP_NATIVE: '0', CC: 'moebench-no-such-compiler' });
+    expect(existsSync(addon)).toBe(false);
   });
 });

@@ -52,6 +52,22 @@ export function defaultNativeThreads(): number {
 /** The most threads the addon's pool runs (MB_MAX_THREADS in native/moebench.h). */
 export const MAX_NATIVE_THREADS = 64;
 
+/**
+ * Reads MOEBENCH_NATIVE_THREADS: a whole number from 1 to 64 in decimal digits, or, when unset or
+ * empty, `defaultNativeThreads()`.
+ *
+ * @throws RangeError naming the variable, the value received and the allowed range.
+ */
+export function nativeThreadsSetting(): number {
+  const text = process.env.MOEBENCH_NATIVE_THREADS;
+  if (text === undefined || text === '') return defaultNativeThreads();
+  const threads = /^[0-9]+$/.test(text) ? Number(text) : NaN;
+  if (!(threads >= 1 && threads <= MAX_NATIVE_THREADS)) {
+    throw new RangeError(`MOEBENCH_NATIVE_THREADS must be an integer from 1 to ${MAX_NATIVE_THREADS}, received "${text}"`);
+  }
+  return threads;
+}
+
 let loaded: { blas?: NativeBlas; status: NativeKernelStatus } | null = null;
 
 /**
@@ -60,13 +76,7 @@ let loaded: { blas?: NativeBlas; status: NativeKernelStatus } | null = null;
  */
 export function loadNativeKernels(): { blas?: NativeBlas; status: NativeKernelStatus } {
   if (loaded !== null) return loaded;
-  const threadsSetting = process.env.MOEBENCH_NATIVE_THREADS;
-  const threads = threadsSetting === undefined || threadsSetting === '' ? defaultNativeThreads() : Number(threadsSetting);
-  if (!Number.isInteger(threads) || threads < 1 || threads > MAX_NATIVE_THREADS) {
-    throw new RangeError(
-      `MOEBENCH_NATIVE_THREADS must be an integer from 1 to ${MAX_NATIVE_THREADS}, received "${threadsSetting}"`,
-    );
-  }
+  const threads = nativeThreadsSetting();
   try {
     const blas = require(ADDON_PATH) as NativeBlas;
     blas.setThreads(threads);

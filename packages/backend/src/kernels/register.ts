@@ -88,12 +88,14 @@ let state: WasmKernelState = { replacements: false, native: false, fused: false,
  * `tf.setBackend('wasm')`, which runs the kernels' setup; `initBackend('wasm')` does both.
  * Returns whether the replacements are active.
  *
- * @throws RangeError for an invalid MOEBENCH_NATIVE_THREADS when the native addon loads.
+ * @throws RangeError for a switch variable (MOEBENCH_STOCK_KERNELS, MOEBENCH_NATIVE_KERNELS,
+ * MOEBENCH_FUSED_KERNELS) that is not 0 or 1, and for an invalid MOEBENCH_NATIVE_THREADS when the
+ * native addon loads.
  */
 export function registerWasmKernels(options: WasmKernelOptions = {}): boolean {
-  const stock = options.stockKernels ?? process.env.MOEBENCH_STOCK_KERNELS === '1';
-  const nativeRequested = options.nativeKernels ?? process.env.MOEBENCH_NATIVE_KERNELS !== '0';
-  const fusedRequested = options.fusedKernels ?? process.env.MOEBENCH_FUSED_KERNELS !== '0';
+  const stock = options.stockKernels ?? switchSetting('MOEBENCH_STOCK_KERNELS', false);
+  const nativeRequested = options.nativeKernels ?? switchSetting('MOEBENCH_NATIVE_KERNELS', true);
+  const fusedRequested = options.fusedKernels ?? switchSetting('MOEBENCH_FUSED_KERNELS', true);
   for (const config of MISSING_KERNELS) {
     if (tf.getKernel(config.kernelName, 'wasm') === undefined) tf.registerKernel(config);
   }
@@ -118,6 +120,18 @@ export function registerWasmKernels(options: WasmKernelOptions = {}): boolean {
   }
   state = { replacements: !stock, native: useNative, fused: useFused, nativeStatus: native.status };
   return state.replacements;
+}
+
+/**
+ * Reads an on/off environment variable: 1 turns it on, 0 off, unset or empty leaves `fallback`.
+ * Anything else is rejected, so that a value such as `false` cannot silently leave a switch on.
+ */
+export function switchSetting(name: string, fallback: boolean): boolean {
+  const value = process.env[name];
+  if (value === undefined || value === '') return fallback;
+  if (value === '1') return true;
+  if (value === '0') return false;
+  throw new RangeError(`${name} must be 0 or 1 (or unset), received "${value}"`);
 }
 
 /** Returns whether moebench's replacement kernels are the ones registered on the wasm backend now. */
