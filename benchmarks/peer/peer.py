@@ -121,7 +121,19 @@ def parse_args(argv):
         unknown = sorted(set(given) - set(DEFAULT_TRAINING))
         if unknown:
             parser.error(f"--training: unknown keys {unknown}; allowed: {sorted(DEFAULT_TRAINING)}")
+        for key, value in given.items():
+            # bool is an int in Python; a setting must be a real number.
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                parser.error(f"--training: {key} must be a finite number, received {value!r}")
         training.update(given)
+    for key in ("learningRate", "epsilon", "gradientClipNorm"):
+        if not training[key] > 0:
+            parser.error(f"--training: {key} must be > 0, received {training[key]!r}")
+    for key in ("beta1", "beta2"):
+        if not 0 <= training[key] < 1:
+            parser.error(f"--training: {key} must be >= 0 and < 1, received {training[key]!r}")
+    if training["weightDecay"] < 0:
+        parser.error(f"--training: weightDecay must be >= 0, received {training['weightDecay']!r}")
     args.training = training
 
     if args.threads is None:
@@ -134,8 +146,8 @@ def parse_args(argv):
             args.threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     if args.threads < 1:
         parser.error(f"--threads must be a positive integer, received {args.threads}")
-    if args.seconds < 0 or args.min_steps < 1:
-        parser.error(f"--seconds must be >= 0 and --min-steps >= 1, received {args.seconds} and {args.min_steps}")
+    if not (math.isfinite(args.seconds) and args.seconds >= 0) or args.min_steps < 1:
+        parser.error(f"--seconds must be a finite number >= 0 and --min-steps >= 1, received {args.seconds} and {args.min_steps}")
     return args
 
 

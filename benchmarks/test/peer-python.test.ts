@@ -132,4 +132,15 @@ describe.skipIf(!HAS_TORCH)(`peer.py with ${PYTHON} (skipped: no torch for ${PYT
     expect(run.status).toBe(2);
     expect(run.stderr).toContain("--models[0] must have exactly the keys ['architecture', 'batch', 'config', 'forwardFlopsPerToken', 'parameters'], received ['architecture']");
   });
+
+  it.each([
+    [['--training', '{"learningRate": "x"}'], "--training: learningRate must be a finite number, received 'x'"],
+    [['--training', '{"beta2": 1}'], '--training: beta2 must be >= 0 and < 1, received 1'],
+    [['--training', '{"gradientClipNorm": 0}'], '--training: gradientClipNorm must be > 0, received 0'],
+    [['--seconds', 'inf'], '--seconds must be a finite number >= 0'],
+  ])('rejects %j before any work', (args, message) => {
+    const run = spawnSync(PYTHON, [`${PEER_DIR}peer.py`, ...args], { encoding: 'utf8' });
+    expect(run.stderr).toContain(message);
+    expect(run.status).toBe(2);
+  });
 });

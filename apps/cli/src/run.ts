@@ -92,7 +92,10 @@ export async function runCommand(request: RunRequest, output: ProgressOutput): P
 
   const backend = await initBackend(backendName);
   const environment = await collectEnvironment();
-  progress.log(`moebench run: suite ${suite.name}, ${plans.length} model run(s), backend ${backend.name}, run folder ${runDir}`);
+  progress.log(
+    `moebench run: suite ${suite.name}, ${plans.length} model run(s), backend ${backend.name} ` +
+      `(${kernelSetup(environment.backend as unknown as Record<string, unknown>)}), run folder ${runDir}`,
+  );
   if (backend.autoFallbackReason) progress.log('Backend auto chose wasm: no native TensorFlow package loads (`moebench env` shows why).');
   const mismatch = backendMismatchWarning(suite, backend.name);
   if (mismatch !== null) progress.log(mismatch);
