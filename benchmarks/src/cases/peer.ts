@@ -277,7 +277,7 @@ export function formatPeerTable(report: PeerReport): string {
   const pytorch =
     report.pytorch.torch === undefined
       ? 'skipped'
-      : `torch ${report.pytorch.torch}, ${report.pytorch.threads} threads${source}, BLAS ${report.pytorch.blas}, OMP_WAIT_POLICY=${report.pytorch.ompWaitPolicy}`;
+      : `torch ${report.pytorch.torch}, ${report.pytorch.threads} thread${report.pytorch.threads === 1 ? '' : 's'}${source}, BLAS ${report.pytorch.blas}, OMP_WAIT_POLICY=${report.pytorch.ompWaitPolicy}`;
   lines.push('', 'variants:', `  pytorch: ${pytorch}`);
   for (const variant of PEER_VARIANTS) {
     const backend = report.backends[variant];
