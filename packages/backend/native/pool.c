@@ -1,10 +1,9 @@
 /*
  * A fixed pool of worker threads for the native kernels. A parallel loop cuts its range into
  * pieces, wakes the workers, and every thread, the calling one included, claims pieces from an
- * atomic counter until none are left. The caller then waits only for the pieces other threads
- * claimed and are still running: a worker that the system has not scheduled yet takes no piece,
- * so on a loaded machine the loop slows down to the speed of the threads that do run instead of
- * waiting for the slowest one.
+ * atomic counter until none are left. The caller then waits only for the pieces that other threads
+ * claimed and are still running. A worker that the system has not scheduled yet takes no piece, so
+ * on a loaded machine the loop runs at the speed of the threads that do run.
  *
  * Workers spin for a short while after each job, then yield the processor, then sleep, because a
  * training step's kernels come in quick succession and a wake-up from sleep costs tens of
