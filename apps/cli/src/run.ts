@@ -99,6 +99,7 @@ export async function runCommand(request: RunRequest, output: ProgressOutput): P
   if (backend.autoFallbackReason) progress.log('Backend auto chose wasm: no native TensorFlow package loads (`moebench env` shows why).');
   const mismatch = backendMismatchWarning(suite, backend.name);
   if (mismatch !== null) progress.log(mismatch);
+  if (resumedRunId !== null) checkKernelSetup(runDir, resumedRunId, environment);
 
   const dataset = prepareDataset({
     corpus: { name: suite.data.corpus, paths: suite.data.paths },
@@ -139,17 +140,7 @@ export async function runCommand(request: RunRequest, output: ProgressOutput): P
 
   try {
     if (resumedRunId !== null) {
-      const resumed = store.getRun(resumedRunId);
-      if (resumed === undefined) throw new Error(`Run folder ${runDir}: ${STORE_FILE} contains no run "${resumedRunId}", so it cannot be resumed.`);
-      // Every model of a run trains on one kernel setup, so that their tokens/s and times compare.
-      const startedWith = kernelSetup(resumed.manifest.backend);
-      const resumingWith = kernelSetup(environment.backend as unknown as Record<string, unknown>);
-      if (startedWith !== resumingWith) {
-        throw new Error(
-          `--resume ${runDir}: the run started with ${startedWith}, and this process has ${resumingWith}. ` +
-            'Resume it with the MOEBENCH_NATIVE_THREADS, MOEBENCH_FUSED_KERNELS, MOEBENCH_NATIVE_KERNELS and MOEBENCH_STOCK_KERNELS settings it started with.',
-        );
-      }
+      if (store.getRun(resumedRunId) === undefined) throw new Error(`Run folder ${runDir}: ${STORE_FILE} contains no run "${resumedRunId}", so it cannot be resumed.`);
       runId = resumedRunId;
       store.setRunStatus(runId, 'running');
     } else {
@@ -450,6 +441,28 @@ function storedConfig(config: ModelConfig): ModelConfig {
   if (config.hash === undefined || !('unigramCounts' in config.hash)) return config;
   const { unigramCounts: _counts, ...hash } = config.hash;
   return { ...config, hash };
+}
+
+// Every model of a run trains on one kernel setup, so that their tokens/s and times compare: a resume
+// with other kernel switches or threads is rejected before the data is prepared.
+function checkKernelSetup(runDir: string, runId: string, environment: EnvironmentFacts): void {
+  const storePath = join(runDir, STORE_FILE);
+  if (!existsSync(storePath)) return;
+  const store = openStore(storePath, { readonly: true });
+  let startedWith: string | null = null;
+  try {
+    const run = store.getRun(runId);
+    if (run !== undefined) startedWith = kernelSetup(run.manifest.backend);
+  } finally {
+    store.close();
+  }
+  const resumingWith = kernelSetup(environment.backend as unknown as Record<string, unknown>);
+  if (startedWith !== null && startedWith !== resumingWith) {
+    throw new Error(
+      `--resume ${runDir}: the run started with ${startedWith}, and this process has ${resumingWith}. ` +
+        'Resume it with the MOEBENCH_NATIVE_THREADS, MOEBENCH_FUSED_KERNELS, MOEBENCH_NATIVE_KERNELS and MOEBENCH_STOCK_KERNELS settings it started with.',
+    );
+  }
 }
 
 function readSettings(runDir: string): SavedRunSettings {

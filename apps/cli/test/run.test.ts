@@ -176,6 +176,8 @@ describe('moebench run', () => {
     const otherKernels = await runCli(['run', '--resume', runDir], undefined, { env: { MOEBENCH_STOCK_KERNELS: '1' } });
     expect(otherKernels.code).toBe(1);
     expect(otherKernels.stderr).toMatch(/the run started with .*, and this process has stock wasm kernels/);
+    // Rejected before the data is prepared.
+    expect(otherKernels.stdout).not.toContain('Data: ');
     withStore(runDir, (store, runId) => expect(store.getRun(runId)!.status).toBe('interrupted'));
 
     const resumed = await runCli(['run', '--resume', runDir]);
