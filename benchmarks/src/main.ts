@@ -13,7 +13,7 @@ import { formatPeerTable, PEER_CASES, runPeerBenchmark } from './cases/peer.js';
 import { listCases, selectCases } from './registry.js';
 import { formatTable, type BenchReport } from './report.js';
 import { runVariant, type VariantRun } from './run.js';
-import { VARIANTS, type PeerVariant } from './variants.js';
+import { DEFAULT_CASE_VARIANTS, VARIANTS, type PeerVariant } from './variants.js';
 
 const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
 
@@ -56,6 +56,14 @@ async function main(argv: string[]): Promise<void> {
   for (const benchCase of cases) console.log(`${benchCase.name}: ${benchCase.description}`);
   console.log('');
   console.log(formatTable(runs));
+  // A variant named with --variants that a selected case does not run on would otherwise leave no trace.
+  if (argv.includes('--variants')) {
+    const notRun = cases.flatMap((benchCase) => {
+      const listed = benchCase.variants ?? DEFAULT_CASE_VARIANTS;
+      return args.variants.filter((variant) => !listed.includes(variant)).map((variant) => `  ${benchCase.name} on ${variant}: the case runs only on ${listed.join(', ')}`);
+    });
+    if (notRun.length > 0) console.log(['', 'not run:', ...notRun].join('\n'));
+  }
 
   const report: BenchReport = {
     name,

@@ -25,6 +25,13 @@ describe('pnpm bench settings checked before any work', () => {
     expect(run.status).toBe(2);
   });
 
+  it('names a requested variant a case does not run on', () => {
+    const out = join(tmpdir(), `moebench-bench-main-${process.pid}.json`);
+    const run = bench(['--filter', 'train-step-gmlp', '--variants', 'wasm-stock', '--out', out]);
+    expect(run.stdout).toContain('not run:\n  train-step-gmlp on wasm-stock: the case runs only on wasm-native, wasm-blas, wasm, tensorflow');
+    expect(run.status).toBe(0);
+  });
+
   it('rejects an --out inside a file', () => {
     const file = join(tmpdir(), `moebench-bench-main-${process.pid}`);
     writeFileSync(file, '');
