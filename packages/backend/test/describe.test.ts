@@ -23,7 +23,7 @@ describe('describeBackend', () => {
   });
 
   it('reports the native kernels and their BLAS facts', async () => {
-    const info = await initBackend('wasm', { stockKernels: false, nativeKernels: true });
+    const info = await initBackend('wasm', { stockKernels: false, nativeKernels: true, fusedKernels: true });
     const { wasm } = await describeBackend();
     const native = wasm!.nativeKernels;
     expect(native.active).toBe(info.nativeKernels);

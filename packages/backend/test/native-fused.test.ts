@@ -26,7 +26,7 @@ interface FusedHooks {
 }
 
 /** The native kernels on, whatever MOEBENCH_NATIVE_KERNELS and MOEBENCH_STOCK_KERNELS say. */
-const NATIVE = { stockKernels: false, nativeKernels: true } as const;
+const NATIVE = { stockKernels: false, nativeKernels: true, fusedKernels: true } as const;
 
 /** Runs `build` on wasm with the native kernels (see `runOn`). */
 const runOnNative = (build: () => tf.Tensor | tf.Tensor[]) => runOn('wasm', build, NATIVE);

@@ -17,7 +17,14 @@ import { runOn, values, type Readout } from './compare.js';
 const TRAIN_KERNELS = [ADAMW_KERNEL, SUM_OF_SQUARES_KERNEL, SOFTMAX_CROSS_ENTROPY_KERNEL, SOFTMAX_CROSS_ENTROPY_GRAD_KERNEL];
 
 // Runs where the addon was built at install (a C compiler and OpenBLAS were present), as in CI.
-const nativeAvailable = (await initBackend('wasm')) && wasmKernelState().nativeStatus.available;
+/** The kernel options of every native test here, so that MOEBENCH_* switches in the environment do not apply. */
+const NATIVE = { stockKernels: false, nativeKernels: true, fusedKernels: true } as const;
+const nativeAvailable = (await initBackend('wasm', NATIVE)) && wasmKernelState().nativeStatus.available;
+
+/** Runs `build` on wasm with the native kernels (see `runOn`). */
+function runNative(build: () => tf.Tensor | tf.Tensor[]): Promise<Readout[]> {
+  return runOn('wasm', build, NATIVE);
+}
 const addon = loadNativeKernels().blas as unknown as (NativeTrainFunctions & { setThreads(n: number): void; getThreads(): number }) | undefined;
 
 const bits = new Uint32Array(1);
@@ -87,7 +94,7 @@ function withThreads<T>(threads: number, body: () => T): T {
 
 describe('native training kernels registration', () => {
   afterAll(async () => {
-    await initBackend('wasm');
+    await initBackend('wasm', NATIVE);
   });
 
   it('leaves the kernels out without the native kernels', async () => {
@@ -98,7 +105,7 @@ describe('native training kernels registration', () => {
   });
 
   it.runIf(nativeAvailable)('registers the kernels with the native kernels', async () => {
-    await initBackend('wasm');
+    await initBackend('wasm', NATIVE);
     for (const name of TRAIN_KERNELS) expect(hasKernel(name), name).toBe(true);
   });
 });
@@ -233,7 +240,7 @@ describe.runIf(nativeAvailable)('native AdamW kernel', () => {
     it(`matches the composite update on cpu: ${name}`, async () => {
       const attrs = foldedConstants(decays);
       const expected = await runOn('cpu', () => compositeAdamW(adamwInputs(shapes, 11), attrs));
-      const actual = await runOn('wasm', () => kernelAdamW(adamwInputs(shapes, 11), attrs));
+      const actual = await runNative(() => kernelAdamW(adamwInputs(shapes, 11), attrs));
       // The same float32 operations in the same order: equal to the last bit.
       expectSameValues(actual, expected, 0);
     });
@@ -248,7 +255,7 @@ describe.runIf(nativeAvailable)('native AdamW kernel', () => {
     };
     const attrs = foldedConstants([1, 0]);
     const expected = await runOn('cpu', () => compositeAdamW(adamwInputs([[4, 5], [6]], 5, poison), attrs));
-    const actual = await runOn('wasm', () => kernelAdamW(adamwInputs([[4, 5], [6]], 5, poison), attrs));
+    const actual = await runNative(() => kernelAdamW(adamwInputs([[4, 5], [6]], 5, poison), attrs));
     expectSameValues(actual, expected, 0);
     expect(actual[0].values[0]).toBeNaN();
     expect(actual[0].values[5]).toBeNaN();
@@ -256,7 +263,7 @@ describe.runIf(nativeAvailable)('native AdamW kernel', () => {
   });
 
   it('gives the same bits for any thread count', async () => {
-    await initBackend('wasm');
+    await initBackend('wasm', NATIVE);
     const build = () => kernelAdamW(adamwInputs([[1_100_001], [5]], 3), foldedConstants([1, 0]));
     const results = [1, 2, 3].map((threads) => withThreads(threads, () => bytesUnderTidy(build)));
     expect(sameBytes(results[1], results[0])).toBe(true);
@@ -264,7 +271,7 @@ describe.runIf(nativeAvailable)('native AdamW kernel', () => {
   });
 
   it('rejects mismatched shapes, dtypes, decays and constants', async () => {
-    await initBackend('wasm');
+    await initBackend('wasm', NATIVE);
     tf.tidy(() => {
       const [[param, m, v]] = adamwInputs([[2, 3]], 1);
       const attrs = foldedConstants([1]);
@@ -300,7 +307,7 @@ describe.runIf(nativeAvailable)('native sum of squares kernel', () => {
   for (const [name, sizes] of CASES) {
     it(`matches a float64 sum and the cpu composite: ${name}`, async () => {
       const arrays = sizes.map((size, i) => values(size, 20 + i));
-      const [actual] = await runOn('wasm', () => kernelSum(arrays.map((array) => tf.tensor1d(array))));
+      const [actual] = await runNative(() => kernelSum(arrays.map((array) => tf.tensor1d(array))));
       const [composite] = await runOn('cpu', () => tf.addN(arrays.map((array) => tf.sum(tf.square(tf.tensor1d(array))))));
       const exact = float64Sum(arrays);
       expect(actual.shape).toEqual([]);
@@ -310,7 +317,7 @@ describe.runIf(nativeAvailable)('native sum of squares kernel', () => {
   }
 
   it('returns 0 for no inputs', async () => {
-    const [actual] = await runOn('wasm', () => kernelSum([]));
+    const [actual] = await runNative(() => kernelSum([]));
     expect(actual.values).toEqual([0]);
   });
 
@@ -318,7 +325,7 @@ describe.runIf(nativeAvailable)('native sum of squares kernel', () => {
     const withValue = (value: number) => async () => {
       const array = values(20_000, 4);
       array[12_345] = value;
-      const [actual] = await runOn('wasm', () => kernelSum([tf.tensor1d(values(33, 1)), tf.tensor1d(array)]));
+      const [actual] = await runNative(() => kernelSum([tf.tensor1d(values(33, 1)), tf.tensor1d(array)]));
       const [composite] = await runOn('cpu', () => tf.addN([tf.sum(tf.square(tf.tensor1d(values(33, 1)))), tf.sum(tf.square(tf.tensor1d(array)))]));
       return [actual.values[0], composite.values[0]];
     };
@@ -329,7 +336,7 @@ describe.runIf(nativeAvailable)('native sum of squares kernel', () => {
   });
 
   it('gives the same bits for any thread count', async () => {
-    await initBackend('wasm');
+    await initBackend('wasm', NATIVE);
     const sizes = [1_200_001, 5, 1_000_000, 9_000];
     const build = () => tf.tidy(() => kernelSum(sizes.map((size, i) => tf.tensor1d(values(size, i + 7)))).dataSync()[0]);
     const results = [1, 2, 3, 4].map((threads) => withThreads(threads, build));
@@ -337,7 +344,7 @@ describe.runIf(nativeAvailable)('native sum of squares kernel', () => {
   });
 
   it('rejects int32 inputs', async () => {
-    await initBackend('wasm');
+    await initBackend('wasm', NATIVE);
     tf.tidy(() => {
       expect(() => kernelSum([tf.ones([3]), tf.ones([2], 'int32')])).toThrow(/x1 must be float32, received int32/);
     });
@@ -396,14 +403,14 @@ describe.runIf(nativeAvailable)('native softmax cross-entropy kernels', () => {
         return kernel ? kernelLossAndGradient(logits, labels, dy) : compositeLossAndGradient(logits, labels, dy, vocab);
       };
       const expected = await runOn('cpu', build(false));
-      const actual = await runOn('wasm', build(true));
+      const actual = await runNative(build(true));
       expectSameValues(actual, expected, 1e-6);
     });
   }
 
   it('gives zero loss and gradient for a vocabulary of 1', async () => {
     // tf.oneHot rejects a depth of 1, so this case has no composite reference: softmax is 1 everywhere.
-    const [nll, gradient] = await runOn('wasm', () =>
+    const [nll, gradient] = await runNative(() =>
       kernelLossAndGradient(tf.tensor2d([[3], [-50]]), tf.tensor1d([0, 0], 'int32'), tf.tensor1d([2, 0.5])),
     );
     expect(nll.values).toEqual([0, 0]);
@@ -411,7 +418,7 @@ describe.runIf(nativeAvailable)('native softmax cross-entropy kernels', () => {
   });
 
   it('returns the row maximum and the log of the shifted sum', async () => {
-    const [nll, rowMax, logSum] = await runOn('wasm', () =>
+    const [nll, rowMax, logSum] = await runNative(() =>
       kernelForward(tf.tensor2d([[1, 2, 3], [0, 0, 0]]), tf.tensor1d([2, 0], 'int32')),
     );
     const expectedLogSum = Math.log(Math.exp(-2) + Math.exp(-1) + 1);
@@ -442,7 +449,7 @@ describe.runIf(nativeAvailable)('native softmax cross-entropy kernels', () => {
       return kernel ? kernelLossAndGradient(...inputs) : compositeLossAndGradient(...inputs, vocab);
     };
     const expected = await runOn('cpu', build(false));
-    const actual = await runOn('wasm', build(true));
+    const actual = await runNative(build(true));
     expectSameValues(actual, expected, 1e-6);
     expect(actual[0].values.slice(0, 5)).toEqual([NaN, NaN, NaN, Infinity, NaN]);
     expect(actual[1].values.slice(5 * vocab, 7 * vocab).every(Number.isNaN)).toBe(true);
@@ -450,7 +457,7 @@ describe.runIf(nativeAvailable)('native softmax cross-entropy kernels', () => {
   });
 
   it('gives the same bits for any thread count', async () => {
-    await initBackend('wasm');
+    await initBackend('wasm', NATIVE);
     const build = () =>
       bytesUnderTidy(() => {
         const logits = tf.tensor2d(logitValues(1100, 257, 2), [1100, 257]);
@@ -463,7 +470,7 @@ describe.runIf(nativeAvailable)('native softmax cross-entropy kernels', () => {
   });
 
   it('rejects labels outside the vocabulary and frees its outputs', async () => {
-    await initBackend('wasm');
+    await initBackend('wasm', NATIVE);
     const logits = tf.ones([3, 5]);
     const before = { tensors: tf.memory().numTensors, bytes: tf.memory().numBytes };
     for (const bad of [-1, 5]) {
@@ -481,7 +488,7 @@ describe.runIf(nativeAvailable)('native softmax cross-entropy kernels', () => {
   });
 
   it('rejects mismatched label shapes and dtypes', async () => {
-    await initBackend('wasm');
+    await initBackend('wasm', NATIVE);
     tf.tidy(() => {
       const logits = tf.ones([2, 3, 4]);
       expect(() => kernelForward(logits, tf.zeros([2, 4], 'int32'))).toThrow(/labels have shape \[2,4\], expected \[2,3\]/);

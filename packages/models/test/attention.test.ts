@@ -162,8 +162,8 @@ describe.each(BACKENDS)('causalAttention on $label', ({ name, options }) => {
 const nativeAvailable = (await initBackend('wasm')) && wasmKernelState().nativeStatus.available;
 
 describe('causalAttention kernel choice', () => {
-  const kernelsRun = async (options: { nativeKernels: boolean }): Promise<string[]> => {
-    await initBackend('wasm', options);
+  const kernelsRun = async (options: { nativeKernels: boolean; fusedKernels?: boolean }): Promise<string[]> => {
+    await initBackend('wasm', { stockKernels: false, ...options });
     const inputs = makeInputs(3, [2, 4, 2, 8]);
     const profile = await tf.profile(() => {
       run(inputs, (x, kernel, bias, mask) => causalAttention(x, kernel, bias, mask, inputs.shape, 'batch-major'), 'batch-major');
@@ -173,7 +173,7 @@ describe('causalAttention kernel choice', () => {
 
   // Runs where the addon was built at install (a C compiler and OpenBLAS were present), as in CI.
   it.runIf(nativeAvailable)('runs the fused softmax with the native kernels', async () => {
-    const names = await kernelsRun({ nativeKernels: true });
+    const names = await kernelsRun({ nativeKernels: true, fusedKernels: true });
     expect(names).toContain('MoebenchSoftmax');
     expect(names).toContain('MoebenchSoftmaxGrad');
     expect(names).not.toContain('Softmax');

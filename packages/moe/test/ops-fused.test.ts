@@ -17,7 +17,7 @@ const FUSED_KERNELS = [GELU_KERNEL, GELU_GRAD_KERNEL, LAYER_NORM_KERNEL, LAYER_N
 /** Where an op runs: the cpu reference, or wasm with or without the native kernels. */
 type Setting = { backend: 'cpu' | 'wasm'; options?: WasmKernelOptions };
 const CPU: Setting = { backend: 'cpu' };
-const NATIVE: Setting = { backend: 'wasm', options: { stockKernels: false, nativeKernels: true } };
+const NATIVE: Setting = { backend: 'wasm', options: { stockKernels: false, nativeKernels: true, fusedKernels: true } };
 const NO_NATIVE: Setting = { backend: 'wasm', options: { nativeKernels: false } };
 
 const nativeAvailable = (await initBackend('wasm', NATIVE.options)) && wasmKernelState().nativeStatus.available;

@@ -18,15 +18,15 @@ import { patternTokens, TinyModel, windowBatch, WindowSource } from './tiny-mode
 const TRAIN_KERNELS = [ADAMW_KERNEL, SUM_OF_SQUARES_KERNEL, SOFTMAX_CROSS_ENTROPY_KERNEL, SOFTMAX_CROSS_ENTROPY_GRAD_KERNEL];
 
 // Runs where the addon was built at install (a C compiler and OpenBLAS were present), as in CI.
-const nativeAvailable = (await initBackend('wasm')) && wasmKernelState().nativeStatus.available;
+const nativeAvailable = (await initBackend('wasm', { stockKernels: false, nativeKernels: true, fusedKernels: true })) && wasmKernelState().nativeStatus.available;
 
 type Setup = { backend: 'cpu' | 'wasm'; options?: InitBackendOptions };
 const CPU: Setup = { backend: 'cpu' };
-const NATIVE: Setup = { backend: 'wasm' };
+const NATIVE: Setup = { backend: 'wasm', options: { stockKernels: false, nativeKernels: true, fusedKernels: true } };
 const WASM_WITHOUT_NATIVE: Setup = { backend: 'wasm', options: { nativeKernels: false } };
 
 afterAll(async () => {
-  await initBackend('wasm');
+  await initBackend('wasm', { stockKernels: false, nativeKernels: true, fusedKernels: true });
 });
 
 /** Deterministic values in [-1, 1) from a seed (xorshift), so that every backend gets the same inputs. */
@@ -158,7 +158,7 @@ describe.runIf(nativeAvailable)('AdamW on the native kernel', () => {
   }
 
   it('runs one kernel per update and keeps the variables', async () => {
-    await initBackend('wasm');
+    await initBackend('wasm', { stockKernels: false, nativeKernels: true, fusedKernels: true });
     const variables = [tf.variable(tf.ones([4, 3])), tf.variable(tf.zeros([3]))];
     const names = variables.map((variable) => variable.name);
     const optimizer = new AdamW(variables);
@@ -180,7 +180,7 @@ describe.runIf(nativeAvailable)('AdamW on the native kernel', () => {
   });
 
   it('round-trips its state and continues as an uninterrupted run', async () => {
-    await initBackend('wasm');
+    await initBackend('wasm', { stockKernels: false, nativeKernels: true, fusedKernels: true });
     const make = () => [tf.variable(tf.tensor2d(values(12, 1), [3, 4])), tf.variable(tf.tensor1d(values(4, 2)))];
     const gradientsAt = (step: number) => [tf.tensor2d(values(12, 10 + step), [3, 4]), tf.tensor1d(values(4, 20 + step))];
     const applyStep = (optimizer: AdamW, step: number) => {
@@ -250,7 +250,7 @@ describe.runIf(nativeAvailable)('clipScale on the native kernel', () => {
   });
 
   it('returns the norm of [3, 4] and [12] as 13', async () => {
-    await initBackend('wasm');
+    await initBackend('wasm', { stockKernels: false, nativeKernels: true, fusedKernels: true });
     const gradients = [tf.tensor1d([3, 4]), tf.tensor1d([12])];
     expect(clipScale(gradients, 6.5)).toEqual({ scale: 0.5, norm: 13 });
     tf.dispose(gradients);
@@ -323,7 +323,7 @@ describe.runIf(nativeAvailable)('cross-entropy on the native kernels', () => {
   });
 
   it('rejects a target outside the vocabulary', async () => {
-    await initBackend('wasm');
+    await initBackend('wasm', { stockKernels: false, nativeKernels: true, fusedKernels: true });
     const logits = tf.zeros([1, 2, 5]) as tf.Tensor3D;
     const targets = tf.tensor2d([[1, 5]], [1, 2], 'int32');
     const before = tf.memory().numTensors;
