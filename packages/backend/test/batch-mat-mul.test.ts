@@ -76,9 +76,9 @@ const nativeAvailable = (await initBackend('wasm')) && wasmKernelState().nativeS
 
 /** The two replacement sets: XNNPACK through the wasm kernels, and the native OpenBLAS addon. */
 const KERNEL_SETS: [string, WasmKernelOptions, boolean][] = [
-  ['wasm kernels', { nativeKernels: false }, true],
+  ['wasm kernels', { stockKernels: false, nativeKernels: false }, true],
   // Runs where the addon was built at install (a C compiler and OpenBLAS were present).
-  ['native kernels', { nativeKernels: true }, nativeAvailable],
+  ['native kernels', { stockKernels: false, nativeKernels: true }, nativeAvailable],
 ];
 
 for (const [label, kernels, available] of KERNEL_SETS) {

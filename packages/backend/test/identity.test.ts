@@ -24,7 +24,7 @@ describe('Identity replacement on wasm', () => {
   });
 
   it('shares the input buffer and counts one more reference', async () => {
-    await initBackend('wasm');
+    await initBackend('wasm', { stockKernels: false });
     const x = tf.tensor1d([1, 2, 3]);
     const y = tf.clone(x);
     expect(y.dataId).toBe(x.dataId);
@@ -33,7 +33,7 @@ describe('Identity replacement on wasm', () => {
   });
 
   it('keeps the output intact when the input is disposed, and frees the buffer with the last of them', async () => {
-    await initBackend('wasm');
+    await initBackend('wasm', { stockKernels: false });
     const before = tf.memory();
     const x = tf.tensor1d([1, 2, 3]);
     const y = tf.clone(x);
@@ -50,7 +50,7 @@ describe('Identity replacement on wasm', () => {
   });
 
   it('keeps the input intact when the output is disposed', async () => {
-    await initBackend('wasm');
+    await initBackend('wasm', { stockKernels: false });
     const before = tf.memory().numTensors;
     const x = tf.tensor1d([4, 5, 6]);
     tf.clone(x).dispose();
@@ -92,6 +92,6 @@ describe('Identity replacement on wasm', () => {
     expect(tf.getKernel('Identity', 'wasm')).not.toBe(stock);
     await initBackend('wasm', { stockKernels: true });
     expect(tf.getKernel('Identity', 'wasm')).toBe(stock);
-    await initBackend('wasm');
+    await initBackend('wasm', { stockKernels: false });
   });
 });
