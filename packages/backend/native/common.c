@@ -3,6 +3,21 @@
 
 #include "moebench.h"
 
+bool mb_get_arguments(napi_env env, napi_callback_info info, size_t expected, napi_value *argv, const char *function) {
+  size_t argc = expected;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
+    napi_throw_error(env, NULL, "moebench native: N-API call failed: napi_get_cb_info");
+    return false;
+  }
+  if (argc != expected) {
+    char message[160];
+    snprintf(message, sizeof message, "%s: expected %zu arguments, received %zu", function, expected, argc);
+    napi_throw_type_error(env, NULL, message);
+    return false;
+  }
+  return true;
+}
+
 float *mb_heap(napi_env env, napi_value value, size_t *count) {
   void *data = NULL;
   size_t bytes = 0;

@@ -108,22 +108,6 @@ static bool read_sizes(napi_env env, napi_value *argv, size_t first, size_t coun
   return true;
 }
 
-/* Reads exactly `expected` arguments into argv; throws a TypeError naming `function` otherwise. */
-static bool read_arguments(napi_env env, napi_callback_info info, size_t expected, napi_value *argv, const char *function) {
-  size_t argc = expected;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
-    napi_throw_error(env, NULL, "moebench native: N-API call failed: napi_get_cb_info");
-    return false;
-  }
-  if (argc != expected) {
-    char message[160];
-    snprintf(message, sizeof message, "%s: expected %zu arguments, received %zu", function, expected, argc);
-    napi_throw_type_error(env, NULL, message);
-    return false;
-  }
-  return true;
-}
-
 /* Products of sizes that could overflow size_t are rejected before any span is checked. */
 static bool checked_product(napi_env env, size_t a, size_t b, size_t *out, const char *function) {
   if (a != 0 && b > SIZE_MAX / a) {
@@ -142,7 +126,7 @@ static bool checked_product(napi_env env, size_t a, size_t b, size_t *out, const
  */
 static napi_value gelu_forward(napi_env env, napi_callback_info info) {
   napi_value argv[4];
-  if (!read_arguments(env, info, 4, argv, "geluForward")) return NULL;
+  if (!mb_get_arguments(env, info, 4, argv, "geluForward")) return NULL;
   size_t heap_count = 0;
   float *heap = mb_heap(env, argv[0], &heap_count);
   if (heap == NULL) return NULL;
@@ -161,7 +145,7 @@ static napi_value gelu_forward(napi_env env, napi_callback_info info) {
 
 static napi_value gelu_backward(napi_env env, napi_callback_info info) {
   napi_value argv[5];
-  if (!read_arguments(env, info, 5, argv, "geluBackward")) return NULL;
+  if (!mb_get_arguments(env, info, 5, argv, "geluBackward")) return NULL;
   size_t heap_count = 0;
   float *heap = mb_heap(env, argv[0], &heap_count);
   if (heap == NULL) return NULL;
@@ -341,7 +325,7 @@ static size_t row_grain(size_t columns) {
  */
 static napi_value layer_norm_forward(napi_env env, napi_callback_info info) {
   napi_value argv[11];
-  if (!read_arguments(env, info, 11, argv, "layerNormForward")) return NULL;
+  if (!mb_get_arguments(env, info, 11, argv, "layerNormForward")) return NULL;
   size_t heap_count = 0;
   float *heap = mb_heap(env, argv[0], &heap_count);
   if (heap == NULL) return NULL;
@@ -399,7 +383,7 @@ static napi_value layer_norm_forward(napi_env env, napi_callback_info info) {
  */
 static napi_value layer_norm_backward(napi_env env, napi_callback_info info) {
   napi_value argv[12];
-  if (!read_arguments(env, info, 12, argv, "layerNormBackward")) return NULL;
+  if (!mb_get_arguments(env, info, 12, argv, "layerNormBackward")) return NULL;
   size_t heap_count = 0;
   float *heap = mb_heap(env, argv[0], &heap_count);
   if (heap == NULL) return NULL;
@@ -584,7 +568,7 @@ static void softmax_backward_rows(void *context, size_t begin, size_t end) {
  */
 static napi_value softmax_forward(napi_env env, napi_callback_info info) {
   napi_value argv[7];
-  if (!read_arguments(env, info, 7, argv, "softmaxForward")) return NULL;
+  if (!mb_get_arguments(env, info, 7, argv, "softmaxForward")) return NULL;
   size_t heap_count = 0;
   float *heap = mb_heap(env, argv[0], &heap_count);
   if (heap == NULL) return NULL;
@@ -629,7 +613,7 @@ static napi_value softmax_forward(napi_env env, napi_callback_info info) {
 /* softmaxBackward(heap, rows, columns, yOffset, dyOffset, dxOffset): y, dy and dx [rows, columns]. */
 static napi_value softmax_backward(napi_env env, napi_callback_info info) {
   napi_value argv[6];
-  if (!read_arguments(env, info, 6, argv, "softmaxBackward")) return NULL;
+  if (!mb_get_arguments(env, info, 6, argv, "softmaxBackward")) return NULL;
   size_t heap_count = 0;
   float *heap = mb_heap(env, argv[0], &heap_count);
   if (heap == NULL) return NULL;
@@ -659,7 +643,7 @@ static napi_value softmax_backward(napi_env env, napi_callback_info info) {
  */
 static napi_value apply_in_place(napi_env env, napi_callback_info info, float (*function)(float), const char *name) {
   napi_value argv[1];
-  if (!read_arguments(env, info, 1, argv, name)) return NULL;
+  if (!mb_get_arguments(env, info, 1, argv, name)) return NULL;
   napi_typedarray_type type;
   size_t length = 0;
   void *data = NULL;

@@ -42,7 +42,13 @@ void mb_pool_set_threads(int threads);
 #define MB_MAX_THREADS 64
 
 /*
- * Reads argv[index] as the heap (an ArrayBuffer) and returns its floats, with their count in
+ * Reads exactly `expected` arguments into argv. Throws a TypeError naming `function` and the
+ * counts, and returns false, when the call passed another number.
+ */
+bool mb_get_arguments(napi_env env, napi_callback_info info, size_t expected, napi_value *argv, const char *function);
+
+/*
+ * Reads `value` as the heap (an ArrayBuffer) and returns its floats, with their count in
  * *count. Throws a TypeError and returns NULL when it is not an ArrayBuffer.
  */
 float *mb_heap(napi_env env, napi_value value, size_t *count);

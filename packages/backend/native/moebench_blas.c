@@ -76,13 +76,8 @@ static void gemm_columns(void *context, size_t begin, size_t end) {
  * and op(B) [k, n] or [n, k]. C entries are contiguous [m, n] blocks from cOffset.
  */
 static napi_value sgemm_batch(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
   napi_value argv[9];
-  MB_CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 9) {
-    napi_throw_type_error(env, NULL, "sgemmBatch: expected 9 arguments");
-    return NULL;
-  }
+  if (!mb_get_arguments(env, info, 9, argv, "sgemmBatch")) return NULL;
   size_t heap_count = 0;
   float *heap = mb_heap(env, argv[0], &heap_count);
   if (heap == NULL) return NULL;

@@ -99,17 +99,6 @@ static void *typed_array(napi_env env, napi_value value, napi_typedarray_type ty
   return data == NULL ? (void *)&empty : data;
 }
 
-static bool get_arguments(napi_env env, napi_callback_info info, size_t expected, napi_value *argv, const char *function) {
-  size_t argc = expected;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != expected) {
-    char message[120];
-    snprintf(message, sizeof message, "moebench native: %s expects %zu arguments, received %zu", function, expected, argc);
-    napi_throw_type_error(env, NULL, message);
-    return false;
-  }
-  return true;
-}
-
 /* ---------------------------------------------------------------------------------------------- */
 /* AdamW                                                                                          */
 /* ---------------------------------------------------------------------------------------------- */
@@ -182,7 +171,7 @@ static void adamw_range(void *context, size_t begin, size_t end) {
  */
 static napi_value adamw_update(napi_env env, napi_callback_info info) {
   napi_value argv[10];
-  if (!get_arguments(env, info, 10, argv, "adamwUpdate")) return NULL;
+  if (!mb_get_arguments(env, info, 10, argv, "adamwUpdate")) return NULL;
   size_t heap_count = 0;
   float *heap = mb_heap(env, argv[0], &heap_count);
   if (heap == NULL) return NULL;
@@ -290,7 +279,7 @@ static void squares_blocks(void *context, size_t begin, size_t end) {
  */
 static napi_value sum_of_squares(napi_env env, napi_callback_info info) {
   napi_value argv[3];
-  if (!get_arguments(env, info, 3, argv, "sumOfSquares")) return NULL;
+  if (!mb_get_arguments(env, info, 3, argv, "sumOfSquares")) return NULL;
   size_t heap_count = 0;
   float *heap = mb_heap(env, argv[0], &heap_count);
   if (heap == NULL) return NULL;
@@ -487,7 +476,7 @@ static napi_value invalid_label_result(napi_env env, int64_t row) {
  */
 static napi_value softmax_cross_entropy(napi_env env, napi_callback_info info) {
   napi_value argv[8];
-  if (!get_arguments(env, info, 8, argv, "softmaxCrossEntropy")) return NULL;
+  if (!mb_get_arguments(env, info, 8, argv, "softmaxCrossEntropy")) return NULL;
   softmax_job job = {0};
   size_t heap_count = 0, rows = 0;
   static const char *const names[] = {"logitsOffset", "labelsOffset", "nllOffset", "maxOffset", "logSumOffset"};
@@ -510,7 +499,7 @@ static napi_value softmax_cross_entropy(napi_env env, napi_callback_info info) {
  */
 static napi_value softmax_cross_entropy_grad(napi_env env, napi_callback_info info) {
   napi_value argv[9];
-  if (!get_arguments(env, info, 9, argv, "softmaxCrossEntropyGrad")) return NULL;
+  if (!mb_get_arguments(env, info, 9, argv, "softmaxCrossEntropyGrad")) return NULL;
   softmax_job job = {0};
   size_t heap_count = 0, rows = 0;
   static const char *const names[] = {"logitsOffset", "labelsOffset", "maxOffset", "logSumOffset", "dyOffset", "dlogitsOffset"};
@@ -528,7 +517,7 @@ static napi_value softmax_cross_entropy_grad(napi_env env, napi_callback_info in
 /* exp8 over a float array, in place: lets the tests sweep the exponential against Math.exp. */
 static napi_value exp_in_place(napi_env env, napi_callback_info info) {
   napi_value argv[1];
-  if (!get_arguments(env, info, 1, argv, "expInPlace")) return NULL;
+  if (!mb_get_arguments(env, info, 1, argv, "expInPlace")) return NULL;
   napi_typedarray_type type;
   size_t length = 0;
   void *data = NULL;
