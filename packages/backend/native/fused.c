@@ -120,6 +120,21 @@ static bool checked_product(napi_env env, size_t a, size_t b, size_t *out, const
   return true;
 }
 
+/* The element counts of a layer norm's tensors: rows of x, values of x, and values of gamma. */
+typedef struct {
+  size_t rows, values, parameters;
+} layer_norm_sizes;
+
+/*
+ * Computes the counts of a layer norm of shape [groups, rows, columns]. Returns false, with a
+ * RangeError naming `function` pending, when one overflows size_t.
+ */
+static bool layer_norm_totals(napi_env env, const size_t shape[3], const char *function, layer_norm_sizes *sizes) {
+  return checked_product(env, shape[0], shape[1], &sizes->rows, function) &&
+         checked_product(env, sizes->rows, shape[2], &sizes->values, function) &&
+         checked_product(env, shape[0], shape[2], &sizes->parameters, function);
+}
+
 /*
  * geluForward(heap, xOffset, yOffset, count) and geluBackward(heap, xOffset, dyOffset, dxOffset,
  * count): float offsets into the heap (the wasm memory's ArrayBuffer) and the number of values.
@@ -344,12 +359,9 @@ static napi_value layer_norm_forward(napi_env env, napi_callback_info info) {
   if (!read_sizes(env, argv, 5, 6, offset_names, offsets)) return NULL;
 
   const size_t groups = shape[0], rows = shape[1], columns = shape[2];
-  size_t row_total = 0, value_total = 0, parameter_total = 0;
-  if (!checked_product(env, groups, rows, &row_total, "layerNormForward") ||
-      !checked_product(env, row_total, columns, &value_total, "layerNormForward") ||
-      !checked_product(env, groups, columns, &parameter_total, "layerNormForward")) {
-    return NULL;
-  }
+  layer_norm_sizes sizes;
+  if (!layer_norm_totals(env, shape, "layerNormForward", &sizes)) return NULL;
+  const size_t row_total = sizes.rows, value_total = sizes.values, parameter_total = sizes.parameters;
   if (!mb_check_span(env, heap_count, offsets[0], value_total, "layerNormForward: x") ||
       !mb_check_span(env, heap_count, offsets[1], parameter_total, "layerNormForward: gamma") ||
       !mb_check_span(env, heap_count, offsets[2], parameter_total, "layerNormForward: beta") ||
@@ -396,12 +408,9 @@ static napi_value layer_norm_backward(napi_env env, napi_callback_info info) {
   if (!read_sizes(env, argv, 4, 8, offset_names, offsets)) return NULL;
 
   const size_t groups = shape[0], rows = shape[1], columns = shape[2];
-  size_t row_total = 0, value_total = 0, parameter_total = 0;
-  if (!checked_product(env, groups, rows, &row_total, "layerNormBackward") ||
-      !checked_product(env, row_total, columns, &value_total, "layerNormBackward") ||
-      !checked_product(env, groups, columns, &parameter_total, "layerNormBackward")) {
-    return NULL;
-  }
+  layer_norm_sizes sizes;
+  if (!layer_norm_totals(env, shape, "layerNormBackward", &sizes)) return NULL;
+  const size_t row_total = sizes.rows, value_total = sizes.values, parameter_total = sizes.parameters;
   if (!mb_check_span(env, heap_count, offsets[0], value_total, "layerNormBackward: x") ||
       !mb_check_span(env, heap_count, offsets[1], value_total, "layerNormBackward: dy") ||
       !mb_check_span(env, heap_count, offsets[2], parameter_total, "layerNormBackward: gamma") ||
