@@ -11,6 +11,8 @@ import {
   type WasmKernelOptions,
 } from '@moebench/backend';
 import { gelu, groupedLayerNorm, layerNorm } from '../src/index.js';
+// The seeded input generator of the backend's kernel tests, shared instead of copied.
+import { values as noise } from '../../backend/test/compare.js';
 
 const FUSED_KERNELS = [GELU_KERNEL, GELU_GRAD_KERNEL, LAYER_NORM_KERNEL, LAYER_NORM_GRAD_KERNEL];
 
@@ -22,20 +24,6 @@ const NO_NATIVE: Setting = { backend: 'wasm', options: { nativeKernels: false } 
 
 const nativeAvailable = (await initBackend('wasm', NATIVE.options)) && wasmKernelState().nativeStatus.available;
 
-/** Deterministic pseudo-random values in [-1, 1) from a xorshift generator, not tf.random. */
-function noise(size: number, seed: number): Float32Array {
-  const out = new Float32Array(size);
-  let state = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    out[i] = state / 2147483648 - 1;
-  }
-  return out;
-}
 
 const sizeOf = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
 

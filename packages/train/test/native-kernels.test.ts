@@ -13,6 +13,8 @@ import {
   type InitBackendOptions,
 } from '@moebench/backend';
 import { AdamW, clipScale, maskedCrossEntropy, tokenNegativeLogLikelihood, train, type AdamWOptions, type StepMetrics } from '../src/index.js';
+// The seeded input generator of the backend's kernel tests, shared instead of copied.
+import { values } from '../../backend/test/compare.js';
 import { patternTokens, TinyModel, windowBatch, WindowSource } from './tiny-model.js';
 
 const TRAIN_KERNELS = [ADAMW_KERNEL, SUM_OF_SQUARES_KERNEL, SOFTMAX_CROSS_ENTROPY_KERNEL, SOFTMAX_CROSS_ENTROPY_GRAD_KERNEL];
@@ -29,20 +31,6 @@ afterAll(async () => {
   await initBackend('wasm', { stockKernels: false, nativeKernels: true, fusedKernels: true });
 });
 
-/** Deterministic values in [-1, 1) from a seed (xorshift), so that every backend gets the same inputs. */
-function values(size: number, seed: number): Float32Array {
-  const out = new Float32Array(size);
-  let state = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    out[i] = state / 2147483648 - 1;
-  }
-  return out;
-}
 
 /** Index of the first element where the arrays differ beyond `tolerance` (absolute plus relative), or -1. */
 function firstMismatch(actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance: number): number {
