@@ -301,7 +301,7 @@ def _layers(torch):
             logits = chunks[:prefix].mean(dim=2).t() @ self.router[:prefix]  # [B * E, E]
             probs = torch.softmax(logits, dim=1)
             expert = assign_chunks(torch, logits.detach().view(batch, experts, experts))
-            slot = (torch.arange(rows) // experts) * experts + expert  # row b * E + e holds expert e of sequence b
+            slot = (torch.arange(rows) // experts) * experts + expert  # row b * E + e is expert e of sequence b
             source = torch.empty_like(slot)
             source[slot] = torch.arange(rows)
             gates = probs.gather(1, expert[:, None]).squeeze(1)

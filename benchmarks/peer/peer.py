@@ -350,8 +350,8 @@ def self_check(torch):
 def main(argv):
     args = parse_args(argv)
     # torch.set_num_threads sets PyTorch's own threads only. Debian's PyTorch multiplies matrices in
-    # the system BLAS (OpenBLAS), which starts one thread per core unless told otherwise before it
-    # loads, so the BLAS gets the same count here, unless the caller set it.
+    # the system BLAS (OpenBLAS), which starts one thread per core unless these variables are set
+    # before it loads. So the BLAS gets the same count here, unless the caller set them.
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
         os.environ.setdefault(variable, str(args.threads))
     try:

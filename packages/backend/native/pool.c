@@ -46,8 +46,8 @@ static pthread_mutex_t sleep_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake_up = PTHREAD_COND_INITIALIZER;
 
 /*
- * The current job. The calling thread writes it before it publishes `pieces_left`; a thread reads
- * it only after its claim from `pieces_left` succeeded, so it always sees the job it claimed from.
+ * The current job. The calling thread writes it before it publishes `pieces_left`. A thread reads
+ * it only after its claim from `pieces_left` succeeded, so it reads the job it claimed from.
  */
 static struct {
   mb_range_fn fn;

@@ -27,10 +27,11 @@ typedef float f32x4 __attribute__((vector_size(16)));
 typedef double f64x4 __attribute__((vector_size(32)));
 
 /*
- * The fewest items each thread takes (mb_parallel_for's grain), sized so that a piece runs about
- * 150 microseconds on one core. On a 2-core AMD EPYC shared with other jobs, two threads were
- * slower than one at every size of the quick suite's step: AdamW over 225k parameters took 64 us
- * on one thread and 519 us on two, softmax cross-entropy over [1024, 256] 336 us and 897 us.
+ * Minimum items per thread (mb_parallel_for's grain), sized so that a piece runs about 150
+ * microseconds on one core. On a 2-core AMD EPYC shared with other jobs, and with the pool as it was
+ * before its threads claimed pieces, two threads were slower than one at every size of the quick
+ * suite's step: AdamW over 225k parameters took 64 us on one thread and 519 us on two, softmax
+ * cross-entropy over [1024, 256] 336 us and 897 us.
  * A second thread pays off only for work that outlasts its wake-up and the waits for a busy core.
  */
 #define ADAMW_GRAIN (1u << 19)   /* elements */

@@ -21,7 +21,7 @@ const source = join(nativeDirectory, 'moebench_blas.c');
 const output = join(root, 'native', 'build', 'moebench_blas.node');
 
 function skip(reason) {
-  // An addon left from an earlier build would still load, against what this line says.
+  // An addon left from an earlier build would still load, contrary to the message below.
   rmSync(output, { force: true });
   console.log(`@moebench/backend: native kernels skipped (${reason}); the wasm kernels will be used.`);
   process.exit(0);

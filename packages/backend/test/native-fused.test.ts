@@ -25,7 +25,7 @@ interface FusedHooks {
   getThreads(): number;
 }
 
-/** The native kernels on, whatever MOEBENCH_NATIVE_KERNELS and MOEBENCH_STOCK_KERNELS say. */
+/** Options that turn the native and fused kernels on, whatever the MOEBENCH_* switches are set to. */
 const NATIVE = { stockKernels: false, nativeKernels: true, fusedKernels: true } as const;
 
 /** Runs `build` on wasm with the native kernels (see `runOn`). */

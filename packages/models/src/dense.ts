@@ -93,7 +93,7 @@ export class CausalSelfAttention {
   }
 
   /**
-   * Applies attention to `x` [batch * time, d], which holds `batch` sequences of length `time` with
+   * Applies attention to `x` [batch * time, d], which contains `batch` sequences of length `time` with
    * its rows in `rowOrder` (default batch-major). The output has the same row order.
    */
   apply(x: tf.Tensor2D, batch: number, time: number, rowOrder: RowOrder = 'batch-major'): tf.Tensor2D {

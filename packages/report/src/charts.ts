@@ -289,7 +289,7 @@ function heatmap(
 }
 
 const FOOTER_LINE_HEIGHT = 12;
-/** The longest footer line, in characters: at the footer's 9 px font it stays within the chart's width. */
+/** Maximum footer line length, in characters: at the footer's 9 px font it stays within the chart's width. */
 const FOOTER_LINE_CHARACTERS = 80;
 
 /**

@@ -83,7 +83,7 @@ export interface RunContext {
   backend: string;
   /**
    * The kernel set a wasm run used, for example `kernels: native (OpenBLAS, 2 threads) BatchMatMul,
-   * _FusedMatMul; moebench Sum, GatherV2` or `stock wasm kernels`; absent when the manifest does not say.
+   * _FusedMatMul; moebench Sum, GatherV2` or `stock wasm kernels`; absent when the manifest lacks it.
    */
   kernels?: string;
   /** Hardware, for example `2 x Intel Xeon @ 2.2 GHz, no GPU`. */

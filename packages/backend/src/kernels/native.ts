@@ -39,17 +39,17 @@ const require = createRequire(import.meta.url);
 const ADDON_PATH = '../../native/build/moebench_blas.node';
 
 /**
- * Threads of the native kernels when MOEBENCH_NATIVE_THREADS is unset: one per core the process may
- * use (`os.availableParallelism()`). The addon runs OpenBLAS single-threaded and splits each product
- * over its own thread pool (native/pool.c), by batch entries, rows or columns; OpenBLAS's own
- * threading split the training step's narrow products badly (a [1024, 64] x [64, 264] product took
- * 0.32 ms on one thread and 0.38 ms on two OpenBLAS threads, on a 2-core AMD EPYC).
+ * Returns the thread count of the native kernels when MOEBENCH_NATIVE_THREADS is unset: one per core
+ * the process may use (`os.availableParallelism()`). The addon runs OpenBLAS single-threaded and
+ * splits each product over its own thread pool (native/pool.c), by batch entries, rows or columns.
+ * OpenBLAS's own threading split the training step's narrow products badly: a [1024, 64] x [64, 264]
+ * product took 0.32 ms on one thread and 0.38 ms on two OpenBLAS threads, on a 2-core AMD EPYC.
  */
 export function defaultNativeThreads(): number {
   return Math.max(1, Math.min(MAX_NATIVE_THREADS, availableParallelism()));
 }
 
-/** The most threads the addon's pool runs (MB_MAX_THREADS in native/moebench.h). */
+/** Maximum thread count of the addon's pool (MB_MAX_THREADS in native/moebench.h). */
 export const MAX_NATIVE_THREADS = 64;
 
 /**

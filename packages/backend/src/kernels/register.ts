@@ -66,7 +66,7 @@ export function nativeCustomKernels(): string[] {
   return (customConfigs ?? []).map((config) => config.kernelName);
 }
 
-/** Whether the active backend has a kernel of this name registered now. */
+/** Returns whether the active backend has a kernel of this name registered now. */
 export function hasKernel(name: string): boolean {
   return tf.getKernel(name, tf.getBackend()) !== undefined;
 }
