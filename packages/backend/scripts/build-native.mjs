@@ -27,10 +27,15 @@ function skip(reason) {
   process.exit(0);
 }
 
+// A folder named by its environment variable is used alone: falling back to the system's copy would
+// build against other headers than the ones requested.
 function findDirectory(envName, candidates, file) {
   const fromEnv = process.env[envName];
-  const all = fromEnv ? [fromEnv, ...candidates] : candidates;
-  return all.find((directory) => existsSync(join(directory, file)));
+  if (fromEnv) {
+    if (!existsSync(join(fromEnv, file))) skip(`${envName}=${fromEnv} contains no ${file}`);
+    return fromEnv;
+  }
+  return candidates.find((directory) => existsSync(join(directory, file)));
 }
 
 if (process.env.MOEBENCH_SKIP_NATIVE === '1') skip('MOEBENCH_SKIP_NATIVE=1');
@@ -71,6 +76,7 @@ if (blasInclude === undefined) skip('cblas.h not found; install libopenblas-dev 
 const args = ['-O3', '-std=c11', '-D_POSIX_C_SOURCE=200809L', '-fno-math-errno', '-shared', '-fPIC', '-pthread'];
 if (process.env.MOEBENCH_NATIVE_MARCH !== '') args.push(`-march=${process.env.MOEBENCH_NATIVE_MARCH ?? 'native'}`);
 args.push('-DNODE_GYP_MODULE_NAME=moebench_blas', `-I${nodeInclude}`, `-I${blasInclude}`);
+if (process.env.OPENBLAS_LIB && !existsSync(process.env.OPENBLAS_LIB)) skip(`OPENBLAS_LIB=${process.env.OPENBLAS_LIB} does not exist`);
 if (process.env.OPENBLAS_LIB) args.push(`-L${process.env.OPENBLAS_LIB}`, `-Wl,-rpath,${process.env.OPENBLAS_LIB}`);
 if (process.platform === 'darwin') args.push('-undefined', 'dynamic_lookup');
 const sources = readdirSync(nativeDirectory)

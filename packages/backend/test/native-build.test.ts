@@ -46,6 +46,15 @@ describe('native kernel install script', () => {
     expect(lines[0]).toMatch(/native kernels skipped \(no C compiler: "moebench-no-such-compiler --version" failed/);
   });
 
+  it.each([
+    [{ OPENBLAS_INCLUDE: '/moebench/no-such-folder' }, 'OPENBLAS_INCLUDE=/moebench/no-such-folder contains no cblas.h'],
+    [{ NODE_INCLUDE: '/moebench/no-such-folder' }, 'NODE_INCLUDE=/moebench/no-such-folder contains no node_api.h'],
+    [{ OPENBLAS_LIB: '/moebench/no-such-folder' }, 'OPENBLAS_LIB=/moebench/no-such-folder does not exist'],
+  ])('skips when %j names a missing folder', (env, reason) => {
+    const lines = runBuild({ MOEBENCH_SKIP_NATIVE: '0', ...env });
+    expect(lines).toEqual([`@moebench/backend: native kernels skipped (${reason}); the wasm kernels will be used.`]);
+  });
+
   it('removes an addon left from an earlier build when it skips', () => {
     const addon = join(copyRoot, 'native', 'build', 'moebench_blas.node');
     writeFileSync(addon, 'stale');
