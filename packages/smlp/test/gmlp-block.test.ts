@@ -82,7 +82,10 @@ describe.each(['cpu', 'wasm'])('gMLP block on %s', (backend) => {
 
     const block = createGmlpBlock({ dModel: 4, maxSeqLen: 4, seed: 1 });
     const optimizer = tf.train.sgd(0.1);
-    const step = () => tf.tidy(() => optimizer.minimize(() => tf.mean(tf.square(block.apply(x))) as tf.Scalar, false, block.trainableVariables));
+    const step = () =>
+      tf.tidy(() => {
+        optimizer.minimize(() => tf.mean(tf.square(block.apply(x))) as tf.Scalar, false, block.trainableVariables);
+      });
     step();
     const before = tf.memory().numTensors;
     for (let i = 0; i < 3; i++) step();

@@ -28,6 +28,17 @@ export function spatialGatingReference(z: number[][], weight: number[][], bias: 
   );
 }
 
+/**
+ * Runs `fn` in `tf.tidy` and returns its layer output, keeping every tensor in it.
+ *
+ * The layer outputs (`SmoeOutput`, `SparseBlockOutput`) are interfaces that also carry statistics and an
+ * Int32Array, so their types lack the index signature of `tf.TensorContainer`. At runtime `tf.tidy` walks any
+ * returned object and keeps each tensor it finds, so the cast only changes the static type.
+ */
+export function tidyOutput<T extends object>(fn: () => T): T {
+  return tf.tidy(() => fn() as unknown as tf.TensorContainer) as unknown as T;
+}
+
 /** Splits a flat array into rows of `width`. */
 export function toRows(values: ArrayLike<number>, width: number): number[][] {
   const rows: number[][] = [];

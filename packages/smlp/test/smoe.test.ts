@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { initBackend, Rng, tf } from '@moebench/backend';
 import { createSmoe, gelu, maxScoreAssignment, type Smoe } from '../src/index.js';
-import { expectCausal, layerNormRows, maxAbsDiff, toRows } from './reference.js';
+import { expectCausal, layerNormRows, maxAbsDiff, tidyOutput, toRows } from './reference.js';
 
 /** Sets every expert's spatial weight and bias to distinct random values (above the diagonal too). */
 function randomiseSpatial(smoe: Smoe, seed: number): { weights: Float32Array; biases: Float32Array } {
@@ -57,7 +57,7 @@ describe.each(['cpu', 'wasm'])('sMoE on %s', (backend) => {
     const spatial = randomiseSpatial(smoe, 2);
     const x = new Rng(3).uniformArray(batch * seqLen * dModel, -1, 1);
 
-    const result = tf.tidy(() => smoe.apply(tf.tensor3d(x, [batch, seqLen, dModel])));
+    const result = tidyOutput(() => smoe.apply(tf.tensor3d(x, [batch, seqLen, dModel])));
     expect(result.lossMask).toBeUndefined();
     expect(result.stats.tokensPerExpert).toEqual([2, 2, 2]);
     const values = await result.output.data();
@@ -84,7 +84,7 @@ describe.each(['cpu', 'wasm'])('sMoE on %s', (backend) => {
     expect(prefix).toBe(2);
     const x = new Rng(7).uniformArray(batch * seqLen * dModel, -1, 1);
 
-    const result = tf.tidy(() => smoe.apply(tf.tensor3d(x, [batch, seqLen, dModel])));
+    const result = tidyOutput(() => smoe.apply(tf.tensor3d(x, [batch, seqLen, dModel])));
     const assignment = result.assignment as Int32Array;
     const values = await result.output.data();
     const routerRows = toRows(await router.data(), numExperts);
@@ -182,7 +182,10 @@ describe.each(['cpu', 'wasm'])('sMoE on %s', (backend) => {
     again.dispose();
 
     const optimizer = tf.train.sgd(0.1);
-    const step = () => tf.tidy(() => optimizer.minimize(() => tf.mean(tf.square(smoe.apply(x).output)) as tf.Scalar, false, smoe.trainableVariables));
+    const step = () =>
+      tf.tidy(() => {
+        optimizer.minimize(() => tf.mean(tf.square(smoe.apply(x).output)) as tf.Scalar, false, smoe.trainableVariables);
+      });
     step();
     const before = tf.memory().numTensors;
     for (let i = 0; i < 3; i++) step();
