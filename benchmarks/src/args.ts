@@ -38,7 +38,8 @@ export const USAGE = `Usage: pnpm bench [--filter <text>]... [--variants <list>]
 /** Parses `pnpm bench` arguments. Throws on an unknown flag or a bad value, saying what is allowed. */
 export function parseArgs(argv: readonly string[]): BenchArgs {
   const args: BenchArgs = { filters: [], variants: [...VARIANT_NAMES], peer: false, list: false, help: false };
-  let variantsGiven = false;
+  // Checked after the loop, because `--peer` may follow `--variants` and narrows what is allowed.
+  let variantsText: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = (): string => {
@@ -53,18 +54,9 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
       case '--filter':
         args.filters.push(...splitList(value()));
         break;
-      case '--variants': {
-        const names = splitList(value());
-        for (const name of names) {
-          if (!(VARIANT_NAMES as readonly string[]).includes(name)) {
-            throw new Error(`--variants: unknown variant "${name}". Allowed: ${VARIANT_NAMES.join(', ')}`);
-          }
-        }
-        if (names.length === 0) throw new Error(`--variants: empty list. Allowed: ${VARIANT_NAMES.join(', ')}`);
-        args.variants = names as VariantName[];
-        variantsGiven = true;
+      case '--variants':
+        variantsText = value();
         break;
-      }
       case '--out': {
         const out = value();
         if (!out.endsWith('.json')) throw new Error(`--out must name a .json file, received "${out}"`);
@@ -98,14 +90,26 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
       throw new Error('--filter does not apply to --peer, which always runs dense-ffn, switch-layer and the seven train-step-* cases');
     }
     if (args.list) throw new Error('--list and --peer exclude each other: --list only lists the registered cases');
-    if (!variantsGiven) args.variants = [...DEFAULT_PEER_VARIANTS];
-    for (const name of args.variants) {
-      if (!(PEER_VARIANTS as readonly string[]).includes(name)) {
-        throw new Error(`--variants with --peer: unknown variant "${name}". Allowed: ${PEER_VARIANTS.join(', ')}`);
-      }
-    }
+    args.variants = [...DEFAULT_PEER_VARIANTS];
   }
+  if (variantsText !== undefined) args.variants = parseVariants(variantsText, args.peer);
   return args;
+}
+
+/** Parses the `--variants` list against the variants the mode can run: `PEER_VARIANTS` with `--peer`. */
+function parseVariants(text: string, peer: boolean): VariantName[] {
+  const flag = peer ? '--variants with --peer' : '--variants';
+  const allowed: readonly VariantName[] = peer ? PEER_VARIANTS : VARIANT_NAMES;
+  const names = splitList(text);
+  if (names.length === 0) throw new Error(`${flag}: empty list "${text}". Allowed: ${allowed.join(', ')}`);
+  for (const name of names) {
+    if ((allowed as readonly string[]).includes(name)) continue;
+    const problem = (VARIANT_NAMES as readonly string[]).includes(name)
+      ? `variant "${name}" does not run in the peer comparison`
+      : `unknown variant "${name}"`;
+    throw new Error(`${flag}: ${problem}. Allowed: ${allowed.join(', ')}`);
+  }
+  return names as VariantName[];
 }
 
 function splitList(text: string): string[] {

@@ -32,6 +32,7 @@ describe('pnpm bench arguments', () => {
 
   it('rejects bad variants and flags', () => {
     expect(() => parseArgs(['--variants', 'wasm,gpu'])).toThrow('--variants: unknown variant "gpu". Allowed: wasm-native, wasm-blas, wasm, wasm-stock, cpu, tensorflow');
+    expect(() => parseArgs(['--variants', ' , '])).toThrow('--variants: empty list " , ". Allowed: wasm-native, wasm-blas, wasm, wasm-stock, cpu, tensorflow');
     expect(() => parseArgs(['--fast'])).toThrow('Unknown argument "--fast"');
     expect(() => parseArgs(['--out', 'results.csv'])).toThrow('--out must name a .json file, received "results.csv"');
     expect(() => parseArgs(['--filter'])).toThrow('--filter needs a value');

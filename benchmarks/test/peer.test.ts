@@ -29,10 +29,32 @@ describe('pnpm bench --peer arguments', () => {
 
   it('rejects variants and flags the peer comparison does not take', () => {
     expect(() => parseArgs(['--variants', 'tensorflow', '--peer'])).toThrow(
-      '--variants with --peer: unknown variant "tensorflow". Allowed: wasm-native, wasm-blas, wasm, wasm-stock, cpu',
+      '--variants with --peer: variant "tensorflow" does not run in the peer comparison. Allowed: wasm-native, wasm-blas, wasm, wasm-stock, cpu',
     );
     expect(() => parseArgs(['--peer', '--filter', 'dense'])).toThrow('--filter does not apply to --peer');
     expect(() => parseArgs(['--peer', '--list'])).toThrow('--list and --peer exclude each other');
+  });
+});
+
+describe('pnpm bench --peer bad --variants', () => {
+  const peerAllowed = 'Allowed: wasm-native, wasm-blas, wasm, wasm-stock, cpu';
+
+  // --peer may come before or after --variants, and either way the error lists only the peer variants.
+  it.each([
+    [['--peer', '--variants', ','], `--variants with --peer: empty list ",". ${peerAllowed}`],
+    [['--variants', ',', '--peer'], `--variants with --peer: empty list ",". ${peerAllowed}`],
+    [['--peer', '--variants', 'wasm,gpu'], `--variants with --peer: unknown variant "gpu". ${peerAllowed}`],
+    [['--variants', 'gpu', '--peer'], `--variants with --peer: unknown variant "gpu". ${peerAllowed}`],
+    [['--peer', '--variants', 'cpu,tensorflow'], `--variants with --peer: variant "tensorflow" does not run in the peer comparison. ${peerAllowed}`],
+  ])('%j names only peer variants', (argv, message) => {
+    let error: unknown;
+    try {
+      parseArgs(argv);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toBe(message);
   });
 });
 
