@@ -1,5 +1,6 @@
+import type { BackendDescription } from '@moebench/backend';
 import type { CaseResult, VariantRun } from './run.js';
-import { VARIANTS } from './variants.js';
+import { VARIANTS, type VariantName } from './variants.js';
 
 /** The variant speedups are measured against, when it ran. */
 const BASELINE = 'wasm-stock';
@@ -26,7 +27,7 @@ export function formatTable(runs: readonly VariantRun[]): string {
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column].length)));
   const line = (cells: string[]) =>
     cells.map((cell, column) => (column < 2 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join('  ').trimEnd();
-  const legend = runs.map((run) => `  ${run.variant}: ${VARIANTS[run.variant].label}`);
+  const legend = runs.map((run) => formatLegendLine(run.variant, run.backend));
   // Reasons can be long (load errors with paths): one line each under the table, first sentence only.
   // One note per variant, status and reason: a backend that did not start skips every case alike.
   const grouped = new Map<string, string[]>();
@@ -43,6 +44,16 @@ export function formatTable(runs: readonly VariantRun[]): string {
   if (notes.length > 0) lines.push('', 'not measured:', ...notes);
   lines.push('', 'variants:', ...legend);
   return lines.join('\n');
+}
+
+/**
+ * Formats one line of a table's `variants:` legend: the variant's label and, for a variant with native
+ * kernels, the thread count they ran with. A variant whose backend did not start (`backend` absent)
+ * gets no thread count, because the notes above the legend give the reason it was not measured.
+ */
+export function formatLegendLine(variant: VariantName, backend: BackendDescription | undefined): string {
+  const threads = VARIANTS[variant].nativeKernels && backend !== undefined ? `, native threads: ${backend.wasm?.nativeKernels.threads ?? 'unknown'}` : '';
+  return `  ${variant}: ${VARIANTS[variant].label}${threads}`;
 }
 
 function firstSentence(text: string): string {

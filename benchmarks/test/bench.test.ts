@@ -6,6 +6,7 @@ import { listCases, registerCase, selectCases } from '../src/registry.js';
 import { formatTable } from '../src/report.js';
 import { runVariant, type VariantRun } from '../src/run.js';
 import { VARIANTS, type Variant } from '../src/variants.js';
+import { wasmBackendDescription } from './backend-fixture.js';
 
 describe('pnpm bench arguments', () => {
   it('defaults to all cases and variants', () => {
@@ -144,5 +145,32 @@ describe('running a case', () => {
       results: ['c', 'd'].map((name) => ({ case: name, variant: 'tensorflow', status: 'skipped', reason: 'Not installed. Details.' })),
     };
     expect(formatTable([skippedTwice])).toContain('2 cases on tensorflow skipped: Not installed.');
+  });
+
+  it('names native thread counts in the legend', () => {
+    const measured = (variant: VariantRun['variant']): VariantRun['results'] => [
+      { case: 'c', variant, status: 'measured', steps: 5, meanMs: 100, rmePercent: 2, tokensPerSecond: 20480, gflops: 20 },
+    ];
+    const runs: VariantRun[] = [
+      { variant: 'wasm-native', backend: wasmBackendDescription(3), results: measured('wasm-native') },
+      { variant: 'wasm-blas', backend: wasmBackendDescription(1), results: measured('wasm-blas') },
+      { variant: 'wasm', backend: wasmBackendDescription(), results: measured('wasm') },
+    ];
+    const legend = formatTable(runs).split('\nvariants:\n')[1].split('\n');
+    expect(legend).toEqual([
+      `  wasm-native: ${VARIANTS['wasm-native'].label}, native threads: 3`,
+      `  wasm-blas: ${VARIANTS['wasm-blas'].label}, native threads: 1`,
+      `  wasm: ${VARIANTS.wasm.label}`,
+    ]);
+  });
+
+  it('gives no thread count for a native variant that did not start', () => {
+    const skipped: VariantRun = {
+      variant: 'wasm-native',
+      results: [{ case: 'c', variant: 'wasm-native', status: 'skipped', reason: 'Native kernels are not available: addon not built' }],
+    };
+    const table = formatTable([skipped]);
+    expect(table.endsWith(`\nvariants:\n  wasm-native: ${VARIANTS['wasm-native'].label}`)).toBe(true);
+    expect(table).not.toContain('native threads');
   });
 });

@@ -3,6 +3,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend, tf } from '@moebench/backend';
 import { ARCHITECTURES, createModel, matchCompute } from '@moebench/models';
 import { parseArgs } from '../src/args.js';
+import { VARIANTS } from '../src/variants.js';
+import { wasmBackendDescription } from './backend-fixture.js';
 import { formatPeerTable, PEER_CASES, peerModelSpecs, peerThreads, runPeerBenchmark, type PeerReport } from '../src/cases/peer.js';
 
 describe('pnpm bench --peer arguments', () => {
@@ -104,6 +106,15 @@ describe('peer table', () => {
     expect(table).toContain("  train-step-base on pytorch failed: ValueError: the PyTorch model has 5 parameters, moebench's has 6");
     expect(table).toContain('  train-step-hash, train-step-switch on pytorch skipped: moe_models.py is not in benchmarks/peer');
     expect(table).toContain('  pytorch: torch 1.13.0, 2 threads (native kernels), BLAS openblas');
+  });
+
+  it('names the native thread count of each native variant', () => {
+    const table = formatPeerTable({
+      ...report,
+      backends: { 'wasm-native': wasmBackendDescription(2), wasm: wasmBackendDescription() },
+    });
+    expect(table).toContain(`\n  wasm-native: ${VARIANTS['wasm-native'].label}, native threads: 2\n`);
+    expect(table.endsWith(`\n  wasm: ${VARIANTS.wasm.label}`)).toBe(true);
   });
 });
 

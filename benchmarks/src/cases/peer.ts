@@ -17,6 +17,7 @@ import { describeBackend, initBackend, MAX_NATIVE_THREADS, tf, type BackendDescr
 import { ARCHITECTURES, createModel, type Architecture, type ModelConfig } from '@moebench/models';
 import { Bench } from 'tinybench';
 import type { BenchCase } from '../registry.js';
+import { formatLegendLine } from '../report.js';
 import { DEFAULT_PEER_VARIANTS, PEER_VARIANTS, VARIANTS, type PeerVariant } from '../variants.js';
 import { denseFfnCase } from './dense-ffn.js';
 import { switchLayerCase } from './moe-layers.js';
@@ -282,8 +283,7 @@ export function formatPeerTable(report: PeerReport): string {
   for (const variant of PEER_VARIANTS) {
     const backend = report.backends[variant];
     if (backend === undefined) continue;
-    const threads = VARIANTS[variant].nativeKernels ? `, native threads: ${backend.wasm?.nativeKernels.threads ?? 'unknown'}` : '';
-    lines.push(`  ${variant}: ${VARIANTS[variant].label}${threads}`);
+    lines.push(formatLegendLine(variant, backend));
   }
   return lines.join('\n');
 }
