@@ -336,9 +336,6 @@ describe.runIf(nativeAvailable)('native fused kernels', () => {
       hooks!.setThreads(1);
       const single = [...(await runOnNative(build)), ...(await runOnNative(grouped))];
       hooks!.setThreads(2);
-      // NOTE: a worker that starts after the first parallel call misses that call and the call never
-      // returns (native/pool.c reads the job generation in the new thread), so the worker gets time to start.
-      await new Promise((resolve) => setTimeout(resolve, 100));
       const double = [...(await runOnNative(build)), ...(await runOnNative(grouped))];
       for (let t = 0; t < single.length; t++) expect(double[t].values, `output ${t}`).toEqual(single[t].values);
     } finally {
