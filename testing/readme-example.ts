@@ -10,6 +10,9 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { format } from 'node:util';
 
+/** Numbers each written module, so that a second call in one process imports a new module, not a cached one. */
+let modulesWritten = 0;
+
 export async function runReadmeExamples(readmePath: string): Promise<{ checked: number; mismatches: string[] }> {
   const text = readFileSync(readmePath, 'utf8');
   const blocks = [...text.matchAll(/```ts\n([\s\S]*?)```/g)].map((match) => match[1]);
@@ -31,10 +34,11 @@ export async function runReadmeExamples(readmePath: string): Promise<{ checked: 
 
     const printed: string[] = [];
     (globalThis as Record<string, unknown>).__readmeLog = (...args: unknown[]) => printed.push(format(...args));
-    const file = join(dirname(readmePath), `.readme-example-${index}-${process.pid}.ts`);
+    modulesWritten++;
+    const file = join(dirname(readmePath), `.readme-example-${index}-${process.pid}-${modulesWritten}.ts`);
     writeFileSync(file, `declare const __readmeLog: (...args: unknown[]) => void;\n${source}\nexport {};\n`);
     try {
-      await import(/* @vite-ignore */ `${file}?t=${Date.now()}`);
+      await import(/* @vite-ignore */ file);
     } finally {
       rmSync(file, { force: true });
     }

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { runReadmeExamples } from '../../../testing/readme-example.js';
 import { typecheckReadmeExamples } from '../../../testing/readme-typecheck.js';
 
@@ -27,9 +27,6 @@ describe('README', () => {
       if (value === undefined) delete process.env[name];
       else process.env[name] = value;
     }
-    // runReadmeExamples imports the example from the same path each time, and without a reset vitest's module
-    // cache returns the first case's module despite the ?t= query, so the later cases would run nothing.
-    vi.resetModules();
     const { checked, mismatches } = await runReadmeExamples(README);
     expect(mismatches).toEqual([]);
     expect(checked).toBe(7);
