@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { runReadmeExamples } from '../../../testing/readme-example.js';
 import { initBackend, Rng, tf } from '../src/index.js';
 
 describe('initBackend', () => {
@@ -69,13 +68,5 @@ describe('Rng', () => {
       expect(tf.max(tf.abs(tf.sub(gram, expected))).dataSync()[0]).toBeLessThan(1e-6);
       tf.dispose([m, gram, expected]);
     }
-  });
-});
-
-describe('README', () => {
-  it('runs the usage example', async () => {
-    const { checked, mismatches } = await runReadmeExamples(new URL('../README.md', import.meta.url).pathname);
-    expect(mismatches).toEqual([]);
-    expect(checked).toBe(6);
   });
 });
