@@ -85,7 +85,7 @@ function exportCases(): unknown[] {
   });
 }
 
-describe.skipIf(!HAS_TORCH)(`moe_models.py against moebench with ${PYTHON} (skipped: no torch for ${PYTHON})`, () => {
+describe.skipIf(!HAS_TORCH)(`moe_models.py against moebench with ${PYTHON}${HAS_TORCH ? '' : ' (skipped: no torch for it)'}`, () => {
   let directory = '';
   beforeAll(() => {
     directory = mkdtempSync(join(tmpdir(), 'moe-peer-match-'));

@@ -33,7 +33,7 @@ function runPeer(args: string[]): { status: number | null; document: { results?:
 }
 
 // Without PyTorch these tests cannot run; the TypeScript side is tested without it in peer.test.ts.
-describe.skipIf(!HAS_TORCH)(`peer.py with ${PYTHON} (skipped: no torch for ${PYTHON})`, () => {
+describe.skipIf(!HAS_TORCH)(`peer.py with ${PYTHON}${HAS_TORCH ? '' : ' (skipped: no torch for it)'}`, () => {
   let specs: PeerModelSpec[] = [];
 
   beforeAll(async () => {
