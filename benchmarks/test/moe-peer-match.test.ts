@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend, Rng, tf } from '@moebench/backend';
-import { createModel, type Architecture, type ModelConfig } from '@moebench/models';
+import { createModel, type Architecture, type CheckpointTables, type LanguageModel, type ModelConfig } from '@moebench/models';
 
 const PEER_DIR = fileURLToPath(new URL('../peer/', import.meta.url));
 const PYTHON = process.env.MOEBENCH_PYTHON ?? '/usr/bin/python3';
@@ -39,12 +39,23 @@ const CASES: [Architecture, ModelConfig, boolean][] = [
   ['base', { ...BASE }, false],
 ];
 
+/**
+ * A model as createModel builds it. Every architecture's class extends EmbeddingLanguageModel, whose
+ * public `namedVariables` getter and protected `tables()` method the LanguageModel interface leaves
+ * out. The export reads both, because the peer loads variables by their checkpoint names and needs
+ * the HASH tables.
+ */
+type ExportableModel = LanguageModel & {
+  readonly namedVariables: ReadonlyArray<{ name: string; variable: tf.Variable }>;
+  tables(): CheckpointTables;
+};
+
 /** Builds each case with random weights (so every layer matters) and records what moebench computes. */
 function exportCases(): unknown[] {
   const rng = new Rng('benchmarks/moe-peer-match');
   const batch = 3;
   return CASES.map(([architecture, config, training]) => {
-    const model = createModel(architecture, config, { seed: 3 });
+    const model = createModel(architecture, config, { seed: 3 }) as ExportableModel;
     try {
       const variables: Record<string, { shape: number[]; values: number[] }> = {};
       for (const { name, variable } of model.namedVariables) {
@@ -54,7 +65,9 @@ function exportCases(): unknown[] {
       }
       const ids = Int32Array.from({ length: batch * config.seqLen }, () => rng.int(config.vocabSize));
       const upstream = Float32Array.from({ length: batch * config.seqLen * config.vocabSize }, () => rng.normal());
-      return tf.tidy(() => {
+      // tf.tidy's types accept only tensor containers as its result, and ModelConfig is not one.
+      // So the tidy returns the computed arrays, and the case is assembled outside it.
+      const computed = tf.tidy(() => {
         const tokens = tf.tensor2d(ids, [batch, config.seqLen], 'int32');
         const output = model.forward(tokens, { training, stepSeed: 1 });
         const upstreamTensor = tf.tensor(upstream, output.logits.shape);
@@ -65,20 +78,21 @@ function exportCases(): unknown[] {
         }, model.trainableVariables);
         const gradients: Record<string, number[]> = {};
         for (const { name, variable } of model.namedVariables) gradients[name] = Array.from(grads[variable.name].dataSync());
-        return {
-          architecture,
-          config,
-          training,
-          batch,
-          tokens: Array.from(ids),
-          variables,
-          tables: model.tables(),
-          logits: Array.from(output.logits.dataSync()),
-          auxLoss: output.auxLoss.dataSync()[0],
-          upstream: Array.from(upstream),
-          gradients,
-        };
+        return { logits: Array.from(output.logits.dataSync()), auxLoss: output.auxLoss.dataSync()[0], gradients };
       });
+      return {
+        architecture,
+        config,
+        training,
+        batch,
+        tokens: Array.from(ids),
+        variables,
+        tables: model.tables(),
+        logits: computed.logits,
+        auxLoss: computed.auxLoss,
+        upstream: Array.from(upstream),
+        gradients: computed.gradients,
+      };
     } finally {
       model.dispose();
     }

@@ -74,9 +74,11 @@ describe('Identity replacement on wasm', () => {
 
   it('passes gradients through a custom gradient that saves its input', async () => {
     const build = (): tf.Tensor[] => {
-      const square = tf.customGrad((x, save) => {
-        save([x as tf.Tensor]);
-        return { value: tf.square(x as tf.Tensor), gradFunc: (dy, saved) => tf.mul(dy, tf.mul(saved[0], 2)) };
+      const square = tf.customGrad((...inputs) => {
+        // tf.customGrad types every argument as Tensor | GradSaveFunc. The input comes first and the save function last.
+        const [x, save] = inputs as [tf.Tensor, tf.GradSaveFunc];
+        save([x]);
+        return { value: tf.square(x), gradFunc: (dy, saved) => tf.mul(dy, tf.mul(saved[0], 2)) };
       });
       const x = tf.tensor1d([1, -2, 3]);
       return [tf.grad((input: tf.Tensor) => tf.sum(square(input) as tf.Tensor))(x)];

@@ -1,6 +1,6 @@
 import { initBackend, tf } from '@moebench/backend';
 import { describe, expect, it } from 'vitest';
-import { createModel, resolveConfig, sparseBlockIndices } from '../src/index.js';
+import { createModel, resolveConfig, sparseBlockIndices, type LayerOptions } from '../src/index.js';
 import { TINY } from './helpers.js';
 
 describe('resolveConfig', () => {
@@ -20,7 +20,7 @@ describe('resolveConfig', () => {
     expect(() => resolveConfig('transformer', { ...base, heads: 3 })).toThrow('heads must divide dModel (16), received heads = 3');
     expect(() => resolveConfig('switch', { ...base, moeEvery: 3 })).toThrow('moeEvery must be at most layers (2)');
     expect(() => resolveConfig('gshard', { ...base, experts: 1 })).toThrow('experts must be at least 2, received 1');
-    expect(() => resolveConfig('switch', { ...base, switch: [] as unknown as object })).toThrow('switch must be an options object, received an array');
+    expect(() => resolveConfig('switch', { ...base, switch: [] as unknown as LayerOptions })).toThrow('switch must be an options object, received an array');
   });
 
   it('rejects missing and unknown fields', () => {

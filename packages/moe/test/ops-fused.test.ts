@@ -172,8 +172,8 @@ describe.runIf(nativeAvailable)('shared ops on the fused native kernels', () => 
   it('fused ops keep the tensor count flat over steps', async () => {
     await initBackend('wasm', NATIVE.options);
     const x = tf.tensor3d(noise(2 * 24 * 17, 8), [2, 24, 17]);
-    const gamma = tf.variable(tf.ones([17]));
-    const beta = tf.variable(tf.zeros([17]));
+    const gamma = tf.variable(tf.ones([17]) as tf.Tensor1D);
+    const beta = tf.variable(tf.zeros([17]) as tf.Tensor1D);
     const step = () =>
       tf.tidy(() => {
         const { grads } = tf.variableGrads(() => tf.sum(gelu(layerNorm(x, gamma, beta, 1e-5))) as tf.Scalar);
