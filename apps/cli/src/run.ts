@@ -322,7 +322,9 @@ async function trainPlan(plan: PlannedModel, context: TrainContext): Promise<Tra
   model.dispose();
 
   if (result.status === 'diverged') {
-    store.setModelStatus(record.id, 'diverged', { divergedStep: result.divergence?.step, reason: `loss ${result.divergence?.loss}, gradient norm ${result.divergence?.gradientNorm}` });
+    const divergence = result.divergence;
+    const reason = divergence?.message ?? `loss ${divergence?.loss}, gradient norm ${divergence?.gradientNorm}`;
+    store.setModelStatus(record.id, 'diverged', { divergedStep: divergence?.step, reason });
   } else {
     store.setModelStatus(record.id, result.status);
   }
