@@ -1,5 +1,7 @@
 export { tf } from './tf.js';
 export { Rng } from './rng.js';
+export { NonFiniteError } from './errors.js';
+export { releaseAbandonedTape } from './tape.js';
 export {
   BACKEND_NAMES,
   activeBackend,

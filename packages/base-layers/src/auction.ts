@@ -20,6 +20,7 @@
  * so every expert receives C or C - 1 tokens, and which experts receive C - 1 is part of the
  * optimisation.
  */
+import { NonFiniteError } from '@moebench/backend';
 
 /** Options of `balancedAssignment`. */
 export interface AuctionOptions {
@@ -73,7 +74,8 @@ export interface BalancedAssignment {
  *
  * @param affinities [tokens, experts] row-major, finite.
  * @throws RangeError when the counts are not positive integers, there are more experts than tokens,
- *   the array length does not match, an affinity is not finite, or an option is out of range.
+ *   the array length does not match, or an option is out of range; NonFiniteError (a RangeError)
+ *   when an affinity is NaN or infinite.
  *
  * @example
  * // Both tokens prefer expert 0; the one that loses less by moving goes to expert 1.
@@ -181,7 +183,7 @@ function validateAssignmentInput(affinities: Float32Array | Float64Array, tokens
   }
   for (let i = 0; i < affinities.length; i++) {
     if (!Number.isFinite(affinities[i])) {
-      throw new RangeError(
+      throw new NonFiniteError(
         `balancedAssignment: affinity of token ${Math.floor(i / experts)} for expert ${i % experts} is ${affinities[i]}; affinities must be finite`,
       );
     }

@@ -3,6 +3,7 @@
  * O(n^3)). sMLP's sMoE routes the chunks of one sequence to experts one-to-one with it, and the BASE
  * tests check the auction against it on the expanded token x slot matrix.
  */
+import { NonFiniteError } from '@moebench/backend';
 
 /**
  * Returns `slotOf`, where item i goes to slot slotOf[i], maximising the sum of scores[i * n + slot]
@@ -13,7 +14,7 @@ export function maxScoreAssignment(scores: ArrayLike<number>, n: number): Int32A
     throw new RangeError(`maxScoreAssignment: scores must hold n * n values for an integer n >= 1, received ${scores.length} values and n = ${n}`);
   }
   for (let i = 0; i < scores.length; i++) {
-    if (!Number.isFinite(scores[i])) throw new RangeError(`maxScoreAssignment: scores must be finite, received ${scores[i]} at index ${i}`);
+    if (!Number.isFinite(scores[i])) throw new NonFiniteError(`maxScoreAssignment: scores must be finite, received ${scores[i]} at index ${i}`);
   }
   // Minimise the negated scores. Arrays are 1-based; row 0 and column 0 are the virtual start.
   const cost = (row: number, col: number): number => -scores[(row - 1) * n + (col - 1)];

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { tf } from '@moebench/backend';
+import { NonFiniteError, releaseAbandonedTape, tf } from '@moebench/backend';
 import type { ForwardOutput, LanguageModel } from '@moebench/models';
 import { AdamW, type AdamWOptions } from './adamw.js';
 import type { BatchSource, TokenBatch } from './batches.js';
@@ -110,8 +110,12 @@ export interface TrainResult {
   evaluationSeconds: number;
   /** The last evaluation, or null when none ran. */
   lastEvaluation: EvaluationMetrics | null;
-  /** For `diverged`: the step whose loss or gradient norm was not finite, and those values. */
-  divergence?: { step: number; loss: number; gradientNorm: number };
+  /**
+   * For `diverged`: the step whose loss or gradient norm was not finite, and those values. When the
+   * forward pass itself met a non-finite value (a `NonFiniteError`), loss and gradient norm are NaN
+   * and `message` says what was not finite.
+   */
+  divergence?: { step: number; loss: number; gradientNorm: number; message?: string };
   /** Steps already done in the checkpoint this run continued from, or null for a fresh start. */
   resumedFromStep: number | null;
 }
@@ -123,7 +127,8 @@ export interface TrainResult {
  *
  * The training clock runs only during steps (batch preparation, forward, backward, update), so
  * evaluations, checkpoints and the callbacks do not count against a time budget. A step whose loss or
- * gradient norm is NaN or infinite is not applied, and the run ends as `diverged` at that step. The
+ * gradient norm is NaN or infinite, or whose forward pass throws a `NonFiniteError` (a router's
+ * affinities overflowed), is not applied, and the run ends as `diverged` at that step. The
  * loop yields to the event loop after every step, so signal handlers get to run.
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
@@ -216,7 +221,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       }
       const decayProgress = decayFraction(budgetFraction(budget, progress()), state.warmupEndFraction);
       const learningRate = learningRateAt(schedule, state.steps, decayProgress);
-      const step = runStep(model, optimizer, batch, learningRate, clipNorm, `${seed}/step/${state.steps}`);
+      let step: StepOutcome;
+      try {
+        step = runStep(model, optimizer, batch, learningRate, clipNorm, `${seed}/step/${state.steps}`);
+      } catch (error) {
+        if (!(error instanceof NonFiniteError)) throw error;
+        return finish('diverged', { step: state.steps + 1, loss: NaN, gradientNorm: NaN, message: error.message });
+      }
       const stepSeconds = (now() - start) / 1000;
 
       if (!Number.isFinite(step.loss) || !Number.isFinite(step.gradientNorm)) {
@@ -278,6 +289,16 @@ interface StepOutcome {
 }
 
 // One forward and backward pass and, when loss and gradients are finite, one AdamW update.
+/** `tf.variableGrads`, which also frees the tensors the tape saved when `f` throws (tfjs keeps them). */
+function variableGradsOrRelease(f: () => tf.Scalar, variables: tf.Variable[]): ReturnType<typeof tf.variableGrads> {
+  try {
+    return tf.variableGrads(f, variables);
+  } catch (error) {
+    releaseAbandonedTape();
+    throw error;
+  }
+}
+
 function runStep(model: LanguageModel, optimizer: AdamW, batch: TokenBatch, learningRate: number, clipNorm: number, stepSeed: string): StepOutcome {
   const variables = optimizer.variables as tf.Variable[];
   let routing: ForwardOutput['routing'] = [];
@@ -287,7 +308,7 @@ function runStep(model: LanguageModel, optimizer: AdamW, batch: TokenBatch, lear
   const inputs = tf.tensor2d(batch.inputs, [batch.batchSize, batch.seqLen], 'int32');
   const targets = tf.tensor2d(batch.targets, [batch.batchSize, batch.seqLen], 'int32');
   try {
-    const { value, grads } = tf.variableGrads(() => {
+    const { value, grads } = variableGradsOrRelease(() => {
       const output = model.forward(inputs, { training: true, stepSeed });
       routing = output.routing;
       crossEntropy = tf.keep(maskedCrossEntropy(output.logits, targets, output.lossMask));
