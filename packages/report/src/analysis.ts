@@ -2,12 +2,12 @@
  * The comparison itself: time-to-target speedups of sMLP over each baseline on three x-axes,
  * perplexity at equal training time, throughput and routing health, each over the seeds.
  */
-import { judgeClaim, type ClaimVerdict } from './claim.js';
+import { judgeClaim, PAPER_BASELINES, type ClaimVerdict } from './claim.js';
 import { displayName } from './labels.js';
 import { groupBy, routingHealth, type RoutingHealth } from './routing-health.js';
-import { seedFigure, type SeedFigure } from './statistics.js';
+import { positiveSeedFigure, seedFigure, type SeedFigure } from './statistics.js';
 import { findCrossing, perplexityAt, type CurvePoint } from './time-to-target.js';
-import type { ModelRun, ReportData } from './types.js';
+import type { ModelRun, PlannedRun, ReportData, RunContext, UnscoredPositions } from './types.js';
 
 /** The x-axes a time-to-target is measured on. */
 export const AXES = ['time', 'tokens', 'flops'] as const;
@@ -37,6 +37,10 @@ export interface ModelSummary {
   forwardFlopsPerToken: number;
   /** Seeds with at least one evaluation. */
   evaluatedSeeds: number;
+  /**
+   * Last finite validation perplexity of each evaluated seed. For a seed that stopped early (listed
+   * in `stoppedEarly`) that is its last value, not the end of a full budget.
+   */
   finalPerplexity: SeedFigure | null;
   finalBitsPerByte: SeedFigure | null;
   /** Training seconds at the end of training (last step, or last evaluation without steps). */
@@ -46,6 +50,13 @@ export interface ModelSummary {
   tokensPerSecond: SeedFigure | null;
   /** Perplexity at the common training time `Analysis.equalTimeSeconds`. */
   perplexityAtEqualTime: SeedFigure | null;
+  /**
+   * Seeds whose run did not finish its budget (`diverged`, `failed`, `interrupted` or `running`), with
+   * the step of the last finite evaluation that `finalPerplexity` took (null: none).
+   */
+  stoppedEarly: Array<{ seed: number; status: string; lastFiniteStep: number | null }>;
+  /** Leading validation positions the model is not scored on, when it skips some (see `ModelRun`). */
+  unscoredPositions?: UnscoredPositions;
 }
 
 /** Time-to-target of sMLP and one baseline on one axis, at the baseline's final perplexity. */
@@ -71,6 +82,11 @@ export interface Comparison {
   baseline: string;
   architecture: string;
   /**
+   * Whether the sMLP paper compared sMLP with this architecture (`PAPER_BASELINES`) and the subject
+   * is an sMLP. Other comparisons report the measured speedup with the verdict `not judged`.
+   */
+  paperBaseline: boolean;
+  /**
    * Seeds where both models have evaluations and neither run failed; speedups pair the runs of the
    * same seed. A failed run stopped early, so its last perplexity is no target and it reaches none.
    */
@@ -78,9 +94,12 @@ export interface Comparison {
   /** The baseline's final perplexity (the target), over the paired seeds. */
   target: SeedFigure | null;
   speedups: Record<Axis, AxisSpeedup>;
-  /** Verdict on the sMLP paper's claim (`PAPER_CLAIM`), judged on the time speedup. */
+  /** Verdict on the sMLP paper's claim (`PAPER_CLAIM`), judged on the time speedup; `not judged` outside the paper's baselines. */
   claim: ClaimVerdict;
-  /** Scale of the measurement, in words: parameters, FLOPs, tokens and time of both models. */
+  /**
+   * Scale of the measurement, in words: parameters and FLOPs per token of both models, and the
+   * tokens and training time of the baseline's whole run (not the moment it reached its target).
+   */
   scale: string;
 }
 
@@ -91,15 +110,23 @@ export interface Analysis {
   /** Number of seeds of the run (the most of any model). */
   seedCount: number;
   /**
-   * Training seconds of the last evaluation of the shortest finished (`done`) run, or of the shortest
-   * evaluated run when none finished; perplexities are compared there.
+   * Training seconds of the last evaluation of the shortest finished (`done`) run. When no run
+   * finished, that of the shortest run evaluated after 0 s; null when there is none. Perplexities
+   * are compared there.
    */
   equalTimeSeconds: number | null;
+  /** Which runs set `equalTimeSeconds`: `finished` runs, `unfinished` ones (none finished), or none. */
+  equalTimeBasis: 'finished' | 'unfinished' | null;
   models: ModelSummary[];
   comparisons: Comparison[];
   routing: RoutingHealth[];
-  /** Things a reader must know: skipped, diverged or failed runs, unpaired seeds, a single seed. */
+  /**
+   * Things a reader must know: skipped, diverged, failed or unfinished runs, models not trained yet,
+   * models scored on fewer positions, unpaired seeds, a single seed.
+   */
   notes: string[];
+  /** Planned runs (`ReportData.planned`) that have not started training. */
+  untrained: PlannedRun[];
   singleSeedMargin: number;
   collapseThreshold: number;
 }
@@ -142,6 +169,8 @@ export function analyse(data: ReportData, options: AnalysisOptions = {}): Analys
   for (const run of data.models) {
     if (run.status === 'failed') {
       notes.push(failureNote(run));
+    } else if (run.status === 'running') {
+      notes.push(runningNote(run, data.run));
     } else if (run.status !== 'done') {
       const reason = run.statusReason ? `: ${run.statusReason}` : '';
       notes.push(`${displayName(run.name)} (seed ${run.seed}) is ${run.status}${reason}.`);
@@ -150,29 +179,65 @@ export function analyse(data: ReportData, options: AnalysisOptions = {}): Analys
       notes.push(`${displayName(run.name)} (seed ${run.seed}) has no evaluation and is left out of the comparisons.`);
     }
   }
+  const untrained = (data.planned ?? []).filter((plan) => !data.models.some((run) => run.name === plan.name && run.seed === plan.seed));
+  notes.push(...untrainedNotes(untrained, data.run));
+  notes.push(...scoringNotes(groups, subject));
 
-  // A run that diverged or was interrupted early would pull the common time down to where it stopped.
+  // A run that diverged or was interrupted early would pull the common time down to where it stopped,
+  // and a run evaluated only at 0 s would put it where no model has trained.
   const evaluatedRuns = data.models.filter((run) => run.evaluations.length > 0);
   const finishedRuns = evaluatedRuns.filter((run) => run.status === 'done');
-  const equalTimeRuns = finishedRuns.length > 0 ? finishedRuns : evaluatedRuns;
+  const trainedRuns = evaluatedRuns.filter((run) => lastOf(run.evaluations).trainingSeconds > 0);
+  const equalTimeBasis = finishedRuns.length > 0 ? 'finished' : trainedRuns.length > 0 ? 'unfinished' : null;
+  const equalTimeRuns = equalTimeBasis === 'finished' ? finishedRuns : trainedRuns;
   const equalTimeSeconds =
     equalTimeRuns.length === 0 ? null : Math.min(...equalTimeRuns.map((run) => lastOf(run.evaluations).trainingSeconds));
 
   const models = [...groups.values()].map((runs) => summariseModel(runs, equalTimeSeconds));
   const comparisons: Comparison[] = [];
   if (subject === null) {
-    notes.push('The run has no sMLP model, so there are no speedups to report.');
+    const pending = untrained.find((plan) => plan.architecture === 'smlp');
+    notes.push(
+      pending === undefined
+        ? 'The run has no sMLP model, so there are no speedups to report.'
+        : `${displayName(pending.name)} has not trained yet, so there are no speedups to report.`,
+    );
   } else {
+    const subjectArchitecture = groups.get(subject)![0].architecture;
     for (const [name, runs] of groups) {
-      if (name !== subject) comparisons.push(compare(groups.get(subject)!, runs, singleSeedMargin, notes));
+      if (name === subject) continue;
+      const paperBaseline = subjectArchitecture === 'smlp' && PAPER_BASELINES.includes(runs[0].architecture);
+      comparisons.push(compare(groups.get(subject)!, runs, { singleSeedMargin, paperBaseline, untrained, context: data.run }, notes));
     }
   }
 
   const routing = data.models.flatMap((run) => routingHealth(run, collapseThreshold) ?? []);
-  return { subject, seedCount, equalTimeSeconds, models, comparisons, routing, notes, singleSeedMargin, collapseThreshold };
+  return {
+    subject,
+    seedCount,
+    equalTimeSeconds,
+    equalTimeBasis,
+    models,
+    comparisons,
+    routing,
+    notes,
+    untrained,
+    singleSeedMargin,
+    collapseThreshold,
+  };
 }
 
-function compare(subjectRuns: ModelRun[], baselineRuns: ModelRun[], singleSeedMargin: number, notes: string[]): Comparison {
+/** How `compare` judges one baseline. */
+interface CompareSettings {
+  singleSeedMargin: number;
+  /** Whether the paper compared sMLP with this baseline; otherwise the claim is `not judged`. */
+  paperBaseline: boolean;
+  untrained: PlannedRun[];
+  context: RunContext;
+}
+
+function compare(subjectRuns: ModelRun[], baselineRuns: ModelRun[], settings: CompareSettings, notes: string[]): Comparison {
+  const { singleSeedMargin, paperBaseline, untrained, context } = settings;
   const baseline = baselineRuns[0];
   const subjectBySeed = new Map(subjectRuns.filter((run) => run.evaluations.length > 0).map((run) => [run.seed, run]));
   const pairs = baselineRuns
@@ -180,8 +245,13 @@ function compare(subjectRuns: ModelRun[], baselineRuns: ModelRun[], singleSeedMa
     .map((run) => ({ baseline: run, subject: subjectBySeed.get(run.seed)! }));
   const unpaired = baselineRuns.filter((run) => run.evaluations.length > 0 && !subjectBySeed.has(run.seed));
   if (unpaired.length > 0) {
+    const subjectName = subjectRuns[0].name;
+    const pending = unpaired.every((run) => untrained.some((plan) => plan.name === subjectName && plan.seed === run.seed));
+    const why = pending ? `${displayName(subjectName)} has not trained at ${unpaired.length === 1 ? 'that seed' : 'those seeds'} yet` : 'no sMLP run of the same seed';
     notes.push(
-      `${displayName(baseline.name)} seeds ${unpaired.map((run) => run.seed).join(', ')} have no sMLP run of the same seed and are not compared.`,
+      pending
+        ? `${displayName(baseline.name)} seeds ${unpaired.map((run) => run.seed).join(', ')} are not compared: ${why}.`
+        : `${displayName(baseline.name)} seeds ${unpaired.map((run) => run.seed).join(', ')} have ${why} and are not compared.`,
     );
   }
 
@@ -211,9 +281,9 @@ function compare(subjectRuns: ModelRun[], baselineRuns: ModelRun[], singleSeedMa
     });
     speedups[axis] = {
       axis,
-      baseline: figureOrNull(baselineX),
-      subject: figureOrNull(subjectX),
-      speedup: figureOrNull(ratios),
+      baseline: positiveFigureOrNull(baselineX),
+      subject: positiveFigureOrNull(subjectX),
+      speedup: positiveFigureOrNull(ratios),
       reachedSeeds: subjectX.length,
       unmeasuredSeeds,
     };
@@ -223,27 +293,33 @@ function compare(subjectRuns: ModelRun[], baselineRuns: ModelRun[], singleSeedMa
   const unfinished = pairs
     .flatMap((pair) => [pair.subject, pair.baseline])
     .filter(stopped)
-    .map((run) => `${displayName(run.name)} (seed ${run.seed}) ${run.status === 'failed' ? 'failed' : `is ${run.status}`}`);
+    .map((run) => `${displayName(run.name)} (seed ${run.seed}) ${stoppedState(run, context)}`);
   const diverged = pairs
     .filter((pair) => pair.subject.status === 'diverged')
     .map((pair) => `seed ${pair.subject.seed}${pair.subject.statusReason ? `: ${pair.subject.statusReason}` : ''}`);
-  const claim = judgeClaim(
-    {
-      speedup: speedups.time.speedup,
-      pairedSeeds: pairs.length,
-      reachedSeeds: speedups.time.reachedSeeds,
-      unmeasuredSeeds: speedups.time.unmeasuredSeeds.length,
-      unfinished,
-      subjectDiverged: diverged,
-    },
-    singleSeedMargin,
-    displayName(subjectRuns[0].name),
-  );
+  const subjectLabel = displayName(subjectRuns[0].name);
+  const verdictInput = {
+    speedup: speedups.time.speedup,
+    pairedSeeds: pairs.length,
+    reachedSeeds: speedups.time.reachedSeeds,
+    unmeasuredSeeds: speedups.time.unmeasuredSeeds.length,
+    unfinished,
+    subjectDiverged: diverged,
+  };
+  // The paper's claim says nothing about a model it did not compare with, so such a speedup gets no verdict.
+  const claim: ClaimVerdict = paperBaseline
+    ? judgeClaim(verdictInput, singleSeedMargin, subjectLabel)
+    : {
+        verdict: 'not judged',
+        reason: `The sMLP paper did not compare ${subjectLabel} with ${baseline.architecture}: the speedup is measured, not judged against its claim.`,
+        reachesPaperSpeedup: 'n/a',
+      };
   return {
     baseline: baseline.name,
     architecture: baseline.architecture,
+    paperBaseline,
     pairedSeeds: measured.map((pair) => pair.baseline.seed),
-    target: figureOrNull(targets),
+    target: positiveFigureOrNull(targets),
     speedups,
     claim,
     scale: describeScale(subjectRuns[0], baseline, measured.map((pair) => pair.baseline)),
@@ -261,6 +337,103 @@ function failureNote(run: ModelRun): string {
   return `${label} failed ${reached}${reason}. It stopped before the end of its budget, so no speedup is measured with it.`;
 }
 
+/** Describes, for the claim's reason, a run that stopped before the end of its budget or may still be training. */
+function stoppedState(run: ModelRun, context: RunContext): string {
+  if (run.status === 'failed') return 'failed';
+  if (run.status !== 'running') return `is ${run.status}`;
+  const state = runningState(context);
+  if (state === 'training') return 'is still training';
+  if (state === 'stopped') return 'stopped without finishing';
+  return 'is marked running (still training, or stopped without finishing)';
+}
+
+/**
+ * Tells what a model marked `running` in the store is doing: `training` when the caller checked that
+ * a process is training the run, `stopped` when the run has ended or no process is training it, and
+ * `unknown` otherwise. A killed process leaves its run and model marked `running`.
+ */
+function runningState(context: RunContext): 'training' | 'stopped' | 'unknown' {
+  if (context.status !== undefined && context.status !== 'running') return 'stopped';
+  if (context.processAlive === true) return 'training';
+  if (context.processAlive === false) return 'stopped';
+  return 'unknown';
+}
+
+/** Describes a run whose status is still `running`, for the notes. */
+function runningNote(run: ModelRun, context: RunContext): string {
+  const label = `${displayName(run.name)} (seed ${run.seed})`;
+  const state = runningState(context);
+  if (state === 'training') return `${label} is still training: its figures are those recorded so far.`;
+  if (state === 'stopped') {
+    const why =
+      context.status !== undefined && context.status !== 'running'
+        ? `the run is ${context.status}, but this model was never marked finished`
+        : 'the store still marks it running, but no process is training the run (it was killed, or its machine stopped)';
+    return `${label} stopped without finishing: ${why}. Its figures end at its last evaluation; resume the run to finish it.`;
+  }
+  return (
+    `${label} is marked running in the store: either a process is still training it, or the process stopped ` +
+    'without finishing (for example, it was killed). The store cannot tell which; its figures end at its last evaluation.'
+  );
+}
+
+/** Names the planned models that have not started training, in one note. */
+function untrainedNotes(untrained: PlannedRun[], context: RunContext): string[] {
+  if (untrained.length === 0) return [];
+  const labels = [...groupBy(untrained, (plan) => plan.name).values()].map((plans) => {
+    const seeds = plans.map((plan) => plan.seed);
+    return `${displayName(plans[0].name)} (seed${seeds.length === 1 ? '' : 's'} ${seeds.join(', ')})`;
+  });
+  const one = labels.length === 1;
+  const list = one ? labels[0] : `${labels.slice(0, -1).join(', ')} and ${labels[labels.length - 1]}`;
+  const state = runningState(context);
+  const verb = one ? 'has' : 'have';
+  if (state === 'training') return [`${list} ${verb} not trained yet: the run has not reached ${one ? 'it' : 'them'}.`];
+  if (state === 'unknown') {
+    return [`${list} ${verb} not trained yet: the run has not reached ${one ? 'it' : 'them'}, or it stopped before ${one ? 'it' : 'they'} started.`];
+  }
+  return [
+    `${list} ${one ? 'has' : 'have'} not trained yet: the run stopped before ${one ? 'it' : 'they'} started. ` +
+      `Resume the run to train ${one ? 'it' : 'them'}.`,
+  ];
+}
+
+/**
+ * Says which models are scored on fewer validation positions than the others, how many, and the
+ * direction of the bias, since the store has no perplexity of the other models on the same positions.
+ */
+function scoringNotes(groups: Map<string, ModelRun[]>, subject: string | null): string[] {
+  const notes: string[] = [];
+  for (const [name, runs] of groups) {
+    const unscored = runs.find((run) => run.unscoredPositions !== undefined)?.unscoredPositions;
+    if (unscored === undefined) continue;
+    // The subject's full statement stands next to its speedups, under the claim table.
+    notes.push(
+      name === subject
+        ? `${displayName(name)} is scored on positions ${unscored.skipped + 1} to ${unscored.seqLen} only, the other models on all ${unscored.seqLen}: ` +
+            'this favours it (see Scoring under the claim table).'
+        : describeUnscoredPositions(name, unscored),
+    );
+  }
+  return notes;
+}
+
+/**
+ * Describes a model scored on fewer validation positions than the others: which positions, why, and
+ * the direction of the bias.
+ */
+export function describeUnscoredPositions(model: string, unscored: UnscoredPositions): string {
+  const { skipped, seqLen, cause } = unscored;
+  const name = displayName(model);
+  return (
+    `${name} is scored on positions ${skipped + 1} to ${seqLen} of each ${seqLen}-position validation sequence: its ${cause} ` +
+    `leaves the first ${skipped} out of the loss, while the other models are scored on all ${seqLen}. ` +
+    `Later positions have more context and are easier to predict, so ${name}'s perplexities read lower than on all positions, ` +
+    `and its speedups at the other models' perplexities are biased in its favour. ` +
+    'The run store has no perplexity of the other models on the same positions.'
+  );
+}
+
 function summariseModel(runs: ModelRun[], equalTimeSeconds: number | null): ModelSummary {
   const first = runs[0];
   const evaluated = runs.filter((run) => run.evaluations.length > 0);
@@ -271,6 +444,7 @@ function summariseModel(runs: ModelRun[], equalTimeSeconds: number | null): Mode
     return [];
   });
   const bitsPerByte = evaluated.flatMap((run) => lastOf(run.evaluations).bitsPerByte ?? []);
+  const unscoredPositions = runs.find((run) => run.unscoredPositions !== undefined)?.unscoredPositions;
   const atEqualTime =
     equalTimeSeconds === null ? [] : evaluated.flatMap((run) => perplexityAt(curveOf(run, 'time'), equalTimeSeconds) ?? []);
 
@@ -283,12 +457,16 @@ function summariseModel(runs: ModelRun[], equalTimeSeconds: number | null): Mode
     activeParametersPerToken: first.activeParametersPerToken,
     forwardFlopsPerToken: first.forwardFlopsPerToken,
     evaluatedSeeds: evaluated.length,
-    finalPerplexity: figureOrNull(evaluated.map((run) => lastOf(run.evaluations).perplexity)),
-    finalBitsPerByte: figureOrNull(bitsPerByte),
-    trainingSeconds: figureOrNull(ends.map((end) => end.trainingSeconds)),
-    trainingTokens: figureOrNull(ends.map((end) => end.tokens)),
-    tokensPerSecond: figureOrNull(ends.filter((end) => end.trainingSeconds > 0).map((end) => end.tokens / end.trainingSeconds)),
-    perplexityAtEqualTime: figureOrNull(atEqualTime),
+    finalPerplexity: positiveFigureOrNull(evaluated.map((run) => lastOf(run.evaluations).perplexity)),
+    finalBitsPerByte: lossFigureOrNull(bitsPerByte),
+    trainingSeconds: positiveFigureOrNull(ends.map((end) => end.trainingSeconds)),
+    trainingTokens: positiveFigureOrNull(ends.map((end) => end.tokens)),
+    tokensPerSecond: positiveFigureOrNull(ends.filter((end) => end.trainingSeconds > 0).map((end) => end.tokens / end.trainingSeconds)),
+    perplexityAtEqualTime: positiveFigureOrNull(atEqualTime),
+    stoppedEarly: runs
+      .filter((run) => ['diverged', 'failed', 'interrupted', 'running'].includes(run.status))
+      .map((run) => ({ seed: run.seed, status: run.status, lastFiniteStep: run.evaluations.length === 0 ? null : lastOf(run.evaluations).step })),
+    ...(unscoredPositions === undefined ? {} : { unscoredPositions }),
   };
 }
 
@@ -299,7 +477,10 @@ function describeScale(subject: ModelRun, baseline: ModelRun, baselineRuns: Mode
     `${displayName(subject.name)} ${formatCount(subject.totalParameters)} params, ${formatCount(subject.forwardFlopsPerToken)} FLOPs/token`,
     `${displayName(baseline.name)} ${formatCount(baseline.totalParameters)} params, ${formatCount(baseline.forwardFlopsPerToken)} FLOPs/token`,
   ];
-  if (tokens !== null && seconds !== null) parts.push(`target at ${formatCount(tokens)} tokens, ${seconds.toFixed(seconds < 10 ? 1 : 0)} s`);
+  if (tokens !== null && seconds !== null) {
+    const time = seconds >= 10 ? seconds.toFixed(0) : seconds >= 1 || seconds === 0 ? seconds.toFixed(1) : String(Number(seconds.toPrecision(2)));
+    parts.push(`${displayName(baseline.name)} run: ${formatCount(tokens)} tokens in ${time} s of training`);
+  }
   return parts.join('; ');
 }
 
@@ -308,7 +489,8 @@ export function formatCount(value: number): string {
   const units = ['', 'k', 'M', 'G', 'T', 'P'];
   let scaled = value;
   let unit = 0;
-  while (Math.abs(scaled) >= 1000 && unit < units.length - 1) {
+  // Compare the rounded value, so that 999,600 gives 1M and not 1000k.
+  while (Math.abs(Number(scaled.toPrecision(3))) >= 1000 && unit < units.length - 1) {
     scaled /= 1000;
     unit++;
   }
@@ -352,8 +534,19 @@ function validateData(data: ReportData): void {
   }
 }
 
-function figureOrNull(values: number[]): SeedFigure | null {
-  return values.length === 0 ? null : seedFigure(values);
+/** Summarises a positive quantity on the log scale (`positiveSeedFigure`), or null without values. */
+function positiveFigureOrNull(values: number[]): SeedFigure | null {
+  return values.length === 0 ? null : positiveSeedFigure(values);
+}
+
+/**
+ * Summarises bits per byte, a log-loss, on its own linear scale, as the loss behind a perplexity is
+ * summarised: the interval's lower end is raised to 0, since bits per byte cannot be negative.
+ */
+function lossFigureOrNull(values: number[]): SeedFigure | null {
+  if (values.length === 0) return null;
+  const figure = seedFigure(values);
+  return { ...figure, low: figure.low === null ? null : Math.max(0, figure.low), scale: 'linear' };
 }
 
 function lastOf<T>(items: readonly T[]): T {

@@ -13,15 +13,28 @@ export const PAPER_CLAIM = {
   scale: 'models with billions of parameters trained on GPUs (its zero-shot results list a 9.4B-parameter sMLP)',
 } as const;
 
-/** Outcome of comparing one baseline's measured speedup with the claim. */
-export type Verdict = 'reproduced' | 'not reproduced' | 'inconclusive';
+/** Architectures the sMLP paper compared sMLP with; a speedup over any other model gets no verdict. */
+export const PAPER_BASELINES: readonly string[] = ['gshard', 'switch', 'base', 'hash', 'transformer', 'gmlp'];
+
+/**
+ * Outcome of comparing one baseline's measured speedup with the claim. `not judged`: the paper did
+ * not compare sMLP with the baseline's architecture, so its claim says nothing about that speedup.
+ */
+export type Verdict = 'reproduced' | 'not reproduced' | 'inconclusive' | 'not judged';
+
+/**
+ * Whether the measured speedup reaches the paper's 2x, judged with the margins of the verdict rule:
+ * `yes`, `no`, `undecided` (the interval contains 2, or one seed lies within the margin around 2),
+ * or `n/a` (no speedup to judge, or no verdict).
+ */
+export type PaperSpeedupCheck = 'yes' | 'no' | 'undecided' | 'n/a';
 
 /** A verdict with the one-line reason the report prints next to it. */
 export interface ClaimVerdict {
   verdict: Verdict;
   reason: string;
-  /** Whether the measured mean speedup reaches the claimed 2x; null when there is no speedup. */
-  reachesPaperSpeedup: boolean | null;
+  /** Whether the speedup reaches the claimed 2x, with the verdict rule's margins; see `PaperSpeedupCheck`. */
+  reachesPaperSpeedup: PaperSpeedupCheck;
 }
 
 /** Inputs of the verdict: the time speedups of sMLP over one baseline, per paired seed. */
@@ -47,17 +60,40 @@ export interface VerdictInput {
 export function describeVerdictRule(singleSeedMargin: number): string {
   const low = (1 + singleSeedMargin).toFixed(2);
   const high = (1 / (1 + singleSeedMargin)).toFixed(2);
+  const paperLow = (PAPER_CLAIM.speedup * (1 + singleSeedMargin)).toFixed(2);
+  const paperHigh = (PAPER_CLAIM.speedup / (1 + singleSeedMargin)).toFixed(2);
   return [
     'The claim is read per baseline as "sMLP reaches the baseline\'s final validation perplexity in less training time".',
     'The speedup is the baseline\'s training time to its own final perplexity divided by sMLP\'s time to the same perplexity, per seed.',
+    'Over several seeds the speedup is the geometric mean, with the 95% t interval computed on the log speedups.',
     'With two or more seeds: reproduced when the 95% interval of the speedup lies above 1, not reproduced when it lies below 1,',
     'inconclusive when it contains 1 or when sMLP reached the target in only some seeds.',
     `With one seed: reproduced at a speedup of ${low} or more, not reproduced at ${high} or less, inconclusive in between.`,
     'In every case: inconclusive when either model has no evaluation or either run was interrupted or failed before the end of its budget;',
     'not reproduced when sMLP never reaches the target (also when it diverged first);',
     'inconclusive when a model had reached the target by its first evaluation, since the time to it is then unknown.',
-    'Whether the mean speedup reaches the paper\'s 2x is shown separately.',
+    `"Reaches ${PAPER_CLAIM.speedup}x" uses the same margins around ${PAPER_CLAIM.speedup}:`,
+    `yes when the interval lies at or above ${PAPER_CLAIM.speedup}, no when it lies below, with one seed yes at ${paperLow}x or more and no at ${paperHigh}x or less,`,
+    'undecided in between; no when sMLP never reached the target.',
   ].join(' ');
+}
+
+/**
+ * Judges whether the speedup reaches the paper's 2x with the verdict rule's margins: with several
+ * seeds on the interval (yes when its lower end is at least 2, no when its upper end is below 2), with
+ * one seed on the relative margin (yes at 2 x (1 + margin) or more, no at 2 / (1 + margin) or less).
+ */
+export function checkPaperSpeedup(speedup: SeedFigure | null, singleSeedMargin = 0.1): PaperSpeedupCheck {
+  if (speedup === null) return 'n/a';
+  const target = PAPER_CLAIM.speedup;
+  if (speedup.low === null || speedup.high === null) {
+    if (speedup.mean >= target * (1 + singleSeedMargin)) return 'yes';
+    if (speedup.mean <= target / (1 + singleSeedMargin)) return 'no';
+    return 'undecided';
+  }
+  if (speedup.low >= target) return 'yes';
+  if (speedup.high < target) return 'no';
+  return 'undecided';
 }
 
 /**
@@ -75,21 +111,21 @@ export function judgeClaim(input: VerdictInput, singleSeedMargin = 0.1, subject 
   const unmeasuredSeeds = input.unmeasuredSeeds ?? 0;
   const unfinished = input.unfinished ?? [];
   const subjectDiverged = input.subjectDiverged ?? [];
-  const reachesPaperSpeedup = speedup === null ? null : speedup.mean >= PAPER_CLAIM.speedup;
+  const measured = checkPaperSpeedup(speedup, singleSeedMargin);
 
   if (pairedSeeds === 0) {
-    return { verdict: 'inconclusive', reason: `${subject} or the baseline has no evaluation to compare.`, reachesPaperSpeedup };
+    return { verdict: 'inconclusive', reason: `${subject} or the baseline has no evaluation to compare.`, reachesPaperSpeedup: 'n/a' };
   }
   if (unfinished.length > 0) {
     const stoppedEarly = unfinished.length === 1 ? 'it stopped before the end of its budget' : 'they stopped before the end of their budgets';
-    return { verdict: 'inconclusive', reason: `${unfinished.join(', ')}: ${stoppedEarly}.`, reachesPaperSpeedup };
+    return { verdict: 'inconclusive', reason: `${unfinished.join(', ')}: ${stoppedEarly}.`, reachesPaperSpeedup: 'n/a' };
   }
   if (reachedSeeds === 0) {
     const reason =
       subjectDiverged.length > 0
         ? `${subject} diverged (${subjectDiverged.join('; ')}) before it reached the baseline's final perplexity.`
         : `${subject} never reached the baseline's final perplexity within its budget.`;
-    return { verdict: 'not reproduced', reason, reachesPaperSpeedup };
+    return { verdict: 'not reproduced', reason, reachesPaperSpeedup: 'no' };
   }
   if (unmeasuredSeeds > 0 || speedup === null) {
     return {
@@ -97,34 +133,34 @@ export function judgeClaim(input: VerdictInput, singleSeedMargin = 0.1, subject 
       reason:
         `The time to the baseline's final perplexity is unknown in ${Math.max(unmeasuredSeeds, 1)} of ${pairedSeeds} seeds: ` +
         'a model had reached it by its first evaluation.',
-      reachesPaperSpeedup,
+      reachesPaperSpeedup: 'n/a',
     };
   }
   if (reachedSeeds < pairedSeeds) {
     return {
       verdict: 'inconclusive',
       reason: `${subject} reached the baseline's final perplexity in ${reachedSeeds} of ${pairedSeeds} seeds.`,
-      reachesPaperSpeedup,
+      reachesPaperSpeedup: 'n/a',
     };
   }
 
   if (speedup.n === 1) {
     const value = speedup.mean.toFixed(2);
     if (speedup.mean >= 1 + singleSeedMargin) {
-      return { verdict: 'reproduced', reason: `${subject} was ${value}x faster (one seed).`, reachesPaperSpeedup };
+      return { verdict: 'reproduced', reason: `${subject} was ${value}x faster (one seed).`, reachesPaperSpeedup: measured };
     }
     if (speedup.mean <= 1 / (1 + singleSeedMargin)) {
-      return { verdict: 'not reproduced', reason: `${subject} was slower: ${value}x (one seed).`, reachesPaperSpeedup };
+      return { verdict: 'not reproduced', reason: `${subject} was slower: ${value}x (one seed).`, reachesPaperSpeedup: measured };
     }
     return {
       verdict: 'inconclusive',
       reason: `${value}x is within the single-seed margin of ${singleSeedMargin} around 1.`,
-      reachesPaperSpeedup,
+      reachesPaperSpeedup: measured,
     };
   }
 
   const interval = `95% interval [${speedup.low!.toFixed(2)}, ${speedup.high!.toFixed(2)}] over ${speedup.n} seeds`;
-  if (speedup.low! > 1) return { verdict: 'reproduced', reason: `${subject} was faster: ${interval}.`, reachesPaperSpeedup };
-  if (speedup.high! < 1) return { verdict: 'not reproduced', reason: `${subject} was slower: ${interval}.`, reachesPaperSpeedup };
-  return { verdict: 'inconclusive', reason: `The ${interval} contains 1.`, reachesPaperSpeedup };
+  if (speedup.low! > 1) return { verdict: 'reproduced', reason: `${subject} was faster: ${interval}.`, reachesPaperSpeedup: measured };
+  if (speedup.high! < 1) return { verdict: 'not reproduced', reason: `${subject} was slower: ${interval}.`, reachesPaperSpeedup: measured };
+  return { verdict: 'inconclusive', reason: `The ${interval} contains 1.`, reachesPaperSpeedup: measured };
 }

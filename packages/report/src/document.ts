@@ -1,8 +1,8 @@
 /**
  * The report's content as a list of blocks, written once and rendered to Markdown and to HTML.
  */
-import { AXES, formatCount, type Analysis, type Axis, type Comparison } from './analysis.js';
-import { describeVerdictRule, PAPER_CLAIM } from './claim.js';
+import { AXES, describeUnscoredPositions, formatCount, type Analysis, type Axis, type Comparison, type ModelSummary } from './analysis.js';
+import { describeVerdictRule, PAPER_CLAIM, type PaperSpeedupCheck } from './claim.js';
 import { displayName, provenanceLine } from './labels.js';
 import type { SeedFigure } from './statistics.js';
 import type { RunContext } from './types.js';
@@ -49,12 +49,7 @@ export function buildDocument(analysis: Analysis, run: RunContext, charts: reado
   const equalTime = analysis.equalTimeSeconds === null ? 'n/a' : `${formatSeconds(analysis.equalTimeSeconds)} s`;
   blocks.push(
     { kind: 'heading', level: 2, text: 'Models' },
-    {
-      kind: 'paragraph',
-      text:
-        `Perplexity at equal training time is read at ${equalTime}, the end of the shortest finished run ` +
-        `(runs that stopped earlier show n/a there). ${seedsSentence(analysis)}`,
-    },
+    { kind: 'paragraph', text: `${equalTimeSentence(analysis, equalTime)} ${seedsSentence(analysis)}` },
     {
       kind: 'table',
       headers: [
@@ -66,7 +61,7 @@ export function buildDocument(analysis: Analysis, run: RunContext, charts: reado
         'Status',
         'Final perplexity',
         'Bits per byte',
-        `Perplexity at ${equalTime}`,
+        analysis.equalTimeSeconds === null ? 'Perplexity at equal time' : `Perplexity at ${equalTime}`,
         'Training time (s)',
         'Tokens',
         'Tokens / s',
@@ -78,7 +73,7 @@ export function buildDocument(analysis: Analysis, run: RunContext, charts: reado
         formatCount(model.forwardFlopsPerToken),
         model.seeds.join(', '),
         [...new Set(model.statuses)].join(', '),
-        formatFigure(model.finalPerplexity, formatPerplexity),
+        formatFigure(model.finalPerplexity, formatPerplexity) + finalPerplexityNote(model),
         formatFigure(model.finalBitsPerByte, (value) => value.toFixed(3)),
         formatFigure(model.perplexityAtEqualTime, formatPerplexity),
         formatFigure(model.trainingSeconds, formatSeconds),
@@ -129,25 +124,71 @@ export function buildDocument(analysis: Analysis, run: RunContext, charts: reado
   return blocks;
 }
 
-/** Builds the claim table, the verdict rule and the time-to-target table. */
+/** Builds the claim table, the verdict rule, the table of other models and the time-to-target table. */
 function comparisonBlocks(analysis: Analysis, subject: string): Block[] {
-  return [
-    {
-      kind: 'table',
-      headers: ['Baseline', 'Paper', `Measured speedup, time`, 'Tokens', 'FLOPs', 'Reaches 2x', 'Verdict', 'Reason', 'Measured at'],
-      rows: analysis.comparisons.map((comparison) => [
-        displayName(comparison.baseline),
-        `up to ${PAPER_CLAIM.speedup}x`,
-        formatSpeedup(comparison, 'time'),
-        formatSpeedup(comparison, 'tokens'),
-        formatSpeedup(comparison, 'flops'),
-        formatYesNo(comparison.claim.reachesPaperSpeedup),
-        `**${comparison.claim.verdict}**`,
-        comparison.claim.reason,
-        comparison.scale,
-      ]),
-    },
-    { kind: 'paragraph', text: `Verdict rule. ${describeVerdictRule(analysis.singleSeedMargin)}` },
+  const paper = analysis.comparisons.filter((comparison) => comparison.paperBaseline);
+  const others = analysis.comparisons.filter((comparison) => !comparison.paperBaseline);
+  const subjectSummary = analysis.models.find((model) => model.name === analysis.subject);
+  const blocks: Block[] = [];
+
+  if (paper.length > 0) {
+    blocks.push(
+      {
+        kind: 'table',
+        headers: ['Baseline', 'Paper', 'Measured speedup, time', 'Tokens', 'FLOPs', `Reaches ${PAPER_CLAIM.speedup}x`, 'Verdict', 'Reason', 'Scale'],
+        rows: paper.map((comparison) => [
+          displayName(comparison.baseline),
+          `up to ${PAPER_CLAIM.speedup}x`,
+          formatSpeedup(comparison, 'time'),
+          formatSpeedup(comparison, 'tokens'),
+          formatSpeedup(comparison, 'flops'),
+          formatPaperSpeedup(comparison.claim.reachesPaperSpeedup, comparison),
+          `**${comparison.claim.verdict}**`,
+          comparison.claim.reason,
+          comparison.scale,
+        ]),
+      },
+      { kind: 'paragraph', text: `Verdict rule. ${describeVerdictRule(analysis.singleSeedMargin)}` },
+      {
+        kind: 'paragraph',
+        text:
+          "Scale gives both models' sizes and the baseline's whole run: the tokens and training time it was trained for, " +
+          'not the moment it reached its target (that is in the time-to-target table).',
+      },
+    );
+  } else {
+    blocks.push({ kind: 'paragraph', text: `None of the comparisons below is one the paper made, so no verdict on its claim is given.` });
+  }
+  if (subjectSummary?.unscoredPositions !== undefined) {
+    blocks.push({ kind: 'paragraph', text: `Scoring. ${describeUnscoredPositions(subjectSummary.name, subjectSummary.unscoredPositions)}` });
+  }
+
+  if (others.length > 0) {
+    blocks.push(
+      { kind: 'heading', level: 2, text: 'Models the paper did not compare' },
+      {
+        kind: 'paragraph',
+        text:
+          `The sMLP paper compared sMLP only with GShard, Switch, BASE Layers, HASH Layers, a dense Transformer and gMLP. ` +
+          `The speedups of ${subject} over the models below are measured the same way, but the paper's claim says nothing about them, ` +
+          'so they get no verdict.',
+      },
+      {
+        kind: 'table',
+        headers: ['Model', 'Architecture', 'Measured speedup, time', 'Tokens', 'FLOPs', 'Scale'],
+        rows: others.map((comparison) => [
+          displayName(comparison.baseline),
+          comparison.architecture,
+          formatSpeedup(comparison, 'time'),
+          formatSpeedup(comparison, 'tokens'),
+          formatSpeedup(comparison, 'flops'),
+          comparison.scale,
+        ]),
+      },
+    );
+  }
+
+  blocks.push(
     { kind: 'heading', level: 2, text: 'Time to target' },
     {
       kind: 'paragraph',
@@ -167,17 +208,22 @@ function comparisonBlocks(analysis: Analysis, subject: string): Block[] {
           const formatter = axis === 'time' ? formatSeconds : formatCount;
           return [
             formatFigure(speedup.baseline, formatter),
-            speedup.subject === null ? 'not reached' : formatFigure(speedup.subject, formatter) + reachedSuffix(comparison, axis, false),
+            formatSubjectCrossing(comparison, axis, formatter),
             formatSpeedup(comparison, axis),
           ];
         }),
       ]),
     },
-  ];
+  );
+  return blocks;
 }
 
 function noComparisonReason(analysis: Analysis): string {
-  if (analysis.subject === null) return 'No speedup can be measured: the run has no sMLP model.';
+  if (analysis.subject === null) {
+    const pending = analysis.untrained.find((plan) => plan.architecture === 'smlp');
+    if (pending !== undefined) return `No speedup can be measured yet: ${displayName(pending.name)} has not trained in this run.`;
+    return 'No speedup can be measured: the run has no sMLP model.';
+  }
   return `No speedup can be measured: the run has no model besides ${displayName(analysis.subject)}.`;
 }
 
@@ -214,9 +260,48 @@ function seedsSentence(analysis: Analysis): string {
     : 'One seed: figures have no interval.';
 }
 
-function formatYesNo(value: boolean | null): string {
-  if (value === null) return 'n/a';
-  return value ? 'yes' : 'no';
+/** Formats sMLP's time, tokens or FLOPs to the target: n/a without a measured pair, `not reached`, or the figure. */
+function formatSubjectCrossing(comparison: Comparison, axis: Axis, format: (value: number) => string): string {
+  const { subject } = comparison.speedups[axis];
+  if (comparison.pairedSeeds.length === 0) return 'n/a';
+  if (subject === null) return 'not reached';
+  return formatFigure(subject, format) + reachedSuffix(comparison, axis, false);
+}
+
+/** Formats the 2x check; `undecided` says which margin it fell within. */
+function formatPaperSpeedup(check: PaperSpeedupCheck, comparison: Comparison): string {
+  if (check !== 'undecided') return check;
+  const speedup = comparison.speedups.time.speedup;
+  return speedup !== null && speedup.n > 1 ? `undecided (interval contains ${PAPER_CLAIM.speedup}x)` : 'undecided (within the one-seed margin)';
+}
+
+/** Explains the sentence on equal training time from the runs that set it. */
+function equalTimeSentence(analysis: Analysis, equalTime: string): string {
+  if (analysis.equalTimeBasis === 'finished') {
+    return `Perplexity at equal training time is read at ${equalTime}, the end of the shortest finished run (runs that stopped earlier show n/a there).`;
+  }
+  if (analysis.equalTimeBasis === 'unfinished') {
+    return (
+      `No run finished, so perplexity at equal training time is read at ${equalTime}, where the shortest run that ` +
+      'trained past 0 s was last evaluated (runs that stopped earlier show n/a there).'
+    );
+  }
+  return 'Perplexity at equal training time is n/a: no run was evaluated after training started.';
+}
+
+/** Says, after a final perplexity, that it comes from a diverged seed or from fewer positions. */
+function finalPerplexityNote(model: ModelSummary): string {
+  const parts: string[] = [];
+  for (const { seed, status, lastFiniteStep } of model.stoppedEarly) {
+    if (lastFiniteStep === null) continue;
+    const where = `${status === 'running' ? 'value so far' : 'last finite value'}, at step ${lastFiniteStep}`;
+    parts.push(model.seeds.length === 1 ? `${status}: ${where}` : `seed ${seed} ${status}: ${where}`);
+  }
+  if (model.unscoredPositions !== undefined) {
+    const { skipped, seqLen } = model.unscoredPositions;
+    parts.push(`positions ${skipped + 1} to ${seqLen} only`);
+  }
+  return parts.length === 0 ? '' : ` (${parts.join('; ')})`;
 }
 
 function formatPerplexity(value: number): string {

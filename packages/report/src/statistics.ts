@@ -1,10 +1,16 @@
 /**
- * Mean and Student-t confidence intervals over seeds.
+ * Means and Student-t confidence intervals over seeds, on the linear scale or on the log scale.
  */
+
+/**
+ * Scale a seed figure is summarised on: `linear` gives the arithmetic mean and a t interval of the
+ * values; `log` gives the geometric mean and the exponential of a t interval of their logarithms.
+ */
+export type FigureScale = 'linear' | 'log';
 
 /** A figure measured over one or more seeds. */
 export interface SeedFigure {
-  /** Mean over the seeds. */
+  /** Mean over the seeds: arithmetic on the linear scale, geometric on the log scale. */
   mean: number;
   /** Lower end of the 95% interval, or null with a single seed. */
   low: number | null;
@@ -14,6 +20,8 @@ export interface SeedFigure {
   n: number;
   /** The value of each seed, in input order. */
   values: number[];
+  /** Scale of `mean`, `low` and `high`. Absent means `linear`. */
+  scale?: FigureScale;
 }
 
 /**
@@ -32,6 +40,46 @@ export function seedFigure(values: number[]): SeedFigure {
   const variance = values.reduce((sum, value) => sum + (value - mean) ** 2, 0) / (n - 1);
   const halfWidth = studentTQuantile(0.975, n - 1) * Math.sqrt(variance / n);
   return { mean, low: mean - halfWidth, high: mean + halfWidth, n, values: [...values] };
+}
+
+/**
+ * Summarises a positive quantity (a ratio, a time, a count, a rate, a perplexity) on the log scale:
+ * the geometric mean exp(m) and the 95% interval exp(m ± t(0.975, n - 1) · s / √n), where m and s are
+ * the mean and sample standard deviation of the logarithms. The interval stays above 0, and a speedup
+ * and its inverse get reciprocal intervals.
+ *
+ * Equal values give that value exactly, with an interval of zero width. A value of 0 has no
+ * logarithm: the figure is then the linear one (`seedFigure`) with its lower end raised to 0, because
+ * the mean of a quantity that is never negative cannot lie below 0.
+ *
+ * @throws when `values` is empty or contains a negative or non-finite number.
+ */
+export function positiveSeedFigure(values: number[]): SeedFigure {
+  if (values.length === 0) throw new Error('positiveSeedFigure: values is empty; pass at least one value.');
+  const bad = values.find((value) => !(Number.isFinite(value) && value >= 0));
+  if (bad !== undefined) {
+    throw new Error(`positiveSeedFigure: values contains ${bad}; every value must be a finite number >= 0.`);
+  }
+
+  if (values.some((value) => value === 0)) {
+    const linear = seedFigure(values);
+    return { ...linear, low: linear.low === null ? null : Math.max(0, linear.low), scale: 'linear' };
+  }
+  const n = values.length;
+  if (values.every((value) => value === values[0])) {
+    const value = values[0];
+    return { mean: value, low: n === 1 ? null : value, high: n === 1 ? null : value, n, values: [...values], scale: 'log' };
+  }
+
+  const logs = seedFigure(values.map((value) => Math.log(value)));
+  return {
+    mean: Math.exp(logs.mean),
+    low: logs.low === null ? null : Math.exp(logs.low),
+    high: logs.high === null ? null : Math.exp(logs.high),
+    n,
+    values: [...values],
+    scale: 'log',
+  };
 }
 
 /**

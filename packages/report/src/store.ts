@@ -10,10 +10,17 @@ import {
   type RunRecord,
   type StepRecord,
 } from '@moebench/results';
-import type { ModelRun, ReportData, RunContext } from './types.js';
+import type { ModelRun, PlannedRun, ReportData, RunContext, UnscoredPositions } from './types.js';
 
 /** Choices per token of the architectures whose router picks more than one expert. */
 const TOP_K_BY_ARCHITECTURE: Record<string, number> = { gshard: 2 };
+
+/**
+ * Default `prefixFraction` of sMLP's partial-prediction routing. NOTE: a copy of the default in
+ * @moebench/smlp's `createSmoe` (and @moebench/models' `smlpSparseWidths`), kept here so that the
+ * report does not load tfjs; change all three together.
+ */
+const DEFAULT_PREFIX_FRACTION = 0.2;
 
 /**
  * Reads run `runId` (default: the most recently started run) from the store at `storePath`, opened
@@ -44,7 +51,40 @@ export function reportDataFromStore(store: ResultsStore, runId?: string): Report
   const models = store
     .listModels(run.id)
     .map((model) => modelRun(model, run, store.steps(model.id), store.evaluations(model.id), store.routing(model.id)));
-  return { run: context, models };
+  const planned = plannedRuns(run);
+  return planned === undefined ? { run: context, models } : { run: context, models, planned };
+}
+
+/**
+ * Reads the models a run planned to train from its manifest (`config.models`, each with `name`,
+ * `architecture` and `seed`, as the CLI writes it), or undefined when the manifest has no such list.
+ */
+export function plannedRuns(run: RunRecord): PlannedRun[] | undefined {
+  const entries = asRecord(run.manifest.config).models;
+  if (!Array.isArray(entries)) return undefined;
+  const planned: PlannedRun[] = [];
+  for (const entry of entries) {
+    const { name, architecture, seed } = asRecord(entry);
+    if (typeof name !== 'string' || typeof architecture !== 'string') continue;
+    const seedNumber = typeof seed === 'number' ? seed : seedOf({}, name, run);
+    planned.push({ name: baseName(name, seedNumber), architecture, seed: seedNumber });
+  }
+  return planned;
+}
+
+/**
+ * Returns the leading positions a model's evaluation leaves out of the loss, from its stored config:
+ * sMLP with `smlp.smoe.routing: partial-prediction` scores no position inside its router prefix of
+ * max(1, floor(prefixFraction x seqLen)) positions. Undefined for a model scored on every position.
+ */
+export function unscoredPositionsOf(architecture: string, config: unknown): UnscoredPositions | undefined {
+  const record = asRecord(config);
+  const smoe = asRecord(asRecord(record.smlp).smoe);
+  if (architecture !== 'smlp' || smoe.routing !== 'partial-prediction') return undefined;
+  const seqLen = record.seqLen;
+  if (typeof seqLen !== 'number' || !Number.isInteger(seqLen) || seqLen < 2) return undefined;
+  const prefixFraction = typeof smoe.prefixFraction === 'number' ? smoe.prefixFraction : DEFAULT_PREFIX_FRACTION;
+  return { skipped: Math.max(1, Math.floor(prefixFraction * seqLen)), seqLen, cause: 'partial-prediction routing' };
 }
 
 /** Builds the provenance of a run from its record and manifest. */
@@ -85,6 +125,7 @@ export function runContext(run: RunRecord): RunContext {
     gitDirty: manifest.gitDirty ?? false,
     date: run.startedAt,
     suite: run.suite,
+    status: run.status,
   };
 }
 
@@ -127,6 +168,7 @@ function modelRun(
   const dropped = evaluations.length - measured.length;
 
   const seed = seedOf(config, model.name, run);
+  const unscoredPositions = unscoredPositionsOf(model.architecture, config);
   return {
     name: baseName(model.name, seed),
     architecture: model.architecture,
@@ -158,6 +200,7 @@ function modelRun(
       droppedFraction: row.droppedFraction,
       idleExperts: row.idleExperts,
     })),
+    ...(unscoredPositions === undefined ? {} : { unscoredPositions }),
   };
 }
 

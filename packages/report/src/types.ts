@@ -72,6 +72,30 @@ export interface ModelRun {
   steps: StepPoint[];
   /** Routing statistics of every MoE layer and step (empty for dense models). */
   routing: RoutingPoint[];
+  /**
+   * Positions of each validation sequence that carry no loss, when the model skips some: sMLP with
+   * `partial-prediction` routing scores only the positions after its router prefix. Absent when the
+   * model is scored on every position.
+   */
+  unscoredPositions?: UnscoredPositions;
+}
+
+/** The leading positions of each validation sequence that a model's evaluation leaves out. */
+export interface UnscoredPositions {
+  /** Leading positions left out of the loss, per sequence. */
+  skipped: number;
+  /** Sequence length: positions per validation sequence. */
+  seqLen: number;
+  /** What leaves them out, for the report, for example `partial-prediction routing`. */
+  cause: string;
+}
+
+/** A model the run planned to train, from the run's manifest; it may not have started yet. */
+export interface PlannedRun {
+  /** Model name shared by its seeds, as in `ModelRun.name`. */
+  name: string;
+  architecture: string;
+  seed: number;
 }
 
 /** Facts about the run that every chart footer and the report header show. */
@@ -98,10 +122,23 @@ export interface RunContext {
   date: string;
   /** Suite name, when the run came from a suite file. */
   suite?: string;
+  /** The run's status in the store (`running`, `done`, `interrupted` or `failed`), when known. */
+  status?: string;
+  /**
+   * Whether a process is still training the run, when the caller checked it (for example with the
+   * run folder's lock). Absent when unknown. It only matters while `status` or a model's status is
+   * `running`: the store cannot tell a live run from one whose process was killed.
+   */
+  processAlive?: boolean;
 }
 
 /** Everything the report is computed from. */
 export interface ReportData {
   run: RunContext;
   models: ModelRun[];
+  /**
+   * Every model and seed the run planned to train, when the store records the plan. A planned run
+   * missing from `models` has not started training yet.
+   */
+  planned?: PlannedRun[];
 }

@@ -149,6 +149,13 @@ export interface WriteReportOptions extends Omit<WriteReportDataOptions, 'outDir
   runId?: string;
   /** Folder to write into; created when missing. */
   outDir: string;
+  /**
+   * Whether a process is still training the run, when the caller knows it (for example from the run
+   * folder's lock). The store alone cannot tell a live run from a killed one, which both stay
+   * `running`: with false such a run reads as stopped without finishing, with true as still training,
+   * and when left out the report says it cannot tell.
+   */
+  processAlive?: boolean;
 }
 
 /**
@@ -157,10 +164,15 @@ export interface WriteReportOptions extends Omit<WriteReportDataOptions, 'outDir
  * file written, report.md first.
  */
 export async function writeReport(options: WriteReportOptions): Promise<{ files: string[] }> {
-  const { storePath, runId, ...rest } = options;
+  const { storePath, runId, processAlive, ...rest } = options;
   if (typeof storePath !== 'string' || storePath === '') {
     throw new Error(`writeReport: storePath is ${JSON.stringify(storePath)}; pass the path of a moebench run store.`);
   }
+  if (processAlive !== undefined && typeof processAlive !== 'boolean') {
+    throw new Error(`writeReport: processAlive is ${JSON.stringify(processAlive)}; pass true, false, or leave it out when unknown.`);
+  }
   checkWriteOptions(rest);
-  return writeReportFromData(readReportData(storePath, runId), rest);
+  const data = readReportData(storePath, runId);
+  if (processAlive !== undefined) data.run.processAlive = processAlive;
+  return writeReportFromData(data, rest);
 }
