@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { BACKEND_NAMES } from '@moebench/backend';
 
 /** The commands `moebench` accepts. */
-export const COMMANDS = ['run', 'list', 'env', 'report', 'help'] as const;
+export const COMMANDS = ['run', 'list', 'env', 'report', 'help', 'version'] as const;
 
 /** A parsed command line. */
 export type Command =
@@ -10,7 +10,8 @@ export type Command =
   | { command: 'list' }
   | { command: 'env'; backend: string | null }
   | { command: 'report'; target: string; out: string | null }
-  | { command: 'help' };
+  | { command: 'help' }
+  | { command: 'version' };
 
 /** Invalid command line; the message names what was wrong and what is allowed. */
 export class UsageError extends Error {
@@ -29,7 +30,8 @@ Commands:
   list                 List the architectures and the built-in suites.
   env                  Print the backend, hardware and software versions a run would use.
   report <run>         Write the report of a run folder or a store.sqlite file.
-  help                 Print this text.
+  help                 Print this text (also: --help or -h after any command).
+  version              Print the version of moebench (also: --version).
 
 Options of run:
   --out <dir>          Run folder (store.sqlite, checkpoints/, report/). Default: runs/<suite>-<UTC time>/.
@@ -54,8 +56,10 @@ const RUN_OPTIONS = {
 
 /** Parses `argv` (without the node and script paths) into a command, rejecting unknown flags and bad values. */
 export function parseCommandLine(argv: string[]): Command {
+  // `--help` and `--version` work after any command, as users try them there first.
+  if (argv.some((arg) => arg === '--help' || arg === '-h')) return { command: 'help' };
+  if (argv.includes('--version')) return { command: 'version' };
   const [command = 'help', ...rest] = argv;
-  if (command === '--help' || command === '-h') return { command: 'help' };
   if (!(COMMANDS as readonly string[]).includes(command)) {
     throw new UsageError(`Unknown command "${command}". Valid commands: ${COMMANDS.join(', ')}.`);
   }
@@ -87,6 +91,9 @@ export function parseCommandLine(argv: string[]): Command {
       if (positionals.length === 0) throw new UsageError('moebench report: missing the run folder or store.sqlite file to report on.');
       return { command, target: positionals[0], out: nonEmpty(command, '--out', values.out) };
     }
+    case 'version':
+      parse(command, rest, {}, 0);
+      return { command };
     default:
       return { command: 'help' };
   }
@@ -97,7 +104,7 @@ type OptionSpec = Record<string, { type: 'string' | 'boolean' }>;
 function parse<T extends OptionSpec>(command: string, args: string[], options: T, maxPositionals: number) {
   let parsed;
   try {
-    parsed = parseArgs({ args, options, strict: true, allowPositionals: true });
+    parsed = parseArgs({ args: joinNegativeValues(args, options), options, strict: true, allowPositionals: true });
   } catch (error) {
     const code = (error as { code?: string }).code;
     const names = Object.keys(options).map((name) => `--${name}`);
@@ -113,9 +120,28 @@ function parse<T extends OptionSpec>(command: string, args: string[], options: T
   }
   if (parsed.positionals.length > maxPositionals) {
     const extra = parsed.positionals.slice(maxPositionals).join(' ');
-    throw new UsageError(`moebench ${command}: unexpected argument${parsed.positionals.length - maxPositionals > 1 ? 's' : ''} "${extra}"; it takes at most ${maxPositionals}.`);
+    const takes = maxPositionals === 0 ? 'it takes no arguments' : maxPositionals === 1 ? 'it takes at most one argument' : `it takes at most ${maxPositionals} arguments`;
+    throw new UsageError(`moebench ${command}: unexpected argument${parsed.positionals.length - maxPositionals > 1 ? 's' : ''} "${extra}"; ${takes}.`);
   }
   return parsed as { values: { [K in keyof T]?: string }; positionals: string[] };
+}
+
+// parseArgs reads a value that starts with "-" as an ambiguous option, so `--seed -1` would fail
+// with its own text. A negative number after a string option is joined to it (`--seed=-1`), and
+// the option's own check then rejects it with the allowed values.
+function joinNegativeValues(args: string[], options: OptionSpec): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i].startsWith('--') ? args[i].slice(2) : null;
+    const next = args[i + 1];
+    if (name !== null && options[name]?.type === 'string' && next !== undefined && /^-\d/.test(next)) {
+      joined.push(`${args[i]}=${next}`);
+      i += 1;
+    } else {
+      joined.push(args[i]);
+    }
+  }
+  return joined;
 }
 
 function parseSeed(text: string): number {

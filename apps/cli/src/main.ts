@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { BACKEND_NAMES, initBackend } from '@moebench/backend';
 import { ARCHITECTURES } from '@moebench/models';
 import { parseCommandLine, USAGE, UsageError, type Command } from './args.js';
 import { collectEnvironment } from './environment.js';
+import { prepareWritableFolder } from './folders.js';
 import { writeRunReport } from './report.js';
 import { runCommand } from './run.js';
 import { BUILTIN_SUITES, loadSuite, resolveSuitePath } from './suite.js';
@@ -20,10 +21,26 @@ async function main(argv: string[]): Promise<number> {
     }
     throw error;
   }
+  try {
+    return await runParsed(command);
+  } catch (error) {
+    // A value that only a later check can reject (a suite name, an --only name) is still a usage error.
+    if (error instanceof UsageError) {
+      process.stderr.write(`${error.message}\nRun "moebench help" for the commands and options.\n`);
+      return 2;
+    }
+    process.stderr.write(`moebench ${command.command}: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+}
 
+async function runParsed(command: Command): Promise<number> {
   switch (command.command) {
     case 'help':
       process.stdout.write(USAGE);
+      return 0;
+    case 'version':
+      process.stdout.write(`${readPackageVersion()}\n`);
       return 0;
     case 'list':
       printList();
@@ -36,22 +53,15 @@ async function main(argv: string[]): Promise<number> {
     case 'report': {
       const storePath = findStore(command.target);
       const outDir = resolve(command.out ?? join(dirname(storePath), 'report'));
+      // Checked before the report is built, so that a bad --out costs no work.
+      prepareWritableFolder(outDir, 'the report folder', 'choose another --out');
       const written = await writeRunReport(storePath, undefined, outDir, (line) => process.stdout.write(`${line}\n`));
       process.stdout.write(`Report: ${written}\n`);
       return 0;
     }
     case 'run': {
       const output = process.stderr.isTTY ? process.stderr : process.stdout;
-      try {
-        return await runCommand(command, { write: (text) => output.write(text), isTTY: output.isTTY === true, columns: output.columns });
-      } catch (error) {
-        // A flag value that only the suite can check (--only) is still a usage error.
-        if (error instanceof UsageError) {
-          process.stderr.write(`${error.message}\nRun "moebench help" for the commands and options.\n`);
-          return 2;
-        }
-        throw error;
-      }
+      return await runCommand(command, { write: (text) => output.write(text), isTTY: output.isTTY === true, columns: output.columns });
     }
   }
 }
@@ -69,13 +79,18 @@ function printList(): void {
 // A run folder contains store.sqlite; a file path is taken as the store itself.
 function findStore(target: string): string {
   const path = resolve(target);
-  if (!existsSync(path)) throw new Error(`moebench report: ${target} not found; give a run folder or its store.sqlite file.`);
+  if (!existsSync(path)) throw new Error(`${target} not found; give a run folder or its store.sqlite file.`);
   if (statSync(path).isDirectory()) {
     const store = join(path, 'store.sqlite');
-    if (!existsSync(store)) throw new Error(`moebench report: ${target} contains no store.sqlite, so it is not a run folder.`);
+    if (!existsSync(store)) throw new Error(`${target} contains no store.sqlite, so it is not a run folder.`);
     return store;
   }
   return path;
+}
+
+function readPackageVersion(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };
+  return `moebench ${manifest.version ?? 'unknown'}`;
 }
 
 main(process.argv.slice(2)).then(

@@ -1,5 +1,5 @@
 import { createTokenizer } from '@moebench/data';
-import { accountModel, matchCompute, resolveConfig, type Architecture, type ModelAccounting, type ModelConfig } from '@moebench/models';
+import { accountModel, createModel, matchCompute, resolveConfig, type Architecture, type ModelAccounting, type ModelConfig } from '@moebench/models';
 import { UsageError } from './args.js';
 import type { Suite } from './suite.js';
 
@@ -43,6 +43,7 @@ export function planModels(suite: Suite, only: string[] | null): PlannedModel[] 
   const vocabSize = createTokenizer(suite.data.tokenizer).vocabSize;
   const plans: PlannedModel[] = [];
   for (const entry of entries) {
+    const index = suite.models.indexOf(entry);
     const base = { ...suite.model, ...entry.config, vocabSize, seqLen: suite.data.seqLen } as ModelConfig;
     let config: ModelConfig;
     let flopsError: number | null = null;
@@ -60,8 +61,74 @@ export function planModels(suite: Suite, only: string[] | null): PlannedModel[] 
         plans.push({ name, suiteName: entry.name, architecture: entry.architecture, seed, config, accounting, flopsError });
       }
     } catch (error) {
-      throw new Error(`Suite ${suite.name}, model "${entry.name}" (${entry.architecture}): ${(error as Error).message}`);
+      throw modelConfigError(suite, index, (error as Error).message);
     }
   }
   return plans;
+}
+
+/**
+ * Builds every planned model once and frees it again, before any data is loaded, so that an option
+ * only a layer package checks (`switch.capacityFactor`, `smlp.smoe.routing`, ...) is rejected before
+ * anything trains, by that package's own rules. The backend must be started. Seeds share a config,
+ * so each suite model is built once. A HASH model gets uniform unigram counts in place of the
+ * corpus's, which the table rules only check for length.
+ *
+ * NOTE: building allocates each model's weights for a moment (one model at a time). A validation
+ * entry point in @moebench/models that runs the layer packages' checks without weights would avoid that.
+ *
+ * @throws Error naming the suite, the model and the field's location, for example
+ *   `models[3].config.switch.capacityFator`.
+ */
+export function checkModelsBuild(suite: Suite, plans: readonly PlannedModel[]): void {
+  const checked = new Set<string>();
+  for (const plan of plans) {
+    if (checked.has(plan.suiteName)) continue;
+    checked.add(plan.suiteName);
+    const config: ModelConfig =
+      plan.architecture === 'hash' ? { ...plan.config, hash: { ...plan.config.hash, unigramCounts: new Float64Array(plan.config.vocabSize).fill(1) } } : plan.config;
+    let model;
+    try {
+      model = createModel(plan.architecture, config, { seed: plan.seed });
+    } catch (error) {
+      const index = suite.models.findIndex((entry) => entry.name === plan.suiteName);
+      throw modelConfigError(suite, index, `the model could not be built: ${(error as Error).message}`);
+    }
+    model.dispose();
+  }
+}
+
+// Names the suite, the model and, when the message names a field the suite sets, where the field is.
+function modelConfigError(suite: Suite, index: number, message: string): Error {
+  const entry = suite.models[index];
+  const location = locateConfigField(suite, index, message);
+  return new Error(`Suite ${suite.name}, model "${entry.name}" (${entry.architecture}): ${location === null ? '' : `${location}: `}${message}`);
+}
+
+/**
+ * Finds the suite field an error message is about: the deepest field the model's own config or the
+ * shared `model` section sets whose key the message names as a word, for example
+ * `models[3].config.switch.capacityFator`, or null when the message names none.
+ */
+export function locateConfigField(suite: Suite, index: number, message: string): string | null {
+  const candidates = [
+    ...leafPaths(suite.models[index].config, `models[${index}].config`),
+    ...leafPaths(suite.model, 'model'),
+  ];
+  let best: { path: string; depth: number } | null = null;
+  for (const { path, key, depth } of candidates) {
+    const word = new RegExp(`(^|[^A-Za-z0-9_])${key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}([^A-Za-z0-9_]|$)`);
+    if (word.test(message) && (best === null || depth > best.depth)) best = { path, depth };
+  }
+  return best?.path ?? null;
+}
+
+function leafPaths(value: unknown, prefix: string, depth = 0): Array<{ path: string; key: string; depth: number }> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || ArrayBuffer.isView(value)) return [];
+  const paths: Array<{ path: string; key: string; depth: number }> = [];
+  for (const [key, child] of Object.entries(value)) {
+    const path = `${prefix}.${key}`;
+    paths.push({ path, key, depth }, ...leafPaths(child, path, depth + 1));
+  }
+  return paths;
 }

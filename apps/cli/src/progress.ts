@@ -106,10 +106,16 @@ export class ProgressReporter {
   }
 
   private describeStep(metrics: StepMetrics): string {
-    return (
-      `step ${metrics.step}, loss ${metrics.loss.toFixed(4)}, ${formatNumber(metrics.tokensPerSecond)} tok/s, ` +
-      `${formatDuration(this.secondsLeft(metrics))} left`
-    );
+    return this.stepFields(metrics).join(', ');
+  }
+
+  private stepFields(metrics: StepMetrics): string[] {
+    return [
+      `step ${metrics.step}`,
+      `loss ${metrics.loss.toFixed(4)}`,
+      `${formatNumber(metrics.tokensPerSecond)} tok/s`,
+      `${formatDuration(this.secondsLeft(metrics))} left`,
+    ];
   }
 
   private drawBar(): void {
@@ -117,12 +123,26 @@ export class ProgressReporter {
     const fraction = this.fraction(this.lastStep);
     const filled = Math.round(fraction * BAR_WIDTH);
     const bar = '#'.repeat(filled) + '-'.repeat(BAR_WIDTH - filled);
-    const evaluation = this.lastEvaluation ? `, val ppl ${formatNumber(this.lastEvaluation.perplexity)}` : '';
-    let line = `${this.label} [${bar}] ${Math.floor(fraction * 100)}% ${this.describeStep(this.lastStep)}${evaluation}`;
+    const fields = this.stepFields(this.lastStep);
+    if (this.lastEvaluation) fields.push(`val ppl ${formatNumber(this.lastEvaluation.perplexity)}`);
     const columns = this.output.columns ?? 120;
-    if (line.length > columns - 1) line = line.slice(0, columns - 1);
-    this.output.write(`\r\x1b[2K${line}`);
+    this.output.write(`\r\x1b[2K${fitLine(`${this.label} [${bar}] ${Math.floor(fraction * 100)}%`, fields, columns - 1)}`);
   }
+}
+
+/**
+ * Joins `head` and as many of `fields` as fit in `width` characters, separated by ", ", dropping
+ * whole fields from the end so that no number is cut. A head wider than `width` is cut at `width`.
+ */
+export function fitLine(head: string, fields: readonly string[], width: number): string {
+  if (head.length >= width) return head.slice(0, Math.max(0, width));
+  let line = head;
+  for (const [index, field] of fields.entries()) {
+    const next = `${line}${index === 0 ? ' ' : ', '}${field}`;
+    if (next.length > width) break;
+    line = next;
+  }
+  return line;
 }
 
 /** Formats a positive number with three significant digits and a k or M suffix. */

@@ -2,12 +2,24 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { initBackend } from '@moebench/backend';
-import { BatchSampler, evaluationBatches, prepareDataset, type Dataset, type SamplerState } from '@moebench/data';
+import { BatchSampler, evaluationBatches, prepareDataset, type DataManifest, type Dataset, type SamplerState } from '@moebench/data';
 import { createModel, type LanguageModel, type ModelConfig } from '@moebench/models';
-import { hashConfig, openStore, type ModelRecord, type ResultsStore, type RunManifest } from '@moebench/results';
+import {
+  FolderLockedError,
+  hashConfig,
+  LOCK_FILE,
+  LOCK_HOLDER_FILE,
+  lockFolder,
+  openStore,
+  type FolderLock,
+  type ModelRecord,
+  type ResultsStore,
+  type RunManifest,
+} from '@moebench/results';
 import { budgetFraction, readCheckpointInfo, train, type BatchSource, type TokenBatch, type TrainResult } from '@moebench/train';
 import { collectEnvironment, kernelSetup, type EnvironmentFacts } from './environment.js';
-import { planModels, type PlannedModel } from './plan.js';
+import { describeFileError, prepareWritableFolder } from './folders.js';
+import { checkModelsBuild, planModels, type PlannedModel } from './plan.js';
 import { formatNumber, ProgressReporter, type ProgressOutput } from './progress.js';
 import { writeRunReport } from './report.js';
 import { backendMismatchWarning, loadSuite, resolveSuitePath, validateSuite, type Suite } from './suite.js';
@@ -38,6 +50,8 @@ interface SavedRunSettings {
 
 const SETTINGS_FILE = 'run.json';
 const STORE_FILE = 'store.sqlite';
+const REPORT_FOLDER = 'report';
+const RUNS_FOLDER = 'runs';
 
 /** Exit code of a run stopped by SIGINT or SIGTERM, as shells report a SIGINT death. */
 export const INTERRUPTED_EXIT_CODE = 130;
@@ -74,22 +88,65 @@ export async function runCommand(request: RunRequest, output: ProgressOutput): P
     }
     backendName = settings.backend;
     resumedRunId = settings.runId;
-    checkResumable(runDir, resumedRunId);
   } else {
     suite = loadSuite(resolveSuitePath(request.suite ?? 'quick'));
     if (request.seed !== null) suite = { ...suite, seeds: [request.seed] };
     only = request.only;
     backendName = request.backend ?? suite.backend;
-    runDir = resolve(request.out ?? join('runs', `${suite.name}-${utcStamp()}`));
+    runDir = request.out === null ? defaultRunFolder(suite.name) : resolve(request.out);
     if (existsSync(runDir) && !statSync(runDir).isDirectory()) {
       throw new Error(`--out ${runDir} is a file; allowed: a new folder or an empty one.`);
-    }
-    if (existsSync(runDir) && readdirSync(runDir).length > 0) {
-      throw new Error(`Run folder ${runDir} already exists and is not empty: continue it with --resume ${runDir}, or choose another --out.`);
     }
   }
   const plans = planModels(suite, only);
 
+  // A folder with other files and no lock file is rejected before anything is written into it.
+  if (request.resume === null && existsSync(runDir) && !existsSync(join(runDir, LOCK_FILE))) checkEmpty(runDir);
+  // The run folder is created (a new run) and locked before any backend or data work, so that an
+  // unwritable folder or a second process on the same folder stops the command at once.
+  const createdRunDir = request.resume === null && prepareWritableFolder(runDir, 'the run folder', 'choose another --out');
+  const lock = lockRunFolder(runDir, request);
+  let started = false;
+  try {
+    if (lock.takenOverFrom !== null) {
+      const holder = lock.takenOverFrom;
+      progress.log(
+        `Took over the lock of run folder ${runDir} from process ${holder.pid} on ${holder.host} (started at ${holder.startedAt}), ` +
+          'which ended without releasing it, for example killed with SIGKILL.',
+      );
+    }
+    if (resumedRunId !== null) {
+      checkResumable(runDir, resumedRunId);
+    } else {
+      checkEmpty(runDir);
+    }
+    const reportDir = join(runDir, REPORT_FOLDER);
+    if (existsSync(reportDir)) prepareWritableFolder(reportDir, 'the report folder', 'remove it or make it a writable folder');
+    const result = await runLocked({ suite, only, backendName, runDir, resumedRunId, plans, progress, lock, onStarted: () => (started = true) });
+    return result;
+  } finally {
+    lock.release();
+    // A new run that stopped before its store was created leaves no folder behind.
+    if (createdRunDir && !started) removeIfOnlyLockFiles(runDir);
+  }
+}
+
+interface LockedRun {
+  suite: Suite;
+  only: string[] | null;
+  backendName: string;
+  runDir: string;
+  resumedRunId: string | null;
+  plans: PlannedModel[];
+  progress: ProgressReporter;
+  lock: FolderLock;
+  /** Called once the store is opened, from when the run folder holds measurements. */
+  onStarted: () => void;
+}
+
+// Runs the part of `run` that needs the run folder's lock: backend, data, training and report.
+async function runLocked(context: LockedRun): Promise<number> {
+  const { suite, only, backendName, runDir, resumedRunId, plans, progress, lock } = context;
   const backend = await initBackend(backendName);
   const environment = await collectEnvironment();
   progress.log(
@@ -100,6 +157,7 @@ export async function runCommand(request: RunRequest, output: ProgressOutput): P
   const mismatch = backendMismatchWarning(suite, backend.name);
   if (mismatch !== null) progress.log(mismatch);
   if (resumedRunId !== null) checkKernelSetup(runDir, resumedRunId, environment);
+  checkModelsBuild(suite, plans);
 
   const dataset = prepareDataset({
     corpus: { name: suite.data.corpus, paths: suite.data.paths },
@@ -108,13 +166,20 @@ export async function runCommand(request: RunRequest, output: ProgressOutput): P
     seqLen: suite.data.seqLen,
   });
   const validation = validationBatches(dataset, suite);
+  if (resumedRunId !== null) checkSameData(runDir, resumedRunId, dataset, validation);
   progress.log(
     `Data: ${dataset.manifest.corpus}, ${formatNumber(dataset.train.tokenCount)} training tokens, ` +
       `${validation.length} validation batches of ${suite.data.batchSize} x ${suite.data.seqLen} tokens`,
   );
+  if (validation.length < suite.training.evaluationBatches) {
+    progress.log(
+      `The validation split holds ${validation.length} batch(es) of ${suite.data.batchSize} x ${suite.data.seqLen} tokens, ` +
+        `fewer than training.evaluationBatches = ${suite.training.evaluationBatches}, so every evaluation uses those ${validation.length}.`,
+    );
+  }
 
-  mkdirSync(runDir, { recursive: true });
   const store = openStore(join(runDir, STORE_FILE));
+  context.onStarted();
   const controller = new AbortController();
   let signalName: string | null = null;
   let runId = '';
@@ -129,6 +194,7 @@ export async function runCommand(request: RunRequest, output: ProgressOutput): P
       // A run already marked done is only writing its report, so it stays done.
       if (runId !== '' && store.getRun(runId)?.status === 'running') store.setRunStatus(runId, 'interrupted', `${signalName}, then ${signal}`);
       store.close();
+      lock.release();
       process.exit(INTERRUPTED_EXIT_CODE);
     }
     signalName = signal;
@@ -162,11 +228,11 @@ export async function runCommand(request: RunRequest, output: ProgressOutput): P
 
     if (signalName !== null) {
       store.setRunStatus(runId, 'interrupted', signalName);
-      progress.log(`Run interrupted. Store: ${join(runDir, STORE_FILE)}. Continue with: moebench run --resume ${runDir}`);
+      progress.log(`Run interrupted. Store: ${join(runDir, STORE_FILE)}. Continue with: ${invocation()} run --resume ${runDir}`);
       return INTERRUPTED_EXIT_CODE;
     }
     store.setRunStatus(runId, 'done');
-    const reportDir = join(runDir, 'report');
+    const reportDir = join(runDir, REPORT_FOLDER);
     const written = await writeRunReport(join(runDir, STORE_FILE), runId, reportDir, (line) => progress.log(line));
     progress.log(`Run done. Store: ${join(runDir, STORE_FILE)}. Report: ${written}`);
     if (skipped > 0) {
@@ -175,7 +241,7 @@ export async function runCommand(request: RunRequest, output: ProgressOutput): P
     if (failed > 0) {
       progress.log(
         `${failed} of ${plans.length} model run(s) failed during training; see the lines above. ` +
-          `After fixing the cause, train them again with: moebench run --resume ${runDir}`,
+          `After fixing the cause, train them again with: ${invocation()} run --resume ${runDir}`,
       );
     }
     return skipped > 0 || failed > 0 ? 1 : 0;
@@ -496,12 +562,103 @@ function checkResumable(runDir: string, runId: string): void {
     if (status === 'done' && !store.listModels(runId).some((model) => model.status === 'failed')) {
       throw new Error(
         `--resume ${runDir}: run ${runId} is already done, so there is nothing to continue; allowed: an interrupted or failed run, ` +
-          `or a done run with failed models. Write its report again with: moebench report ${runDir}`,
+          `or a done run with failed models. Write its report again with: ${invocation()} report ${runDir}`,
       );
     }
   } finally {
     store.close();
   }
+}
+
+// The default run folder, runs/<suite>-<UTC time>/ under the working directory. The suite name is
+// restricted to letters, digits, ".", "_" and "-", and this check keeps the folder inside runs/ even so.
+function defaultRunFolder(suiteName: string): string {
+  const parent = resolve(RUNS_FOLDER);
+  const folder = resolve(parent, `${suiteName}-${utcStamp()}`);
+  if (dirname(folder) !== parent) {
+    throw new Error(`Suite name "${suiteName}" would put the run folder at ${folder}, outside ${parent}; give the suite a plain name.`);
+  }
+  return folder;
+}
+
+// Takes the run folder's lock, or explains which process holds it.
+function lockRunFolder(runDir: string, request: RunRequest): FolderLock {
+  const command = request.resume !== null ? `moebench run --resume ${runDir}` : `moebench run ${request.suite ?? 'quick'} --out ${runDir}`;
+  try {
+    return lockFolder(runDir, command);
+  } catch (error) {
+    if (error instanceof FolderLockedError) {
+      throw new Error(`Run folder ${error.message} Two processes on one run folder would write the same models.`);
+    }
+    throw describeFileError(error, 'lock the run folder', runDir, 'make the folder writable or choose another one');
+  }
+}
+
+// A new run needs a folder of its own: empty but for the lock files this process just wrote.
+function checkEmpty(runDir: string): void {
+  const entries = readdirSync(runDir).filter((name) => name !== LOCK_FILE && name !== LOCK_HOLDER_FILE);
+  if (entries.length === 0) return;
+  const continuation = existsSync(join(runDir, SETTINGS_FILE))
+    ? `continue it with --resume (${invocation()} run --resume ${runDir}), or choose another --out`
+    : 'it is not a moebench run folder (it has no run.json), so choose another --out';
+  throw new Error(`Run folder ${runDir} already exists and is not empty: ${continuation}.`);
+}
+
+// Removes a run folder this process created when it holds nothing but the lock files.
+function removeIfOnlyLockFiles(runDir: string): void {
+  try {
+    const entries = readdirSync(runDir).filter((name) => name !== LOCK_FILE);
+    if (entries.length === 0) rmSync(runDir, { recursive: true, force: true });
+  } catch {
+    // Leaving an empty folder behind is harmless: a new run accepts it as --out.
+  }
+}
+
+/**
+ * Returns how the user started moebench, for the commands that messages suggest: `pnpm moebench`
+ * when the checkout's package script runs it (pnpm sets npm_lifecycle_event to the script's name),
+ * `moebench` otherwise.
+ */
+export function invocation(): string {
+  return process.env.npm_lifecycle_event === 'moebench' ? 'pnpm moebench' : 'moebench';
+}
+
+// A resumed run must train and evaluate on the text it started with, or its models would mix two
+// corpora. The manifest's split hashes and validation batch hash are compared before any training.
+function checkSameData(runDir: string, runId: string, dataset: Dataset, validation: readonly TokenBatch[]): void {
+  const store = openStore(join(runDir, STORE_FILE), { readonly: true });
+  let recorded: Record<string, unknown> | undefined;
+  try {
+    recorded = store.getRun(runId)?.manifest.data;
+  } finally {
+    store.close();
+  }
+  if (recorded === undefined) return;
+  const changes = dataChanges(recorded, dataset.manifest, hashBatches(validation));
+  if (changes.length > 0) {
+    throw new Error(
+      `--resume ${runDir}: the data differs from the data the run started with: ${changes.join('; ')}. ` +
+        'Restore the corpus files the run started with, or start a new run on the changed corpus.',
+    );
+  }
+}
+
+/** Lists the differences between a manifest's recorded data facts and the data prepared now. */
+export function dataChanges(recorded: Record<string, unknown>, current: DataManifest, validationBatchesSha256: string): string[] {
+  const changes: string[] = [];
+  if (recorded.tokenizer !== current.tokenizer) changes.push(`tokenizer ${String(recorded.tokenizer)} is now ${current.tokenizer}`);
+  const splits = (recorded.splits ?? {}) as Record<string, { sha256?: unknown; bytes?: unknown } | undefined>;
+  for (const name of ['train', 'validation'] as const) {
+    const before = splits[name];
+    const now = current.splits[name];
+    if (before?.sha256 !== now.sha256) {
+      changes.push(`the ${name} split changed (SHA-256 ${String(before?.sha256 ?? 'not recorded').slice(0, 12)}... of ${String(before?.bytes ?? '?')} bytes, now ${now.sha256.slice(0, 12)}... of ${now.bytes} bytes)`);
+    }
+  }
+  if (changes.length === 0 && recorded.validationBatchesSha256 !== undefined && recorded.validationBatchesSha256 !== validationBatchesSha256) {
+    changes.push('the validation batches changed');
+  }
+  return changes;
 }
 
 function utcStamp(): string {

@@ -1,11 +1,12 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { basename, extname, join, resolve } from 'node:path';
+import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { BACKEND_NAMES } from '@moebench/backend';
 import { CORPUS_NAMES, TOKENIZER_NAMES, type CorpusName, type TokenizerName } from '@moebench/data';
 import { ARCHITECTURES, type Architecture, type ModelConfig } from '@moebench/models';
 import { BUDGET_UNITS, type Budget } from '@moebench/train';
+import { UsageError } from './args.js';
 
 /** A validated suite: what to train, on which data, under which budget. */
 export interface Suite {
@@ -81,20 +82,26 @@ export class SuiteError extends Error {
 /**
  * Resolves a suite argument to a file: a built-in suite name (`smoke`, `quick`, `paper`) or a path
  * to a .yaml, .yml or .json file.
+ *
+ * @throws UsageError when the argument is neither a built-in suite nor an existing file.
  */
 export function resolveSuitePath(argument: string): string {
   if ((BUILTIN_SUITES as readonly string[]).includes(argument)) return join(suitesFolder(), `${argument}.yaml`);
   const path = resolve(argument);
   if (!existsSync(path)) {
-    throw new Error(`Suite "${argument}" not found: it is neither a built-in suite (${BUILTIN_SUITES.join(', ')}) nor an existing file.`);
+    throw new UsageError(`Suite "${argument}" not found: it is neither a built-in suite (${BUILTIN_SUITES.join(', ')}) nor an existing file.`);
   }
   if (statSync(path).isDirectory()) {
-    throw new Error(`Suite "${argument}" is a folder; allowed: a built-in suite (${BUILTIN_SUITES.join(', ')}) or a .yaml, .yml or .json file.`);
+    throw new UsageError(`Suite "${argument}" is a folder; allowed: a built-in suite (${BUILTIN_SUITES.join(', ')}) or a .yaml, .yml or .json file.`);
   }
   return path;
 }
 
-/** Reads and validates a suite file (YAML or JSON by extension). */
+/**
+ * Reads and validates a suite file (YAML or JSON by extension). A relative `data.paths` entry is
+ * resolved against the suite file's folder, so the suite reads the same files from any working
+ * directory, and the returned suite carries absolute paths.
+ */
 export function loadSuite(path: string): Suite {
   const extension = extname(path).toLowerCase();
   if (!['.yaml', '.yml', '.json'].includes(extension)) {
@@ -107,8 +114,16 @@ export function loadSuite(path: string): Suite {
   } catch (error) {
     throw new Error(`Suite file ${path} is not valid ${extension === '.json' ? 'JSON' : 'YAML'}: ${(error as Error).message}`);
   }
-  return validateSuite(raw, basename(path));
+  const suite = validateSuite(raw, basename(path));
+  const folder = dirname(resolve(path));
+  const paths = suite.data.paths.map((entry) => (isAbsolute(entry) ? entry : resolve(folder, entry)));
+  return { ...suite, data: { ...suite.data, paths } };
 }
+
+/** Longest suite name: the default run folder adds a 16-character time stamp to it. */
+export const MAX_SUITE_NAME_LENGTH = 64;
+const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const NAME_RULE = 'letters, digits, ".", "_" and "-", starting with a letter or digit';
 
 const TOP_KEYS = ['name', 'description', 'backend', 'data', 'training', 'seeds', 'targetFlopsPerToken', 'flopsTolerance', 'model', 'models'];
 const DATA_KEYS = ['corpus', 'paths', 'tokenizer', 'seqLen', 'batchSize'];
@@ -132,13 +147,18 @@ const DERIVED_CONFIG_KEYS = ['vocabSize', 'seqLen'];
 /**
  * Validates a parsed suite object. Every field is checked before anything runs, and the first
  * problem raises a SuiteError naming the field path (for example `training.budget.unit`), the value
- * and the allowed values. Model config fields are checked by the models package when configs are built.
+ * and the allowed values. Model config fields are checked with the models package's own rules by
+ * `planModels` and `checkModelsBuild` (plan.ts).
  */
 export function validateSuite(raw: unknown, source: string): Suite {
   const check = new Checker(source);
   const top = check.object('(top level)', raw, TOP_KEYS);
 
   const name = check.string('name', top.name);
+  // The name becomes a folder name under runs/, so it must not contain a path separator or "..".
+  if (!NAME_PATTERN.test(name) || name.length > MAX_SUITE_NAME_LENGTH) {
+    throw new SuiteError(source, 'name', name, `at most ${MAX_SUITE_NAME_LENGTH} characters: ${NAME_RULE}`);
+  }
   const description = top.description === undefined || top.description === '' ? '' : check.string('description', top.description);
   const backend = top.backend === undefined ? 'auto' : check.oneOf('backend', top.backend, BACKEND_NAMES);
 
@@ -192,8 +212,8 @@ export function validateSuite(raw: unknown, source: string): Suite {
     const object = check.object(field, entry, MODEL_ENTRY_KEYS);
     const architecture = check.oneOf(`${field}.architecture`, object.architecture, ARCHITECTURES);
     const label = object.name === undefined ? architecture : check.string(`${field}.name`, object.name);
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(label)) {
-      throw new SuiteError(source, `${field}.name`, label, 'letters, digits, ".", "_" and "-", starting with a letter or digit');
+    if (!NAME_PATTERN.test(label)) {
+      throw new SuiteError(source, `${field}.name`, label, NAME_RULE);
     }
     const config = object.config === undefined ? {} : check.modelConfig(`${field}.config`, object.config);
     return { name: label, architecture, config };

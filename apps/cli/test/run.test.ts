@@ -367,8 +367,10 @@ describe('moebench run input checks', () => {
     await expectRejected(['run', path], 'Invalid suite bad.yaml: data.seqLen is 0; allowed: an integer >= 2 and <= 9007199254740991.');
   });
 
-  it('rejects an unknown suite name', async () => {
-    await expectRejected(['run', 'huge'], 'Suite "huge" not found: it is neither a built-in suite (smoke, quick, paper) nor an existing file.');
+  it('exits with status 2 on an unknown suite name', async () => {
+    const result = await runCli(['run', 'huge']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe('Suite "huge" not found: it is neither a built-in suite (smoke, quick, paper) nor an existing file.\nRun "moebench help" for the commands and options.\n');
   });
 
   it('refuses to overwrite a run folder', async () => {

@@ -479,7 +479,7 @@ export class ResultsStore {
       throw new ResultsError('path', this.path, `has schema version ${version}, newer than this version reads`, `a store of schema version ${SCHEMA_VERSION} or older`);
     }
     if (version === 0 && tables.length > 0) {
-      throw new ResultsError('path', this.path, 'is a SQLite file but not a moebench run store', 'a run store file or a new path');
+      throw new ResultsError('path', this.path, 'is a SQLite file but not a moebench run store', this.readonly ? 'a run store file' : 'a run store file or a new path');
     }
     if (version === 0 && this.readonly) {
       throw new ResultsError('path', this.path, 'is an empty file, not a run store', 'a run store written by moebench');
@@ -594,9 +594,9 @@ function openDatabase(path: string, readonly: boolean): Database.Database {
   } catch (error) {
     const message = (error as Error).message;
     if (/not a database|file is encrypted/.test(message)) {
-      throw new ResultsError('path', path, 'is not a SQLite file', 'a run store written by moebench, or a new path');
+      throw new ResultsError('path', path, 'is not a SQLite file', readonly ? 'a run store written by moebench' : 'a run store written by moebench, or a new path');
     }
-    throw new ResultsError('path', path, `cannot be opened (${message})`, 'a readable run store path');
+    throw new ResultsError('path', path, `cannot be opened (${message})`, readonly ? 'a readable run store path' : 'a run store path in a writable folder');
   }
   return db;
 }
