@@ -247,11 +247,13 @@ function compare(subjectRuns: ModelRun[], baselineRuns: ModelRun[], settings: Co
   if (unpaired.length > 0) {
     const subjectName = subjectRuns[0].name;
     const pending = unpaired.every((run) => untrained.some((plan) => plan.name === subjectName && plan.seed === run.seed));
-    const why = pending ? `${displayName(subjectName)} has not trained at ${unpaired.length === 1 ? 'that seed' : 'those seeds'} yet` : 'no sMLP run of the same seed';
+    const seeds = unpaired.map((run) => run.seed).join(', ');
+    const one = unpaired.length === 1;
     notes.push(
       pending
-        ? `${displayName(baseline.name)} seeds ${unpaired.map((run) => run.seed).join(', ')} are not compared: ${why}.`
-        : `${displayName(baseline.name)} seeds ${unpaired.map((run) => run.seed).join(', ')} have ${why} and are not compared.`,
+        ? `${displayName(baseline.name)} seed${one ? '' : 's'} ${seeds} ${one ? 'is' : 'are'} not compared: ` +
+            `${displayName(subjectName)} has not trained at ${one ? 'that seed' : 'those seeds'} yet.`
+        : `${displayName(baseline.name)} seeds ${seeds} have no sMLP run of the same seed and are not compared.`,
     );
   }
 

@@ -50,7 +50,10 @@ export interface VerdictInput {
    * start, so only a bound on it is known. Default: 0.
    */
   unmeasuredSeeds?: number;
-  /** Paired runs that stopped before the end of their budget, described (`GShard (seed 1) is interrupted`). Default: none. */
+  /**
+   * Paired runs that have not finished their budget (interrupted, failed, stopped without finishing or
+   * still training), described (`GShard (seed 1) is interrupted`). Default: none.
+   */
   unfinished?: string[];
   /** Paired sMLP runs that diverged, described (`seed 1: loss not finite at step 11`). Default: none. */
   subjectDiverged?: string[];
@@ -69,7 +72,7 @@ export function describeVerdictRule(singleSeedMargin: number): string {
     'With two or more seeds: reproduced when the 95% interval of the speedup lies above 1, not reproduced when it lies below 1,',
     'inconclusive when it contains 1 or when sMLP reached the target in only some seeds.',
     `With one seed: reproduced at a speedup of ${low} or more, not reproduced at ${high} or less, inconclusive in between.`,
-    'In every case: inconclusive when either model has no evaluation or either run was interrupted or failed before the end of its budget;',
+    'In every case: inconclusive when either model has no evaluation or either run has not finished its budget (interrupted, failed, or still marked running);',
     'not reproduced when sMLP never reaches the target (also when it diverged first);',
     'inconclusive when a model had reached the target by its first evaluation, since the time to it is then unknown.',
     `"Reaches ${PAPER_CLAIM.speedup}x" uses the same margins around ${PAPER_CLAIM.speedup}:`,
@@ -117,8 +120,8 @@ export function judgeClaim(input: VerdictInput, singleSeedMargin = 0.1, subject 
     return { verdict: 'inconclusive', reason: `${subject} or the baseline has no evaluation to compare.`, reachesPaperSpeedup: 'n/a' };
   }
   if (unfinished.length > 0) {
-    const stoppedEarly = unfinished.length === 1 ? 'it stopped before the end of its budget' : 'they stopped before the end of their budgets';
-    return { verdict: 'inconclusive', reason: `${unfinished.join(', ')}: ${stoppedEarly}.`, reachesPaperSpeedup: 'n/a' };
+    const partial = unfinished.length === 1 ? 'its figures do not cover its whole budget' : 'their figures do not cover their whole budgets';
+    return { verdict: 'inconclusive', reason: `${unfinished.join(', ')}: ${partial}.`, reachesPaperSpeedup: 'n/a' };
   }
   if (reachedSeeds === 0) {
     const reason =

@@ -166,7 +166,7 @@ describe('analyse with early stops and late evaluations', () => {
     expect(analysis.comparisons[0].speedups.time.speedup!.mean).toBe(3);
     expect(analysis.comparisons[0].claim).toMatchObject({
       verdict: 'inconclusive',
-      reason: 'GShard (seed 1) is interrupted: it stopped before the end of its budget.',
+      reason: 'GShard (seed 1) is interrupted: its figures do not cover its whole budget.',
     });
   });
 
@@ -229,7 +229,7 @@ describe('analyse with failed runs', () => {
     }
     expect(comparison.claim).toEqual({
       verdict: 'inconclusive',
-      reason: 'sMLP (seed 1) failed: it stopped before the end of its budget.',
+      reason: 'sMLP (seed 1) failed: its figures do not cover its whole budget.',
       reachesPaperSpeedup: 'n/a',
     });
   });
@@ -268,7 +268,7 @@ describe('analyse with failed runs', () => {
     expect(gshard.speedups.time.baseline).toBeNull();
     expect(gshard.speedups.time.reachedSeeds).toBe(0);
     expect(gshard.claim.verdict).toBe('inconclusive');
-    expect(gshard.claim.reason).toBe('GShard (seed 1) failed: it stopped before the end of its budget.');
+    expect(gshard.claim.reason).toBe('GShard (seed 1) failed: its figures do not cover its whole budget.');
     expect(gshard.scale).not.toContain('target at');
 
     expect(transformer.pairedSeeds).toEqual([1]);
@@ -292,7 +292,7 @@ describe('analyse with failed runs', () => {
     expect(comparison.speedups.time.speedup!.values).toEqual([2]);
     expect(comparison.speedups.time.reachedSeeds).toBe(1);
     expect(comparison.claim.verdict).toBe('inconclusive');
-    expect(comparison.claim.reason).toBe('sMLP (seed 2) failed: it stopped before the end of its budget.');
+    expect(comparison.claim.reason).toBe('sMLP (seed 2) failed: its figures do not cover its whole budget.');
   });
 
   it('notes a run that failed before any step', () => {

@@ -210,7 +210,7 @@ describe('readReportData on unusual stores', () => {
     expect(markdown).toContain(
       '- sMLP (seed 3) failed after step 6: RuntimeError: Aborted(OOM). It stopped before the end of its budget, so no speedup is measured with it.',
     );
-    expect(markdown).toContain('sMLP (seed 3) failed: it stopped before the end of its budget.');
+    expect(markdown).toContain('sMLP (seed 3) failed: its figures do not cover its whole budget.');
     expect(markdown).toMatch(/\| sMLP \|[^\n]*\| failed \|/);
   });
 
