@@ -115,7 +115,7 @@ export interface Analysis {
    * are compared there.
    */
   equalTimeSeconds: number | null;
-  /** Which runs set `equalTimeSeconds`: `finished` runs, `unfinished` ones (none finished), or none. */
+  /** Kind of runs that set `equalTimeSeconds`: `finished` runs, `unfinished` ones (none finished), or null for none. */
   equalTimeBasis: 'finished' | 'unfinished' | null;
   models: ModelSummary[];
   comparisons: Comparison[];
@@ -188,7 +188,9 @@ export function analyse(data: ReportData, options: AnalysisOptions = {}): Analys
   const evaluatedRuns = data.models.filter((run) => run.evaluations.length > 0);
   const finishedRuns = evaluatedRuns.filter((run) => run.status === 'done');
   const trainedRuns = evaluatedRuns.filter((run) => lastOf(run.evaluations).trainingSeconds > 0);
-  const equalTimeBasis = finishedRuns.length > 0 ? 'finished' : trainedRuns.length > 0 ? 'unfinished' : null;
+  let equalTimeBasis: Analysis['equalTimeBasis'] = null;
+  if (finishedRuns.length > 0) equalTimeBasis = 'finished';
+  else if (trainedRuns.length > 0) equalTimeBasis = 'unfinished';
   const equalTimeRuns = equalTimeBasis === 'finished' ? finishedRuns : trainedRuns;
   const equalTimeSeconds =
     equalTimeRuns.length === 0 ? null : Math.min(...equalTimeRuns.map((run) => lastOf(run.evaluations).trainingSeconds));
@@ -227,7 +229,7 @@ export function analyse(data: ReportData, options: AnalysisOptions = {}): Analys
   };
 }
 
-/** How `compare` judges one baseline. */
+/** Settings of `compare` for one baseline. */
 interface CompareSettings {
   singleSeedMargin: number;
   /** Whether the paper compared sMLP with this baseline; otherwise the claim is `not judged`. */
@@ -248,11 +250,11 @@ function compare(subjectRuns: ModelRun[], baselineRuns: ModelRun[], settings: Co
     const subjectName = subjectRuns[0].name;
     const pending = unpaired.every((run) => untrained.some((plan) => plan.name === subjectName && plan.seed === run.seed));
     const seeds = unpaired.map((run) => run.seed).join(', ');
-    const one = unpaired.length === 1;
+    const single = unpaired.length === 1;
     notes.push(
       pending
-        ? `${displayName(baseline.name)} seed${one ? '' : 's'} ${seeds} ${one ? 'is' : 'are'} not compared: ` +
-            `${displayName(subjectName)} has not trained at ${one ? 'that seed' : 'those seeds'} yet.`
+        ? `${displayName(baseline.name)} seed${single ? '' : 's'} ${seeds} ${single ? 'is' : 'are'} not compared: ` +
+            `${displayName(subjectName)} has not trained at ${single ? 'that seed' : 'those seeds'} yet.`
         : `${displayName(baseline.name)} seeds ${seeds} have no sMLP run of the same seed and are not compared.`,
     );
   }
@@ -367,11 +369,11 @@ function runningNote(run: ModelRun, context: RunContext): string {
   const state = runningState(context);
   if (state === 'training') return `${label} is still training: its figures are those recorded so far.`;
   if (state === 'stopped') {
-    const why =
+    const cause =
       context.status !== undefined && context.status !== 'running'
         ? `the run is ${context.status}, but this model was never marked finished`
         : 'the store still marks it running, but no process is training the run (it was killed, or its machine stopped)';
-    return `${label} stopped without finishing: ${why}. Its figures end at its last evaluation; resume the run to finish it.`;
+    return `${label} stopped without finishing: ${cause}. Its figures end at its last evaluation; resume the run to finish it.`;
   }
   return (
     `${label} is marked running in the store: either a process is still training it, or the process stopped ` +
@@ -386,17 +388,17 @@ function untrainedNotes(untrained: PlannedRun[], context: RunContext): string[] 
     const seeds = plans.map((plan) => plan.seed);
     return `${displayName(plans[0].name)} (seed${seeds.length === 1 ? '' : 's'} ${seeds.join(', ')})`;
   });
-  const one = labels.length === 1;
-  const list = one ? labels[0] : `${labels.slice(0, -1).join(', ')} and ${labels[labels.length - 1]}`;
+  const single = labels.length === 1;
+  const list = single ? labels[0] : `${labels.slice(0, -1).join(', ')} and ${labels[labels.length - 1]}`;
   const state = runningState(context);
-  const verb = one ? 'has' : 'have';
-  if (state === 'training') return [`${list} ${verb} not trained yet: the run has not reached ${one ? 'it' : 'them'}.`];
+  const verb = single ? 'has' : 'have';
+  if (state === 'training') return [`${list} ${verb} not trained yet: the run has not reached ${single ? 'it' : 'them'}.`];
   if (state === 'unknown') {
-    return [`${list} ${verb} not trained yet: the run has not reached ${one ? 'it' : 'them'}, or it stopped before ${one ? 'it' : 'they'} started.`];
+    return [`${list} ${verb} not trained yet: the run has not reached ${single ? 'it' : 'them'}, or it stopped before ${single ? 'it' : 'they'} started.`];
   }
   return [
-    `${list} ${one ? 'has' : 'have'} not trained yet: the run stopped before ${one ? 'it' : 'they'} started. ` +
-      `Resume the run to train ${one ? 'it' : 'them'}.`,
+    `${list} ${single ? 'has' : 'have'} not trained yet: the run stopped before ${single ? 'it' : 'they'} started. ` +
+      `Resume the run to train ${single ? 'it' : 'them'}.`,
   ];
 }
 

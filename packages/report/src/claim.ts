@@ -17,15 +17,15 @@ export const PAPER_CLAIM = {
 export const PAPER_BASELINES: readonly string[] = ['gshard', 'switch', 'base', 'hash', 'transformer', 'gmlp'];
 
 /**
- * Outcome of comparing one baseline's measured speedup with the claim. `not judged`: the paper did
- * not compare sMLP with the baseline's architecture, so its claim says nothing about that speedup.
+ * Outcome of comparing one baseline's measured speedup with the claim. `not judged` means the paper
+ * did not compare sMLP with the baseline's architecture, so its claim covers no such speedup.
  */
 export type Verdict = 'reproduced' | 'not reproduced' | 'inconclusive' | 'not judged';
 
 /**
- * Whether the measured speedup reaches the paper's 2x, judged with the margins of the verdict rule:
- * `yes`, `no`, `undecided` (the interval contains 2, or one seed lies within the margin around 2),
- * or `n/a` (no speedup to judge, or no verdict).
+ * Result of checking whether the measured speedup reaches the paper's 2x with the margins of the
+ * verdict rule. `undecided`: the interval contains 2, or one seed lies within the margin around 2.
+ * `n/a`: no speedup to judge, or no verdict.
  */
 export type PaperSpeedupCheck = 'yes' | 'no' | 'undecided' | 'n/a';
 
@@ -82,9 +82,9 @@ export function describeVerdictRule(singleSeedMargin: number): string {
 }
 
 /**
- * Judges whether the speedup reaches the paper's 2x with the verdict rule's margins: with several
- * seeds on the interval (yes when its lower end is at least 2, no when its upper end is below 2), with
- * one seed on the relative margin (yes at 2 x (1 + margin) or more, no at 2 / (1 + margin) or less).
+ * Judges whether the speedup reaches the paper's 2x with the verdict rule's margins. Several seeds
+ * are judged on the interval: yes when its lower end is at least 2, no when its upper end is below 2.
+ * One seed is judged on the relative margin: yes at 2 x (1 + margin) or more, no at 2 / (1 + margin) or less.
  */
 export function checkPaperSpeedup(speedup: SeedFigure | null, singleSeedMargin = 0.1): PaperSpeedupCheck {
   if (speedup === null) return 'n/a';

@@ -268,7 +268,7 @@ function formatSubjectCrossing(comparison: Comparison, axis: Axis, format: (valu
   return formatFigure(subject, format) + reachedSuffix(comparison, axis, false);
 }
 
-/** Formats the 2x check; `undecided` says which margin it fell within. */
+/** Formats the 2x check, naming for `undecided` the margin it fell within. */
 function formatPaperSpeedup(check: PaperSpeedupCheck, comparison: Comparison): string {
   if (check !== 'undecided') return check;
   const speedup = comparison.speedups.time.speedup;

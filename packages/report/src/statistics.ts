@@ -3,8 +3,8 @@
  */
 
 /**
- * Scale a seed figure is summarised on: `linear` gives the arithmetic mean and a t interval of the
- * values; `log` gives the geometric mean and the exponential of a t interval of their logarithms.
+ * Scale a seed figure is summarised on. `linear` gives the arithmetic mean and a t interval of the
+ * values. `log` gives the geometric mean and the exponential of a t interval of their logarithms.
  */
 export type FigureScale = 'linear' | 'log';
 
@@ -43,10 +43,10 @@ export function seedFigure(values: number[]): SeedFigure {
 }
 
 /**
- * Summarises a positive quantity (a ratio, a time, a count, a rate, a perplexity) on the log scale:
- * the geometric mean exp(m) and the 95% interval exp(m ± t(0.975, n - 1) · s / √n), where m and s are
- * the mean and sample standard deviation of the logarithms. The interval stays above 0, and a speedup
- * and its inverse get reciprocal intervals.
+ * Summarises a positive quantity (a ratio, a time, a count, a rate, a perplexity) on the log scale.
+ * With m and s the mean and sample standard deviation of the logarithms, it returns the geometric
+ * mean exp(m) and the 95% interval exp(m ± t(0.975, n - 1) · s / √n). The interval stays above 0,
+ * and a speedup and its inverse get reciprocal intervals.
  *
  * Equal values give that value exactly, with an interval of zero width. A value of 0 has no
  * logarithm: the figure is then the linear one (`seedFigure`) with its lower end raised to 0, because

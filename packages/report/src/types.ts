@@ -86,7 +86,7 @@ export interface UnscoredPositions {
   skipped: number;
   /** Sequence length: positions per validation sequence. */
   seqLen: number;
-  /** What leaves them out, for the report, for example `partial-prediction routing`. */
+  /** Cause of the gap, in words for the report, for example `partial-prediction routing`. */
   cause: string;
 }
 

@@ -152,8 +152,8 @@ export interface WriteReportOptions extends Omit<WriteReportDataOptions, 'outDir
   /**
    * Whether a process is still training the run, when the caller knows it (for example from the run
    * folder's lock). The store alone cannot tell a live run from a killed one, which both stay
-   * `running`: with false such a run reads as stopped without finishing, with true as still training,
-   * and when left out the report says it cannot tell.
+   * `running`. With false such a run reads as stopped without finishing, with true as still training,
+   * and when left out the report states that it cannot tell.
    */
   processAlive?: boolean;
 }

@@ -70,9 +70,8 @@ describe('positiveSeedFigure', () => {
 });
 
 describe('analyse on the log scale', () => {
-  // Finding behind this test: with three seeds, one of which never reaches the target, the linear
-  // interval of the remaining two speedups went to [-2.15x, 4.64x].
-  // The baseline ends at perplexity 10 after 30 s; sMLP reaches 10 at 60 s (0.5x) and 15 s (2x), and
+  // With three seeds, one of which never reaches the target, a linear interval over the two
+  // remaining speedups goes below 0. The baseline ends at perplexity 10 after 30 s; sMLP reaches 10 at 60 s (0.5x) and 15 s (2x), and
   // never in seed 3.
   const data: ReportData = {
     run,
