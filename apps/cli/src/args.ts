@@ -120,7 +120,9 @@ function parse<T extends OptionSpec>(command: string, args: string[], options: T
   }
   if (parsed.positionals.length > maxPositionals) {
     const extra = parsed.positionals.slice(maxPositionals).join(' ');
-    const takes = maxPositionals === 0 ? 'it takes no arguments' : maxPositionals === 1 ? 'it takes at most one argument' : `it takes at most ${maxPositionals} arguments`;
+    let takes = `it takes at most ${maxPositionals} arguments`;
+    if (maxPositionals === 0) takes = 'it takes no arguments';
+    if (maxPositionals === 1) takes = 'it takes at most one argument';
     throw new UsageError(`moebench ${command}: unexpected argument${parsed.positionals.length - maxPositionals > 1 ? 's' : ''} "${extra}"; ${takes}.`);
   }
   return parsed as { values: { [K in keyof T]?: string }; positionals: string[] };

@@ -13,9 +13,9 @@ const CAUSES: Record<string, string> = {
 };
 
 /**
- * Rewrites a file-system error as a sentence naming the path, what was attempted and what to do,
- * for example `cannot create the run folder /data/runs/a (permission denied, EACCES); choose another
- * --out or make its parent folder writable.` An error without a Node.js error code keeps its own message.
+ * Rewrites a file-system error as a sentence naming the path, the attempted operation and the fix.
+ * An example: `cannot create the run folder /data/runs/a (permission denied, EACCES); choose another
+ * --out or make its parent folder writable.` An error without a Node.js error code keeps its message.
  */
 export function describeFileError(error: unknown, attempt: string, path: string, fix: string): Error {
   const code = (error as { code?: unknown }).code;
@@ -28,21 +28,21 @@ export function describeFileError(error: unknown, attempt: string, path: string,
  * Creates `folder` with its parents when missing and checks that a file can be written in it, by
  * writing and removing one, so that a run or report fails here instead of after its work.
  *
- * @param what the folder's role in messages, for example `the run folder`.
+ * @param role the folder's role in messages, for example `the run folder`.
  * @param fix what the user can do, for example `choose another --out`.
  * @returns true when this call created the folder.
  * @throws Error naming the folder, what was attempted and what to do.
  */
-export function prepareWritableFolder(folder: string, what: string, fix: string): boolean {
+export function prepareWritableFolder(folder: string, role: string, fix: string): boolean {
   const existed = existsSync(folder);
   if (existed && !statSync(folder).isDirectory()) {
-    throw new Error(`${what} ${folder} is a file; ${fix}, or remove the file.`);
+    throw new Error(`${role} ${folder} is a file; ${fix}, or remove the file.`);
   }
   if (!existed) {
     try {
       mkdirSync(folder, { recursive: true });
     } catch (error) {
-      throw describeFileError(error, `create ${what}`, folder, `${fix} or make its parent folder writable`);
+      throw describeFileError(error, `create ${role}`, folder, `${fix} or make its parent folder writable`);
     }
   }
   const probe = join(folder, `.moebench-write-check-${process.pid}`);
@@ -50,7 +50,7 @@ export function prepareWritableFolder(folder: string, what: string, fix: string)
     writeFileSync(probe, '');
     rmSync(probe, { force: true });
   } catch (error) {
-    throw describeFileError(error, `write in ${what}`, folder, `${fix} or make the folder writable`);
+    throw describeFileError(error, `write in ${role}`, folder, `${fix} or make the folder writable`);
   }
   return !existed;
 }

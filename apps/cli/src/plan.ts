@@ -106,19 +106,22 @@ function modelConfigError(suite: Suite, index: number, message: string): Error {
 }
 
 /**
- * Finds the suite field an error message is about: the deepest field the model's own config or the
- * shared `model` section sets whose key the message names as a word, for example
- * `models[3].config.switch.capacityFator`, or null when the message names none.
+ * Finds the suite field an error message is about, for example `models[3].config.switch.capacityFator`.
+ * It is the deepest field of the model's own config or the shared `model` section whose key the
+ * message names as a word. Returns null when the message names none.
  */
 export function locateConfigField(suite: Suite, index: number, message: string): string | null {
   const candidates = [
     ...leafPaths(suite.models[index].config, `models[${index}].config`),
     ...leafPaths(suite.model, 'model'),
   ];
-  let best: { path: string; depth: number } | null = null;
+  // Ties go to the field the message names first, then to the model's own config.
+  let best: { path: string; depth: number; position: number } | null = null;
   for (const { path, key, depth } of candidates) {
     const word = new RegExp(`(^|[^A-Za-z0-9_])${key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}([^A-Za-z0-9_]|$)`);
-    if (word.test(message) && (best === null || depth > best.depth)) best = { path, depth };
+    const match = word.exec(message);
+    if (match === null) continue;
+    if (best === null || depth > best.depth || (depth === best.depth && match.index < best.position)) best = { path, depth, position: match.index };
   }
   return best?.path ?? null;
 }

@@ -140,7 +140,7 @@ interface LockedRun {
   plans: PlannedModel[];
   progress: ProgressReporter;
   lock: FolderLock;
-  /** Called once the store is opened, from when the run folder holds measurements. */
+  /** Called once the store is opened: from then on the run folder contains measurements. */
   onStarted: () => void;
 }
 

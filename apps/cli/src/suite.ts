@@ -120,7 +120,7 @@ export function loadSuite(path: string): Suite {
   return { ...suite, data: { ...suite.data, paths } };
 }
 
-/** Longest suite name: the default run folder adds a 16-character time stamp to it. */
+/** Maximum length of a suite name, which the default run folder name extends by a 16-character time stamp. */
 export const MAX_SUITE_NAME_LENGTH = 64;
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const NAME_RULE = 'letters, digits, ".", "_" and "-", starting with a letter or digit';

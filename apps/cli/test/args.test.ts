@@ -19,13 +19,13 @@ describe('parseCommandLine', () => {
   });
 
   const errors: Array<[string[], string]> = [
-    [['train'], 'Unknown command "train". Valid commands: run, list, env, report, help.'],
+    [['train'], 'Unknown command "train". Valid commands: run, list, env, report, help, version.'],
     [['run', '--epochs', '3'], 'moebench run: unknown option --epochs. Valid options: --out, --backend, --seed, --only, --resume.'],
     [['run', '--seed=-1'], 'moebench run: --seed must be an integer >= 0, received "-1".'],
     [['run', '--seed', '1.5'], 'moebench run: --seed must be an integer >= 0, received "1.5".'],
     [['run', '--backend', 'webgl'], 'moebench run: --backend must be one of auto, wasm, cpu, tensorflow, received "webgl".'],
     [['run', '--only', 'smlp,,switch'], 'moebench run: --only takes a comma-separated list of model names or architectures, received "smlp,,switch".'],
-    [['run', 'smoke', 'quick'], 'moebench run: unexpected argument "quick"; it takes at most 1.'],
+    [['run', 'smoke', 'quick'], 'moebench run: unexpected argument "quick"; it takes at most one argument.'],
     [['run', 'smoke', '--resume', 'runs/a'], 'moebench run: --resume continues the suite saved in runs/a; name no suite with it (received "smoke").'],
     [['run', '--resume', 'runs/a', '--seed', '2'], 'moebench run: --resume keeps the options of the interrupted run'],
     [['run', '--out', ''], 'moebench run: --out needs a non-empty path, received "".'],

@@ -14,7 +14,7 @@ export interface LockHolder {
   host: string;
   /** ISO 8601 time (UTC) at which the process took the lock. */
   startedAt: string;
-  /** What the process was doing, for example `moebench run --resume runs/quick`. */
+  /** Command line of the process, for example `moebench run --resume runs/quick`. */
   command: string;
 }
 
@@ -23,8 +23,8 @@ export interface FolderLock {
   /** The locked folder, absolute. */
   folder: string;
   /**
-   * The holder that ended without releasing the lock (a process killed with SIGKILL, for example),
-   * whose lock this process took over; null when the lock was free.
+   * Previous holder, which ended without releasing the lock (for example killed with SIGKILL), so
+   * this process took the lock over. Null when nobody had left the lock behind.
    */
   takenOverFrom: LockHolder | null;
   /** Releases the lock; calling it again does nothing. */
@@ -39,11 +39,11 @@ export class FolderLockedError extends Error {
   readonly holder: LockHolder | null;
 
   constructor(folder: string, holder: LockHolder | null) {
-    const who =
+    const holderText =
       holder === null
         ? 'another process, which has not written its details yet'
         : `process ${holder.pid} on ${holder.host}, started at ${holder.startedAt} (${holder.command})`;
-    super(`${folder} is in use by ${who}. Wait for that process to end or stop it, then try again.`);
+    super(`${folder} is in use by ${holderText}. Wait for that process to end or stop it, then try again.`);
     this.name = 'FolderLockedError';
     this.folder = folder;
     this.holder = holder;
@@ -64,8 +64,8 @@ export class FolderLockedError extends Error {
  * NOTE: on a network file system the lock is only as reliable as its support for POSIX file locks.
  *
  * @param command what the process does, shown to a process that finds the folder locked.
- * @throws FolderLockedError when a live process holds the lock; the file system's error when the
- *   lock file cannot be opened or the holder file cannot be written.
+ * @throws FolderLockedError when a live process holds the lock.
+ * @throws the file system's error when the lock file cannot be opened or the holder file cannot be written.
  */
 export function lockFolder(folder: string, command: string): FolderLock {
   const absolute = resolve(folder);
