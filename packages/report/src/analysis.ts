@@ -261,7 +261,11 @@ function compare(subjectRuns: ModelRun[], baselineRuns: ModelRun[], settings: Co
 
   // A failed run stopped early, so it sets no target and reaches none. Its seed is left out of the
   // speedups, and it makes the verdict inconclusive as an interrupted run does.
-  const measured = pairs.filter((pair) => pair.subject.status !== 'failed' && pair.baseline.status !== 'failed');
+  // A baseline whose last finite evaluation is at the start (it diverged before the next one) never
+  // trained, so its perplexity there is no target either.
+  const measured = pairs.filter(
+    (pair) => pair.subject.status !== 'failed' && pair.baseline.status !== 'failed' && !untrainedAtEnd(pair.baseline),
+  );
   const targets = measured.map((pair) => lastOf(pair.baseline.evaluations).perplexity);
   const speedups = {} as Record<Axis, AxisSpeedup>;
   for (const axis of AXES) {
@@ -277,7 +281,7 @@ function compare(subjectRuns: ModelRun[], baselineRuns: ModelRun[], settings: Co
       if (subjectCrossing === null) return;
       subjectX.push(subjectCrossing.x);
       // A crossing bounded by a late first evaluation, or one at x = 0, gives no ratio.
-      if (baselineCrossing.beforeFirstPoint || subjectCrossing.beforeFirstPoint || subjectCrossing.x === 0) {
+      if (baselineCrossing.beforeFirstPoint || subjectCrossing.beforeFirstPoint || subjectCrossing.x === 0 || baselineCrossing.x === 0) {
         unmeasuredSeeds.push(pair.subject.seed);
         return;
       }
@@ -298,6 +302,11 @@ function compare(subjectRuns: ModelRun[], baselineRuns: ModelRun[], settings: Co
     .flatMap((pair) => [pair.subject, pair.baseline])
     .filter(stopped)
     .map((run) => `${displayName(run.name)} (seed ${run.seed}) ${stoppedState(run, context)}`);
+  for (const { baseline: run } of pairs) {
+    if (stopped(run) || !untrainedAtEnd(run)) continue;
+    const label = `${displayName(run.name)} (seed ${run.seed})`;
+    unfinished.push(run.status === 'diverged' ? `${label} diverged before its first evaluation after the start` : `${label} has no evaluation after the start`);
+  }
   const diverged = pairs
     .filter((pair) => pair.subject.status === 'diverged')
     .map((pair) => `seed ${pair.subject.seed}${pair.subject.statusReason ? `: ${pair.subject.statusReason}` : ''}`);
@@ -536,6 +545,12 @@ function validateData(data: ReportData): void {
     if (seen.has(key)) throw new Error(`analyse: model ${run.name} appears twice with seed ${run.seed}; each (name, seed) must be unique.`);
     seen.add(key);
   }
+}
+
+/** Tells whether a run's last finite evaluation is at the start, before any training time or token. */
+function untrainedAtEnd(run: ModelRun): boolean {
+  const last = lastOf(run.evaluations);
+  return last.trainingSeconds === 0 && last.tokens === 0;
 }
 
 /** Summarises a positive quantity on the log scale (`positiveSeedFigure`), or null without values. */

@@ -167,3 +167,32 @@ describe('report wording', () => {
     expect(rowOf(markdown, '| GShard | up to 2x |')).toContain('| undecided (interval contains 2x) |');
   });
 });
+
+describe('baselines that reach their target at the start', () => {
+  it('takes no target from a baseline that diverged before training', () => {
+    // GShard's only finite evaluation is the one at 0 s, so its perplexity 255.43 is that of an untrained model.
+    const gshard = modelRun('gshard', [[0, 255.43]], { status: 'diverged', statusReason: 'loss not finite at step 4' });
+    const analysis = analyse({ run, models: [modelRun('smlp', [[0, 257], [10, 100]]), gshard] });
+    const [comparison] = analysis.comparisons;
+    expect(comparison.pairedSeeds).toEqual([]);
+    expect(comparison.target).toBeNull();
+    expect(comparison.speedups.time.speedup).toBeNull();
+    expect(comparison.claim).toEqual({
+      verdict: 'inconclusive',
+      reason: 'GShard (seed 1) diverged before its first evaluation after the start: its figures do not cover its whole budget.',
+      reachesPaperSpeedup: 'n/a',
+    });
+  });
+
+  it('measures no speedup from a baseline crossing at 0 s', () => {
+    // Switch ends at 30 but was already at 20 at 0 s, so it crossed 30 at 0 s. sMLP crosses 30 at
+    // 10 x (100 - 30) / (100 - 20) = 8.75 s, and 0 / 8.75 would read as a 0x speedup.
+    const analysis = analyse({ run, models: [modelRun('smlp', [[0, 100], [10, 20]]), modelRun('switch', [[0, 20], [10, 30]])] });
+    const time = analysis.comparisons[0].speedups.time;
+    expect(time.baseline!.mean).toBe(0);
+    expect(time.subject!.mean).toBeCloseTo(8.75, 10);
+    expect(time.speedup).toBeNull();
+    expect(time.unmeasuredSeeds).toEqual([1]);
+    expect(analysis.comparisons[0].claim.verdict).toBe('inconclusive');
+  });
+});
