@@ -101,7 +101,7 @@ export function perplexityChart(
   };
 }
 
-/** Training throughput per model: a bar at the mean over seeds, with the 95% interval when there are several. */
+/** Training throughput per model: a bar at the geometric mean over seeds, with the 95% interval when there are several. */
 export function throughputChart(models: readonly ModelSummary[], context: RunContext): ChartSpec {
   const values = models.flatMap((model) =>
     model.tokensPerSecond === null

@@ -256,7 +256,7 @@ function reachedSuffix(comparison: Comparison, axis: Axis, withUnmeasured = true
 
 function seedsSentence(analysis: Analysis): string {
   return analysis.seedCount > 1
-    ? 'Figures are means over seeds with the 95% t interval in brackets.'
+    ? 'Figures are geometric means over seeds with the 95% t interval of their logarithms in brackets (bits per byte: arithmetic mean and t interval).'
     : 'One seed: figures have no interval.';
 }
 
