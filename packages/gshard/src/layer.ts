@@ -1,6 +1,7 @@
 import { Rng, tf } from '@moebench/backend';
 import {
   createLayerExpertBank,
+  expertRowsPerToken,
   LinearRouter,
   MoeFeedForward,
   type RouterContext,
@@ -22,6 +23,11 @@ export class GShardRouter extends LinearRouter {
     rng: Rng,
   ) {
     super(options, rng);
+  }
+
+  /** Expert rows per token in training, from the training capacity factor (see `expertRowsPerToken`). */
+  expertRowsPerToken(): number {
+    return expertRowsPerToken(2, this.options.numExperts, this.options.capacityFactor);
   }
 
   /** Routes `features` [S, d]; see `gshardRoute`. */

@@ -1,5 +1,5 @@
 import { Rng, type tf } from '@moebench/backend';
-import { createLayerExpertBank, MoeFeedForward, type Router, type RouterContext, type RoutingPlan } from '@moebench/moe';
+import { createLayerExpertBank, expertRowsPerToken, MoeFeedForward, type Router, type RouterContext, type RoutingPlan } from '@moebench/moe';
 import { resolveHashOptions, type HashOptions, type ResolvedHashOptions } from './options.js';
 import { hashRoute } from './route.js';
 import { buildBalancedTable, buildBigramTable, buildRandomTable, type HashTable } from './table.js';
@@ -27,6 +27,11 @@ export class HashRouter implements Router {
   /** Returns 0, because a table lookup costs no FLOPs. */
   flopsPerToken(): number {
     return 0;
+  }
+
+  /** Expert rows per token in training: 1 without a capacity factor, else the factor (see `expertRowsPerToken`). */
+  expertRowsPerToken(): number {
+    return expertRowsPerToken(1, this.table.numExperts, this.capacityFactor);
   }
 }
 

@@ -4,9 +4,10 @@ import { lookupExperts, type HashTable } from './table.js';
 
 /**
  * Routes tokens by their ids through a fixed hash table, as HASH Layers do: no router parameters,
- * gate 1, no auxiliary loss. With `capacityFactor` <= 0 (the default of the layer) nothing is dropped
- * and the capacity is the busiest expert's load in this call, which keeps the [E, C, d] buffer no
- * larger than needed; with a positive factor, C = ceil(S / E x factor) as in `computeCapacity`.
+ * gate 1, no auxiliary loss. With `capacityFactor` <= 0 (the default of the layer) nothing is dropped:
+ * the plan is marked `dropless`, so the layer runs each expert on exactly its tokens, and its
+ * capacity is the busiest expert's load in this call. With a positive factor,
+ * C = ceil(S / E x factor) as in `computeCapacity`, and choices past C are dropped.
  *
  * @param features token features [S, d]; only their count is used
  * @throws RangeError when `context.tokenIds` is missing or does not have S entries.
@@ -21,7 +22,8 @@ export function hashRoute(features: tf.Tensor2D, table: HashTable, capacityFacto
   const experts = lookupExperts(table, tokenIds, context.previousTokenIds);
 
   let capacity: number;
-  if (capacityFactor > 0) {
+  const dropless = capacityFactor <= 0;
+  if (!dropless) {
     capacity = computeCapacity({ tokens, numExperts, k: 1, capacityFactor });
   } else {
     const loads = new Int32Array(numExperts);
@@ -29,5 +31,5 @@ export function hashRoute(features: tf.Tensor2D, table: HashTable, capacityFacto
     capacity = Math.max(1, ...loads);
   }
   const slots = assignSlots(experts, 1, numExperts, capacity);
-  return { numExperts, k: 1, capacity, experts, slots, gates: tf.ones([tokens, 1]) as tf.Tensor2D, losses: {} };
+  return { numExperts, k: 1, capacity, dropless, experts, slots, gates: tf.ones([tokens, 1]) as tf.Tensor2D, losses: {} };
 }

@@ -1,5 +1,6 @@
 import { sparseBlockIndices, type ResolvedModelConfig } from './config.js';
 import { smlpSparseWidths } from './smlp-widths.js';
+import { trainingExpertRowsPerToken } from './sparse-feed-forward.js';
 import type { Architecture, ModelAccounting } from './types.js';
 
 /**
@@ -48,15 +49,16 @@ function attention(config: ResolvedModelConfig): PartAccount {
 
 /**
  * E experts of width `hidden`, k of which a token uses, plus a router of `routerParameters`
- * parameters and `routerMultiplyAdds` multiply-adds per token.
+ * parameters and `routerMultiplyAdds` multiply-adds per token. The experts run `rows` rows per token
+ * in training: k for a dropless layer, capacity factor x k when the [E, C, d] buffer is computed with
+ * its padding slots. Active parameters stay k experts either way.
  */
-function experts(config: ResolvedModelConfig, hidden: number, k: number, routerParameters: number, routerMultiplyAdds: number, expertExtra = 0): PartAccount {
+function experts(config: ResolvedModelConfig, hidden: number, k: number, rows: number, routerParameters: number, routerMultiplyAdds: number): PartAccount {
   const one = feedForward(config.dModel, hidden);
-  const perExpert = one.total + expertExtra;
   return {
-    total: config.experts * perExpert + routerParameters,
-    active: k * perExpert + routerParameters,
-    multiplyAdds: k * one.multiplyAdds + routerMultiplyAdds,
+    total: config.experts * one.total + routerParameters,
+    active: k * one.total + routerParameters,
+    multiplyAdds: rows * one.multiplyAdds + routerMultiplyAdds,
   };
 }
 
@@ -86,11 +88,13 @@ function transformerFeedForward(architecture: Architecture, config: ResolvedMode
   if (!sparse) return sum([layerNorm(dModel), feedForward(dModel, ffnHidden)]);
   switch (architecture) {
     case 'switch':
-      return sum([layerNorm(dModel), experts(config, ffnHidden, 1, dModel * count, dModel * count)]);
-    case 'gshard':
-      return sum([layerNorm(dModel), experts(config, ffnHidden, 2, dModel * count, dModel * count)]);
+    case 'gshard': {
+      const k = architecture === 'switch' ? 1 : 2;
+      const rows = trainingExpertRowsPerToken(architecture, config);
+      return sum([layerNorm(dModel), experts(config, ffnHidden, k, rows, dModel * count, dModel * count)]);
+    }
     case 'hash':
-      return sum([layerNorm(dModel), experts(config, ffnHidden, 1, 0, 0)]);
+      return sum([layerNorm(dModel), experts(config, ffnHidden, 1, trainingExpertRowsPerToken('hash', config), 0, 0)]);
     case 'base':
       return baseExperts(dModel, count, ffnHidden, baseSublayers(config));
     default:

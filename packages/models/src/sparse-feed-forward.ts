@@ -1,6 +1,6 @@
 import { Rng, tf } from '@moebench/backend';
 import { createBaseLayer, resolveBaseLayerOptions, type BaseLayerOptions } from '@moebench/base-layers';
-import type { MoeLayer, RouterContext, RoutingStats } from '@moebench/moe';
+import { expertRowsPerToken, requireNumber, type MoeLayer, type RouterContext, type RoutingStats } from '@moebench/moe';
 import { createGShardLayer, resolveGShardOptions, type GShardOptions } from '@moebench/gshard';
 import {
   createHashLayer,
@@ -89,6 +89,22 @@ export function checkSparseOptions(kind: SparseKind, config: ResolvedModelConfig
   else if (kind === 'gshard') resolveGShardOptions(gshardOptions(config, 'check'));
   else if (kind === 'hash') resolveHashOptions(hashOptions(config, 'check'));
   else resolveBaseLayerOptions(baseOptions(config, 'check'));
+}
+
+/**
+ * Returns the expert rows per token a Switch, GShard or HASH sublayer computes in training, from its
+ * training capacity factor: k x factor while the capacity limits (the padding slots of the [E, C, d]
+ * buffer count), k when it drops nothing (see `expertRowsPerToken` of @moebench/moe).
+ *
+ * @throws the layer package's error for an invalid Switch or GShard option, or a RangeError for a
+ *   HASH capacity factor that is not a finite number.
+ */
+export function trainingExpertRowsPerToken(kind: 'switch' | 'gshard' | 'hash', config: ResolvedModelConfig): number {
+  if (kind === 'switch') return expertRowsPerToken(1, config.experts, resolveSwitchOptions(switchOptions(config, 'check')).capacityFactor);
+  if (kind === 'gshard') return expertRowsPerToken(2, config.experts, resolveGShardOptions(gshardOptions(config, 'check')).capacityFactor);
+  // Resolving HASH options needs the unigram counts of a balanced table, so the factor is read
+  // directly; 0 (drop nothing) is the default of @moebench/hash-layers.
+  return expertRowsPerToken(1, config.experts, requireNumber('HASH', 'capacityFactor', config.hash.capacityFactor ?? 0));
 }
 
 /**

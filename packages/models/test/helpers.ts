@@ -24,10 +24,9 @@ export const CASES: TestCase[] = [
   { name: 'gshard', architecture: 'gshard', config: TINY },
   // Four experts leave room for second choices in evaluation, where dropping could break causality.
   { name: 'gshard with four experts', architecture: 'gshard', config: { ...TINY, experts: 4 } },
-  // Capacity factor 1 makes the expert bank run exactly one slot per token, so the profiled FLOPs
-  // equal the routed ones (with the default 0, nothing is dropped and every expert runs as many
-  // slots as the busiest one, so the bank also multiplies padding rows).
-  { name: 'hash', architecture: 'hash', config: { ...TINY, hash: { capacityFactor: 1 } } },
+  // The default capacity factor 0 drops nothing, so the layer runs each expert on exactly its tokens.
+  { name: 'hash', architecture: 'hash', config: TINY },
+  { name: 'hash with capacity factor 1', architecture: 'hash', config: { ...TINY, hash: { capacityFactor: 1 } } },
   { name: 'base', architecture: 'base', config: TINY },
   { name: 'smlp', architecture: 'smlp', config: TINY },
   {

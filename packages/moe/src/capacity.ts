@@ -64,3 +64,21 @@ export function assignSlots(experts: Int32Array, k: number, numExperts: number, 
   }
   return slots;
 }
+
+/**
+ * Returns the expert rows a capacity router makes the layer compute per token in training, E x C / S
+ * for C = k x S / E x capacityFactor: k x capacityFactor, because the [E, C, d] buffer is computed in
+ * full and its padding slots count. When the factor is <= 0 or C reaches S (k x capacityFactor >= E),
+ * nothing can be dropped, the layer runs each expert on exactly its tokens (see `isDroplessPlan`),
+ * and the figure is k. The value is exact when k x S / E x capacityFactor is a whole number below S;
+ * otherwise the rounding of C adds less than E rows per group of S tokens, which it leaves out.
+ *
+ * @throws RangeError when k or numExperts is not a count or the factor is not a finite number.
+ */
+export function expertRowsPerToken(k: number, numExperts: number, capacityFactor: number): number {
+  requireInteger('expertRowsPerToken', 'k', k, 1);
+  requireInteger('expertRowsPerToken', 'numExperts', numExperts, 1);
+  requireNumber('expertRowsPerToken', 'capacityFactor', capacityFactor);
+  if (capacityFactor <= 0 || k * capacityFactor >= numExperts) return k;
+  return k * capacityFactor;
+}

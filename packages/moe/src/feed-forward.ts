@@ -1,6 +1,7 @@
 import { tf } from '@moebench/backend';
 import { combine, dispatch } from './dispatch.js';
 import type { ExpertBank } from './expert-bank.js';
+import { applyExpertsPerGroup, isDroplessPlan } from './grouped.js';
 import { computeRoutingStats } from './stats.js';
 import { requireLayerInput } from './validate.js';
 import type { MoeLayer, MoeOutput, Router, RouterContext, RoutingStats } from './types.js';
@@ -15,9 +16,11 @@ export interface MoeFeedForwardOptions {
 
 /**
  * A mixture-of-experts feed-forward layer: router + expert bank. `apply` flattens the input to
- * tokens [S, d], routes them, gathers each expert's tokens into an [E, C, d] buffer, runs all experts
- * as one batched matmul, and combines the outputs back with the gates. Dropped tokens get exactly zero,
- * so the residual connection around the layer carries them.
+ * tokens [S, d] and routes them. For a plan with a capacity limit it gathers each expert's tokens
+ * into an [E, C, d] buffer, runs all experts as one batched matmul over every slot, used or not, and
+ * combines the outputs back with the gates. For a dropless plan (see `isDroplessPlan`) it runs each
+ * expert on exactly its tokens instead (`applyExpertsPerGroup`), so no padding row is computed.
+ * Dropped tokens get exactly zero, so the residual connection around the layer carries them.
  */
 export class MoeFeedForward implements MoeLayer {
   /** The router. */
@@ -50,9 +53,14 @@ export class MoeFeedForward implements MoeLayer {
       const plan = this.router.route(tokens, context);
       stats = computeRoutingStats(plan);
 
-      const buffer = dispatch(tokens, plan); // [E, C, d]
-      const expertOutputs = this.bank.apply(buffer); // [E, C, d]
-      const combined = combine(expertOutputs, plan); // [S, d]
+      let combined: tf.Tensor2D; // [S, d]
+      if (isDroplessPlan(plan, tokens.shape[0])) {
+        combined = applyExpertsPerGroup(tokens, plan, this.bank);
+      } else {
+        const buffer = dispatch(tokens, plan); // [E, C, d]
+        const expertOutputs = this.bank.apply(buffer); // [E, C, d]
+        combined = combine(expertOutputs, plan);
+      }
       const output = tf.reshape(combined, input.shape);
 
       const lossValues = Object.values(plan.losses);
@@ -77,11 +85,16 @@ export class MoeFeedForward implements MoeLayer {
     };
   }
 
-  /** Forward FLOPs per token: the router plus k experts' two projections. */
+  /**
+   * Forward FLOPs per token in training: the router plus the two projections of every expert row the
+   * layer computes per token (`Router.expertRowsPerToken`, k when the router leaves it unset). For a
+   * capacity router that is capacity factor x k rows, the padding slots of the buffer included.
+   */
   flopsPerToken(): number {
     const routerParameters = this.router.trainableVariables.reduce((sum, variable) => sum + variable.size, 0);
     const routerFlops = this.router.flopsPerToken ? this.router.flopsPerToken() : 2 * routerParameters;
-    return routerFlops + this.k * this.bank.flopsPerTokenPerExpert();
+    const rows = this.router.expertRowsPerToken ? this.router.expertRowsPerToken() : this.k;
+    return routerFlops + rows * this.bank.flopsPerTokenPerExpert();
   }
 
   /** Releases the router's and the experts' variables. */

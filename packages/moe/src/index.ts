@@ -1,6 +1,8 @@
 export type { MoeLayer, MoeOutput, Router, RouterContext, RoutingPlan, RoutingStats } from './types.js';
 export { assignSlots, computeCapacity, type CapacityOptions } from './capacity.js';
 export { combine, combineIndices, dispatch, dispatchIndices } from './dispatch.js';
+export { applyExpertsPerGroup, groupByExpert, isDroplessPlan, type ExpertGroups } from './grouped.js';
+export { expertRowsPerToken } from './capacity.js';
 export { ACTIVATIONS, applyActivation, type Activation } from './activation.js';
 export { addBias, addGroupBias, dense, denseSplit, gelu, groupedLayerNorm, layerNorm, sumRows } from './ops.js';
 export { ExpertBank, type ExpertBankOptions } from './expert-bank.js';

@@ -26,6 +26,12 @@ export interface RoutingPlan {
   /** Slots per expert C. */
   capacity: number;
   /**
+   * Set when the router's capacity limits nothing, so every choice is kept (HASH with no capacity
+   * factor). `MoeFeedForward` then runs each expert on exactly its tokens instead of on an [E, C, d]
+   * buffer padded to the busiest expert. A plan with C >= S is treated the same way without the flag.
+   */
+  dropless?: boolean;
+  /**
    * Expert index of each choice, [S * k], or -1 when the router made no choice there (GShard's
    * random policy skipping a second expert). Such a choice takes no slot and is not counted as dropped.
    */
@@ -77,6 +83,12 @@ export interface Router {
   /** Choices per token k, used for parameter and FLOP accounting. Default when absent: 1. */
   readonly k?: number;
   /**
+   * Expert rows the layer computes per token in training, E x C / S, for FLOP accounting. A router
+   * whose capacity limits returns capacity factor x k, because the [E, C, d] buffer is computed in
+   * full whether its slots are used or not. A dropless router returns k. Default when absent: k.
+   */
+  expertRowsPerToken?(): number;
+  /**
    * Forward FLOPs the router spends per token. Default when absent: 2 x the router's parameter
    * count, which is right for a linear router without bias (logits = x W).
    */
@@ -105,7 +117,10 @@ export interface MoeLayer {
   readonly trainableVariables: tf.Variable[];
   /** Parameters in total, and those one token uses. */
   parameterCount(): { total: number; activePerToken: number };
-  /** Forward multiply-adds per token x 2 (FLOPs), for the parameters a token uses. */
+  /**
+   * Forward FLOPs per token in training (2 x multiply-adds): the router plus the expert rows the layer
+   * computes per token, padding slots of a capacity buffer included.
+   */
   flopsPerToken(): number;
   /** Releases the layer's variables. */
   dispose(): void;
