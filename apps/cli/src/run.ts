@@ -57,10 +57,11 @@ const RUNS_FOLDER = 'runs';
 export const INTERRUPTED_EXIT_CODE = 130;
 
 /**
- * Runs a suite end to end. It first validates the suite, the options and every model config, then
- * starts the backend and loads and splits the corpus. Each model then trains at each seed under the
- * suite's budget, with steps, evaluations, routing statistics and checkpoints streamed into the run
- * store, and the report is written at the end. A model whose training raises an error is marked
+ * Runs a suite end to end. It first validates the suite and the options, creates and locks the run
+ * folder, starts the backend and builds every model once to check its config. Only then does it load
+ * and split the corpus, which `--resume` compares with the corpus the run started with. Each model
+ * then trains at each seed under the suite's budget, with steps, evaluations, routing statistics and
+ * checkpoints streamed into the run store, and the report is written at the end. A model whose training raises an error is marked
  * failed, and the suite goes on with the next model. A first SIGINT or SIGTERM stops the current
  * model after its step and writes a checkpoint. The model and the run are then marked interrupted,
  * and `--resume` continues from there. `--resume` also trains the failed models of a run again.
@@ -313,7 +314,7 @@ async function trainPlan(plan: PlannedModel, context: TrainContext): Promise<Tra
     model = createModel(plan.architecture, config, { seed: plan.seed });
   } catch (error) {
     // A model that cannot be built is recorded and skipped, so the rest of the suite still runs.
-    const reason = `the model could not be built: ${(error as Error).message}`;
+    const reason = `the model could not be built: ${describeError(error)}`;
     store.setModelStatus(record.id, 'skipped', { reason });
     progress.log(`${plan.name}: skipped, ${reason}`);
     return 'skipped';
@@ -442,11 +443,19 @@ function stackTracePath(runDir: string, modelName: string): string {
   return join(runDir, 'errors', `${modelName}.txt`);
 }
 
-/** Formats a caught value as `Name: message` (only the message for a plain Error). */
+/**
+ * Formats a caught value as `Name: message` (only the message for a plain Error), without a final
+ * period, since the text is embedded in sentences that add their own punctuation.
+ */
 function describeError(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
+  if (!(error instanceof Error)) return withoutFinalPeriod(String(error));
   if (error.message === '') return error.name;
-  return error.name === 'Error' ? error.message : `${error.name}: ${error.message}`;
+  return withoutFinalPeriod(error.name === 'Error' ? error.message : `${error.name}: ${error.message}`);
+}
+
+// Drops one final period, keeping an ellipsis whole.
+function withoutFinalPeriod(text: string): string {
+  return /[^.]\.$/.test(text) ? text.slice(0, -1) : text;
 }
 
 // Adapts the data package's sampler to the training loop's batch source.

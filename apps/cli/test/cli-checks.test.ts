@@ -7,7 +7,8 @@ import type { DataManifest } from '@moebench/data';
 import { FolderLockedError, LOCK_HOLDER_FILE, lockFolder, type LockHolder } from '@moebench/results';
 import { parseCommandLine } from '../src/args.js';
 import { locateConfigField } from '../src/plan.js';
-import { fitLine } from '../src/progress.js';
+import type { EvaluationMetrics, StepMetrics } from '@moebench/train';
+import { fitLine, ProgressReporter } from '../src/progress.js';
 import { dataChanges, invocation } from '../src/run.js';
 import { loadSuite, suitesFolder, validateSuite, type Suite } from '../src/suite.js';
 
@@ -52,6 +53,32 @@ describe('fitLine', () => {
     expect(fitLine('smlp [--] 5%', fields, full.length - 1)).toBe('smlp [--] 5% step 12, loss 2.5000, 12.3k tok/s, 0:05 left');
     expect(fitLine('smlp [--] 5%', fields, 'smlp [--] 5% step 12'.length)).toBe('smlp [--] 5% step 12');
     expect(fitLine('smlp [--] 5%', fields, 'smlp [--] 5% step 1'.length)).toBe('smlp [--] 5%');
+  });
+
+  it('keeps the bar line within the terminal', () => {
+    let written = '';
+    const reporter = new ProgressReporter({ write: (chunk) => void (written += chunk), isTTY: true, columns: 90 });
+    const step: StepMetrics = {
+      step: 50,
+      loss: 2.5,
+      crossEntropy: 2.5,
+      auxLoss: 0,
+      learningRate: 1e-3,
+      gradientNorm: 1,
+      tokens: 3200,
+      tokensPerSecond: 12345,
+      stepSeconds: 0.1,
+      trainingSeconds: 5,
+      routing: [],
+    };
+    const evaluation = { step: 50, loss: 2.61, perplexity: 13.6, bitsPerByte: 3.77, evaluationSeconds: 0.4 } as EvaluationMetrics;
+    reporter.startModel('gmlp', { unit: 'seconds', amount: 10 });
+    reporter.step(step);
+    reporter.evaluation(evaluation);
+    reporter.step(step);
+    const bar = written.slice(written.lastIndexOf('\r\x1b[2K') + '\r\x1b[2K'.length);
+    // The full line is 94 characters: its last field, "val ppl 13.6", does not fit in 89 and goes whole.
+    expect(bar).toBe('gmlp [############------------] 50% step 50, loss 2.5000, 12.3k tok/s, 0:05 left');
   });
 
   it('cuts a head wider than the width', () => {
