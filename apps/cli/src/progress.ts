@@ -145,13 +145,27 @@ export function fitLine(head: string, fields: readonly string[], width: number):
   return line;
 }
 
-/** Formats a positive number with three significant digits and a k or M suffix. */
+/** Suffixes of thousands, millions, billions, trillions and quadrillions. */
+const THOUSANDS_UNITS = ['k', 'M', 'G', 'T', 'P'];
+
+/**
+ * Formats a number: below 10,000 with four significant digits and no trailing zeros, above it with
+ * three significant digits and a k, M, G, T or P suffix. The unit is chosen after rounding, so
+ * 999,600 reads 1.00M, not 1.00e+3k.
+ */
 export function formatNumber(value: number): string {
   if (!Number.isFinite(value)) return String(value);
-  if (Math.abs(value) >= 1e6) return `${(value / 1e6).toPrecision(3)}M`;
-  if (Math.abs(value) >= 1e4) return `${(value / 1e3).toPrecision(3)}k`;
-  const text = value.toPrecision(4);
-  return text.includes('.') && !text.includes('e') ? text.replace(/\.?0+$/, '') : text;
+  if (Math.abs(Number(value.toPrecision(4))) < 1e4) {
+    const text = value.toPrecision(4);
+    return text.includes('.') && !text.includes('e') ? text.replace(/\.?0+$/, '') : text;
+  }
+  let scaled = value / 1e3;
+  let unit = 0;
+  while (Math.abs(Number(scaled.toPrecision(3))) >= 1000 && unit < THOUSANDS_UNITS.length - 1) {
+    scaled /= 1e3;
+    unit++;
+  }
+  return `${scaled.toPrecision(3)}${THOUSANDS_UNITS[unit]}`;
 }
 
 /** Formats seconds as `m:ss` or `h:mm:ss`; `?` when unknown. */

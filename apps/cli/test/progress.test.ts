@@ -50,6 +50,15 @@ describe('formatNumber', () => {
     expect(formatNumber(9.7e6)).toBe('9.70M');
   });
 
+  it('picks the unit after rounding, up to P', () => {
+    expect(formatNumber(9.61e9)).toBe('9.61G');
+    expect(formatNumber(2.5e12)).toBe('2.50T');
+    expect(formatNumber(999_600)).toBe('1.00M');
+    expect(formatNumber(999_960_000)).toBe('1.00G');
+    expect(formatNumber(9999.6)).toBe('10.0k');
+    expect(formatNumber(-12345)).toBe('-12.3k');
+  });
+
 });
 
 describe('formatDuration', () => {
