@@ -3,6 +3,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { BACKEND_NAMES, initBackend } from '@moebench/backend';
 import { ARCHITECTURES } from '@moebench/models';
+import { isFolderLocked } from '@moebench/results';
 import { parseCommandLine, USAGE, UsageError, type Command } from './args.js';
 import { collectEnvironment } from './environment.js';
 import { prepareWritableFolder } from './folders.js';
@@ -55,7 +56,9 @@ async function runParsed(command: Command): Promise<number> {
       const outDir = resolve(command.out ?? join(dirname(storePath), 'report'));
       // Checked before the report is built, so that a bad --out costs no work.
       prepareWritableFolder(outDir, 'the report folder', 'choose another --out');
-      const written = await writeRunReport(storePath, undefined, outDir, (line) => process.stdout.write(`${line}\n`));
+      // A run still marked running whose folder nobody locks was stopped without finishing (killed, or its machine went down).
+      const processAlive = isFolderLocked(dirname(storePath));
+      const written = await writeRunReport(storePath, undefined, outDir, (line) => process.stdout.write(`${line}\n`), processAlive);
       process.stdout.write(`Report: ${written}\n`);
       return 0;
     }

@@ -8,9 +8,16 @@ import { formatNumber } from './progress.js';
  * Writes the report of run `runId` (default: the latest run of the store) into `outDir` with
  * @moebench/report (report.md, report.html, summary.json, charts/), prints a plain table of each
  * model's status, final validation perplexity and mean tokens/s, also kept as `summary.txt`, and
- * returns the path of report.md.
+ * returns the path of report.md. `processAlive` tells the report whether the process that trains the
+ * run is still alive, for models still marked running; leave it out when unknown.
  */
-export async function writeRunReport(storePath: string, runId: string | undefined, outDir: string, log: (line: string) => void): Promise<string> {
+export async function writeRunReport(
+  storePath: string,
+  runId: string | undefined,
+  outDir: string,
+  log: (line: string) => void,
+  processAlive?: boolean,
+): Promise<string> {
   const store = openStore(storePath, { readonly: true });
   let table: string[];
   try {
@@ -23,7 +30,7 @@ export async function writeRunReport(storePath: string, runId: string | undefine
   for (const line of table) log(line);
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, 'summary.txt'), `${table.join('\n')}\n`);
-  const { files } = await writeReport({ storePath, runId, outDir });
+  const { files } = await writeReport({ storePath, runId, outDir, ...(processAlive === undefined ? {} : { processAlive }) });
   return files[0];
 }
 

@@ -234,7 +234,7 @@ async function runLocked(context: LockedRun): Promise<number> {
     }
     store.setRunStatus(runId, 'done');
     const reportDir = join(runDir, REPORT_FOLDER);
-    const written = await writeRunReport(join(runDir, STORE_FILE), runId, reportDir, (line) => progress.log(line));
+    const written = await writeRunReport(join(runDir, STORE_FILE), runId, reportDir, (line) => progress.log(line), true);
     progress.log(`Run done. Store: ${join(runDir, STORE_FILE)}. Report: ${written}`);
     if (skipped > 0) {
       progress.log(`${skipped} model run(s) were skipped because they could not be built; see the lines above.`);

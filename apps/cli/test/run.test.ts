@@ -122,6 +122,13 @@ describe('moebench run', () => {
     });
     expect(stepsBeforeKill).toBeGreaterThanOrEqual(20);
 
+    // No process holds the killed run's folder, so its report says the model stopped without finishing.
+    const killedReport = join(scratch, 'killed-report');
+    expect((await runCli(['report', killed, '--out', killedReport])).code).toBe(0);
+    const reportText = readFileSync(join(killedReport, 'report.md'), 'utf8');
+    expect(reportText).toContain('Transformer (seed 0) stopped without finishing');
+    expect(reportText).not.toContain('The store cannot tell which');
+
     const resumed = await runCli(['run', '--resume', killed]);
     expect(resumed.code).toBe(0);
     expect(resumed.stdout).toMatch(/transformer: transformer, seed 0, .*resuming at step (15|30|45|60|75)/);

@@ -26,4 +26,4 @@ export {
 } from './export.js';
 export { canonicalJson, hashConfig } from './config-hash.js';
 export { ResultsError } from './errors.js';
-export { FolderLockedError, LOCK_FILE, LOCK_HOLDER_FILE, lockFolder, readHolder, type FolderLock, type LockHolder } from './lock.js';
+export { FolderLockedError, LOCK_FILE, LOCK_HOLDER_FILE, isFolderLocked, lockFolder, readHolder, type FolderLock, type LockHolder } from './lock.js';

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -110,6 +110,28 @@ export function lockFolder(folder: string, command: string): FolderLock {
       }
     },
   };
+}
+
+/**
+ * Tells whether a live process holds the lock of `folder`, without taking it and without touching
+ * the holder file (so a dead holder's record stays for the next `lockFolder` to report). False when
+ * the folder has no lock file.
+ */
+export function isFolderLocked(folder: string): boolean {
+  const lockPath = join(resolve(folder), LOCK_FILE);
+  if (!existsSync(lockPath)) return false;
+  const database = new Database(lockPath, { timeout: 0, fileMustExist: true });
+  try {
+    database.pragma('journal_mode = MEMORY');
+    database.exec('BEGIN EXCLUSIVE');
+    database.exec('ROLLBACK');
+    return false;
+  } catch (error) {
+    if ((error as { code?: string }).code === 'SQLITE_BUSY') return true;
+    throw error;
+  } finally {
+    database.close();
+  }
 }
 
 /** Reads the holder file of a folder lock; null when it is missing or unreadable. */
