@@ -7,6 +7,6 @@ import { baseAuctionCases, baseLayerCase } from './base-layers.js';
 import { denseFfnCase } from './dense-ffn.js';
 import { moeLayerCases } from './moe-layers.js';
 import { gmlpBlockCase, smlpSparseBlockCase } from './smlp.js';
-import { trainingStepCases } from './models.js';
+import { skewedHashStepCase, trainingStepCases } from './models.js';
 
-for (const benchCase of [denseFfnCase, ...moeLayerCases, baseLayerCase, ...baseAuctionCases, gmlpBlockCase, smlpSparseBlockCase, ...trainingStepCases]) registerCase(benchCase);
+for (const benchCase of [denseFfnCase, ...moeLayerCases, baseLayerCase, ...baseAuctionCases, gmlpBlockCase, smlpSparseBlockCase, ...trainingStepCases, skewedHashStepCase]) registerCase(benchCase);

@@ -64,11 +64,46 @@ function trainingStepCase(architecture: Architecture): BenchCase {
     // The backends a suite trains on, and wasm-blas to show what the fused kernels add; the stock
     // wasm and cpu backends would add minutes for seven models.
     variants: ['wasm-native', 'wasm-blas', 'wasm', 'tensorflow'],
-    prepare: () => prepareTrainingStep(architecture, match.config),
+    prepare: () => prepareTrainingStep(architecture, match.config, uniformIds),
   };
 }
 
-function prepareTrainingStep(architecture: Architecture, config: ModelConfig): TrainingStep {
+/** Share of the positions that hold the one frequent id in `skewedIds`. */
+const FREQUENT_ID_SHARE = 0.6;
+
+/**
+ * Builds the HASH training step on skewed ids: 60% of the positions hold one id, the rest are uniform
+ * over the vocabulary, so in every layer the busiest expert gets at least 60% of the tokens. That is the
+ * load of the quick suite's HASH runs on the State of the Union corpus (56-64% on one expert), which
+ * the evenly spread ids of `train-step-hash` do not show. Without a capacity factor HASH drops nothing
+ * and runs each expert on exactly its tokens, so the step should cost about what `train-step-hash` costs.
+ */
+function buildSkewedHashStepCase(): BenchCase {
+  const match = quickModelMatch('hash');
+  const tokens = QUICK_BATCH * SEQ_LEN;
+  return {
+    name: 'train-step-hash-skewed',
+    description:
+      `hash training step as train-step-hash, with ${FREQUENT_ID_SHARE * 100}% of the positions on one id ` +
+      `(the busiest expert gets >= ${FREQUENT_ID_SHARE * 100}% of each layer's tokens)`,
+    tokensPerStep: tokens,
+    flopsPerStep: 3 * tokens * match.accounting.forwardFlopsPerToken,
+    variants: ['wasm-native', 'wasm-blas', 'wasm', 'tensorflow'],
+    prepare: () => prepareTrainingStep('hash', match.config, skewedIds),
+  };
+}
+
+/** Draws an id uniformly over the vocabulary. */
+function uniformIds(rng: Rng): number {
+  return rng.int(VOCAB);
+}
+
+/** Draws id 32 (a space in the byte tokenizer) with probability 0.6, else an id uniformly over the vocabulary. */
+function skewedIds(rng: Rng): number {
+  return rng.next() < FREQUENT_ID_SHARE ? 32 : rng.int(VOCAB);
+}
+
+function prepareTrainingStep(architecture: Architecture, config: ModelConfig, drawId: (rng: Rng) => number): TrainingStep {
   const model: LanguageModel = createModel(architecture, config, { seed: 0 });
   const variables = model.trainableVariables;
   const optimizer = new AdamW(variables, {
@@ -78,7 +113,7 @@ function prepareTrainingStep(architecture: Architecture, config: ModelConfig): T
     weightDecay: QUICK_TRAINING.weightDecay,
   });
   const rng = new Rng(`bench/train-step-${architecture}/data`);
-  const ids = Int32Array.from({ length: QUICK_BATCH * (SEQ_LEN + 1) }, () => rng.int(VOCAB));
+  const ids = Int32Array.from({ length: QUICK_BATCH * (SEQ_LEN + 1) }, () => drawId(rng));
   const inputIds = ids.filter((_, i) => i % (SEQ_LEN + 1) !== SEQ_LEN);
   const targetIds = ids.filter((_, i) => i % (SEQ_LEN + 1) !== 0);
   let step = 0;
@@ -137,3 +172,6 @@ function prepareTrainingStep(architecture: Architecture, config: ModelConfig): T
 
 /** A training-step case for each of the seven architectures, compute-matched as the default suite. */
 export const trainingStepCases: BenchCase[] = ARCHITECTURES.map(trainingStepCase);
+
+/** `train-step-hash-skewed`: the HASH step on skewed ids (not a peer case: PyTorch has no counterpart). */
+export const skewedHashStepCase: BenchCase = buildSkewedHashStepCase();
