@@ -371,6 +371,9 @@ async function trainPlan(plan: PlannedModel, context: TrainContext): Promise<Tra
           valLoss: metrics.loss,
           perplexity: metrics.perplexity,
           bitsPerByte: metrics.bitsPerByte,
+          // Loss by position, so the report can score every model on the positions sMLP is scored on.
+          positionLossSums: metrics.positionLossSums,
+          positionCounts: metrics.positionCounts,
         });
         progress.evaluation(metrics);
       },

@@ -16,7 +16,7 @@ export const EXPORT_FORMATS = ['csv', 'jsonl'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
 // Columns that hold JSON text: kept as text in CSV, parsed into values in JSON lines.
-const JSON_COLUMNS = new Set(['manifest', 'config', 'tokens_per_expert', 'kept_per_expert', 'extra', 'state']);
+const JSON_COLUMNS = new Set(['manifest', 'config', 'tokens_per_expert', 'kept_per_expert', 'extra', 'state', 'position_loss_sums', 'position_counts']);
 
 // Per-model tables are joined with models so each row names its run and model.
 const SELECTS: Record<ExportTable, string> = {

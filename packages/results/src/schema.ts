@@ -4,8 +4,10 @@
  *
  * - 1: the first layout.
  * - 2: models may end as `failed`, with the column `failed_after_step`.
+ * - 3: evaluations may hold the loss sum and the count of scored targets at each sequence position,
+ *   in the columns `position_loss_sums` and `position_counts`.
  */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** Statuses of a run. */
 export const RUN_STATUSES = ['running', 'done', 'interrupted', 'failed'] as const;
@@ -90,6 +92,8 @@ CREATE TABLE evaluations (
   perplexity REAL,
   bits_per_byte REAL,
   recorded_at TEXT NOT NULL,
+  position_loss_sums TEXT,
+  position_counts TEXT,
   PRIMARY KEY (model_id, step)
 ) WITHOUT ROWID;
 
@@ -146,6 +150,8 @@ const MODELS_V1_COLUMNS = [
  * table. The child tables name `models` in their foreign keys and so refer to the new table. Foreign
  * keys must be off during the drop, because with them on, dropping `models` deletes every step,
  * evaluation, routing row and checkpoint through ON DELETE CASCADE.
+ *
+ * 2 to 3 adds the per-position columns of `evaluations`, null in every evaluation stored before.
  */
 export const MIGRATIONS: Readonly<Record<number, string>> = {
   1: `
@@ -153,5 +159,9 @@ ${modelsTableSql('models_v2')}
 INSERT INTO models_v2 (${MODELS_V1_COLUMNS}) SELECT ${MODELS_V1_COLUMNS} FROM models;
 DROP TABLE models;
 ALTER TABLE models_v2 RENAME TO models;
+`,
+  2: `
+ALTER TABLE evaluations ADD COLUMN position_loss_sums TEXT;
+ALTER TABLE evaluations ADD COLUMN position_counts TEXT;
 `,
 };

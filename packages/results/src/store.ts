@@ -294,10 +294,12 @@ export class ResultsStore {
     requireNumber('valLoss', input.valLoss);
     requireNumber('perplexity', input.perplexity);
     requireNumber('bitsPerByte', input.bitsPerByte);
+    const positions = positionColumns(input.positionLossSums, input.positionCounts);
     this.insertUnique('step', input.step, modelId, () =>
       this.statement(
-        `INSERT INTO evaluations (model_id, step, tokens_seen, training_seconds, eval_seconds, val_loss, perplexity, bits_per_byte, recorded_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO evaluations (model_id, step, tokens_seen, training_seconds, eval_seconds, val_loss, perplexity, bits_per_byte, recorded_at,
+           position_loss_sums, position_counts)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(
         modelId,
         input.step,
@@ -308,6 +310,8 @@ export class ResultsStore {
         input.perplexity,
         input.bitsPerByte,
         timestamp(),
+        positions.sums,
+        positions.counts,
       ),
     );
   }
@@ -757,7 +761,34 @@ function toEvaluation(row: Row): EvaluationRecord {
     perplexity: row.perplexity as number | null,
     bitsPerByte: row.bits_per_byte as number | null,
     recordedAt: row.recorded_at as string,
+    // A store of schema version 2 or older, read without migrating, has no per-position columns.
+    positionLossSums: parseJsonColumn(row.position_loss_sums) as Array<number | null> | null,
+    positionCounts: parseJsonColumn(row.position_counts) as number[] | null,
   };
+}
+
+function parseJsonColumn(value: unknown): unknown {
+  return typeof value === 'string' ? JSON.parse(value) : null;
+}
+
+/**
+ * Checks the per-position figures of an evaluation and returns them as JSON text for their columns
+ * (a non-finite sum as null), or two nulls when both are absent.
+ */
+function positionColumns(sums: unknown, counts: unknown): { sums: string | null; counts: string | null } {
+  if (sums === undefined && counts === undefined) return { sums: null, counts: null };
+  const allowed = 'both positionLossSums and positionCounts, arrays of equal non-zero length, or neither';
+  if (!Array.isArray(sums) || !Array.isArray(counts)) {
+    const missing = !Array.isArray(sums) ? 'positionLossSums' : 'positionCounts';
+    const value = !Array.isArray(sums) ? sums : counts;
+    throw new ResultsError(missing, typeof value === 'object' && value !== null ? toJsonOrText(value) : value, 'must be an array when the other per-position field is given', allowed);
+  }
+  if (sums.length === 0 || sums.length !== counts.length) {
+    throw new ResultsError('positionLossSums', `${sums.length} entries`, `must have one entry per position, as positionCounts has ${counts.length}`, allowed);
+  }
+  sums.forEach((sum, index) => requireNumber(`positionLossSums[${index}]`, sum));
+  counts.forEach((count, index) => requireCount(`positionCounts[${index}]`, count));
+  return { sums: JSON.stringify(sums), counts: JSON.stringify(counts) };
 }
 
 function toRouting(row: Row): RoutingRecord {

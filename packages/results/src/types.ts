@@ -117,15 +117,30 @@ export interface EvaluationInput {
   perplexity: number;
   /** valLoss / ln 2 / bytes per token. */
   bitsPerByte: number;
+  /**
+   * Validation loss in nats summed by sequence position over every validation sequence, [seqLen];
+   * 0 at a position the model does not score. A value may be NaN or infinite (a diverged model).
+   * Give it with `positionCounts` or not at all.
+   */
+  positionLossSums?: readonly number[];
+  /** Scored targets at each sequence position over every validation sequence, [seqLen]; 0 at a position the model does not score. */
+  positionCounts?: readonly number[];
 }
 
 /** A stored evaluation; a value that was NaN reads as null. */
-export interface EvaluationRecord extends Omit<EvaluationInput, 'valLoss' | 'perplexity' | 'bitsPerByte'> {
+export interface EvaluationRecord extends Omit<EvaluationInput, 'valLoss' | 'perplexity' | 'bitsPerByte' | 'positionLossSums' | 'positionCounts'> {
   modelId: number;
   valLoss: number | null;
   perplexity: number | null;
   bitsPerByte: number | null;
   recordedAt: string;
+  /**
+   * Loss sums by position, a sum that was NaN or infinite reading as null; null for an evaluation
+   * recorded without them (every evaluation of a store older than schema version 3).
+   */
+  positionLossSums: Array<number | null> | null;
+  /** Scored targets by position; null for an evaluation recorded without them. */
+  positionCounts: number[] | null;
 }
 
 /**
