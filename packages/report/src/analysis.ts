@@ -7,7 +7,7 @@ import { displayName } from './labels.js';
 import { groupBy, routingHealth, type RoutingHealth } from './routing-health.js';
 import { positiveSeedFigure, seedFigure, type SeedFigure } from './statistics.js';
 import { findCrossing, perplexityAt, type CurvePoint } from './time-to-target.js';
-import type { ModelRun, PlannedRun, ReportData, RunContext, UnscoredPositions } from './types.js';
+import type { EvaluationPoint, ModelRun, PlannedRun, ReportData, RunContext, UnscoredPositions } from './types.js';
 
 /** The x-axes a time-to-target is measured on. */
 export const AXES = ['time', 'tokens', 'flops'] as const;
@@ -91,7 +91,10 @@ export interface Comparison {
    * same seed. A failed run stopped early, so its last perplexity is no target and it reaches none.
    */
   pairedSeeds: number[];
-  /** The baseline's final perplexity (the target), over the paired seeds. */
+  /**
+   * The baseline's final perplexity (the target), over the paired seeds; on `Analysis.matchedPositions`
+   * when they are set, as every baseline figure of the comparison is.
+   */
   target: SeedFigure | null;
   speedups: Record<Axis, AxisSpeedup>;
   /** Verdict on the sMLP paper's claim (`PAPER_CLAIM`), judged on the time speedup; `not judged` outside the paper's baselines. */
@@ -101,6 +104,17 @@ export interface Comparison {
    * tokens and training time of the baseline's whole run (not the moment it reached its target).
    */
   scale: string;
+}
+
+/**
+ * The validation positions the comparisons score every model on: those the subject is scored on,
+ * when that is fewer than all positions and every baseline has its validation losses by position.
+ */
+export interface MatchedPositions {
+  /** Positions of each validation sequence the subject is scored on, counted from 1, in order. */
+  positions: number[];
+  /** Positions per validation sequence. */
+  seqLen: number;
 }
 
 /** Result of `analyse`. */
@@ -119,6 +133,14 @@ export interface Analysis {
   equalTimeBasis: 'finished' | 'unfinished' | null;
   models: ModelSummary[];
   comparisons: Comparison[];
+  /**
+   * Positions on which the comparisons (targets, times to target, speedups and verdicts) score every
+   * baseline, when the subject is scored on fewer positions than the others: each baseline's
+   * perplexity there comes from its loss sums by position. Null when the subject is scored on every
+   * position, and when a baseline has no losses by position (a store older than schema version 3):
+   * the baselines are then scored on all positions, and the notes say that this favours the subject.
+   */
+  matchedPositions: MatchedPositions | null;
   routing: RoutingHealth[];
   /**
    * Things a reader must know: skipped, diverged, failed or unfinished runs, models not trained yet,
@@ -181,7 +203,8 @@ export function analyse(data: ReportData, options: AnalysisOptions = {}): Analys
   }
   const untrained = (data.planned ?? []).filter((plan) => !data.models.some((run) => run.name === plan.name && run.seed === plan.seed));
   notes.push(...untrainedNotes(untrained, data.run));
-  notes.push(...scoringNotes(groups, subject));
+  const matchedPositions = subject === null ? null : matchPositions(subject, groups);
+  notes.push(...scoringNotes(groups, subject, matchedPositions));
 
   // A run that diverged or was interrupted early would pull the common time down to where it stopped,
   // and a run evaluated only at 0 s would put it where no model has trained.
@@ -209,7 +232,8 @@ export function analyse(data: ReportData, options: AnalysisOptions = {}): Analys
     for (const [name, runs] of groups) {
       if (name === subject) continue;
       const paperBaseline = subjectArchitecture === 'smlp' && PAPER_BASELINES.includes(runs[0].architecture);
-      comparisons.push(compare(groups.get(subject)!, runs, { singleSeedMargin, paperBaseline, untrained, context: data.run }, notes));
+      const baselineRuns = matchedPositions === null ? runs : runs.map((run) => onPositions(run, matchedPositions));
+      comparisons.push(compare(groups.get(subject)!, baselineRuns, { singleSeedMargin, paperBaseline, untrained, context: data.run }, notes));
     }
   }
 
@@ -221,6 +245,7 @@ export function analyse(data: ReportData, options: AnalysisOptions = {}): Analys
     equalTimeBasis,
     models,
     comparisons,
+    matchedPositions,
     routing,
     notes,
     untrained,
@@ -412,23 +437,125 @@ function untrainedNotes(untrained: PlannedRun[], context: RunContext): string[] 
 }
 
 /**
- * Says which models are scored on fewer validation positions than the others, how many, and the
- * direction of the bias, since the store has no perplexity of the other models on the same positions.
+ * Says which models are scored on fewer validation positions than the others, and how the
+ * comparisons deal with it: with `matched`, every baseline is scored on the subject's positions;
+ * without, the note gives the direction of the bias, since the store has no perplexity of the other
+ * models on the same positions.
  */
-function scoringNotes(groups: Map<string, ModelRun[]>, subject: string | null): string[] {
+function scoringNotes(groups: Map<string, ModelRun[]>, subject: string | null, matched: MatchedPositions | null): string[] {
   const notes: string[] = [];
   for (const [name, runs] of groups) {
     const unscored = runs.find((run) => run.unscoredPositions !== undefined)?.unscoredPositions;
-    if (unscored === undefined) continue;
     // The subject's full statement stands next to its speedups, under the claim table.
-    notes.push(
-      name === subject
-        ? `${displayName(name)} is scored on positions ${unscored.skipped + 1} to ${unscored.seqLen} only, the other models on all ${unscored.seqLen}: ` +
-            'this favours it (see Scoring under the claim table).'
-        : describeUnscoredPositions(name, unscored),
-    );
+    if (name === subject && matched !== null) {
+      notes.push(
+        `${displayName(name)} is scored on positions ${formatPositions(matched.positions)} only; the targets, times to target and verdicts ` +
+          'score every other model on the same positions (see Scoring under the claim table).',
+      );
+    } else if (unscored === undefined) {
+      continue;
+    } else if (name === subject) {
+      notes.push(
+        `${displayName(name)} is scored on positions ${unscored.skipped + 1} to ${unscored.seqLen} only, the other models on all ${unscored.seqLen}: ` +
+          'this favours it (see Scoring under the claim table).',
+      );
+    } else if (matched !== null && subject !== null) {
+      notes.push(
+        `${displayName(name)} is scored on positions ${unscored.skipped + 1} to ${unscored.seqLen} only in the model table: its ${unscored.cause} ` +
+          `leaves the first ${unscored.skipped} out of the loss. The comparisons score it on the positions ${displayName(subject)} is scored on.`,
+      );
+    } else {
+      notes.push(describeUnscoredPositions(name, unscored));
+    }
   }
   return notes;
+}
+
+/**
+ * Describes, for the report, how the comparisons match the positions of a subject scored on fewer
+ * validation positions than the others: which positions, why (from `unscored`, when known), and
+ * which figures are computed on them.
+ */
+export function describeMatchedPositions(model: string, matched: MatchedPositions, unscored?: UnscoredPositions): string {
+  const name = displayName(model);
+  const positions = formatPositions(matched.positions);
+  const cause = unscored === undefined ? '' : ` (its ${unscored.cause} leaves the first ${unscored.skipped} out of the loss)`;
+  return (
+    `${name} is scored on positions ${positions} of each ${matched.seqLen}-position validation sequence${cause}. ` +
+    `Later positions have more context and are easier to predict, so the comparison is made on matched positions: ` +
+    `in the claim table, the time-to-target table and the verdicts, every baseline's perplexity is computed on the same positions ${positions}, ` +
+    'from its validation losses stored by position, and each target is a baseline\'s final perplexity on those positions. ' +
+    `The model table and the charts show each model on its own positions (${name} on ${positions}, the others on all ${matched.seqLen}).`
+  );
+}
+
+/** Writes positions counted from 1 as runs, for example `13 to 64` or `2, 5 to 7`. */
+export function formatPositions(positions: readonly number[]): string {
+  const runs: string[] = [];
+  for (let start = 0; start < positions.length; ) {
+    let end = start;
+    while (end + 1 < positions.length && positions[end + 1] === positions[end] + 1) end++;
+    runs.push(end === start ? String(positions[start]) : `${positions[start]} to ${positions[end]}`);
+    start = end + 1;
+  }
+  return runs.join(', ');
+}
+
+/**
+ * Returns the positions the comparisons score every model on (see `Analysis.matchedPositions`): the
+ * subject's scored positions, when it skips some and every evaluation of every other model has a
+ * loss sum and a nonzero count at each of them. Null otherwise.
+ */
+function matchPositions(subject: string, groups: Map<string, ModelRun[]>): MatchedPositions | null {
+  const matched = subjectPositions(groups.get(subject)!);
+  if (matched === null) return null;
+  const baselineEvaluations = [...groups].flatMap(([name, runs]) => (name === subject ? [] : runs.flatMap((run) => run.evaluations)));
+  if (baselineEvaluations.length === 0) return null;
+  const covers = (evaluation: EvaluationPoint): boolean =>
+    evaluation.positionLossSums?.length === matched.seqLen &&
+    evaluation.positionCounts?.length === matched.seqLen &&
+    matched.positions.every((position) => evaluation.positionCounts![position - 1] > 0);
+  return baselineEvaluations.every(covers) ? matched : null;
+}
+
+/**
+ * Returns the positions the subject is scored on, when that is fewer than all: those with a scored
+ * target in its first evaluation with counts by position, else those after the leading positions
+ * its config leaves out (`unscoredPositions`). Null when it is scored on every position.
+ */
+function subjectPositions(runs: ModelRun[]): MatchedPositions | null {
+  for (const run of runs) {
+    for (const evaluation of run.evaluations) {
+      const counts = evaluation.positionCounts;
+      if (counts === undefined) continue;
+      const positions = counts.flatMap((count, index) => (count > 0 ? [index + 1] : []));
+      return positions.length === 0 || positions.length === counts.length ? null : { positions, seqLen: counts.length };
+    }
+  }
+  const unscored = runs.find((run) => run.unscoredPositions !== undefined)?.unscoredPositions;
+  if (unscored === undefined) return null;
+  return { positions: Array.from({ length: unscored.seqLen - unscored.skipped }, (_, index) => unscored.skipped + index + 1), seqLen: unscored.seqLen };
+}
+
+/**
+ * Returns `run` with each evaluation's loss and perplexity computed on `matched.positions` alone,
+ * from its loss sums and counts by position (which `matchPositions` checked). Bits per byte become
+ * null, since the bytes of each position are not stored. An evaluation whose loss there is not
+ * finite is left out, as the store reader leaves out one without a finite perplexity.
+ */
+function onPositions(run: ModelRun, matched: MatchedPositions): ModelRun {
+  const evaluations = run.evaluations.flatMap((evaluation): EvaluationPoint[] => {
+    let sum = 0;
+    let count = 0;
+    for (const position of matched.positions) {
+      sum += evaluation.positionLossSums![position - 1];
+      count += evaluation.positionCounts![position - 1];
+    }
+    const loss = sum / count;
+    if (!Number.isFinite(loss)) return [];
+    return [{ ...evaluation, validationLoss: loss, perplexity: Math.exp(loss), bitsPerByte: null }];
+  });
+  return { ...run, evaluations };
 }
 
 /**
@@ -532,6 +659,18 @@ function validateData(data: ReportData): void {
           throw new Error(`analyse: ${where}.evaluations[${i}].${field} is ${value}; it must be a finite number >= 0.`);
         }
       }
+      const { positionLossSums: sums, positionCounts: counts } = evaluation;
+      if ((sums === undefined) !== (counts === undefined) || (sums !== undefined && counts !== undefined && sums.length !== counts.length)) {
+        throw new Error(
+          `analyse: ${where}.evaluations[${i}] has ${sums?.length ?? 'no'} positionLossSums and ${counts?.length ?? 'no'} positionCounts; ` +
+            'give both, one entry per position, or neither.',
+        );
+      }
+      counts?.forEach((count, position) => {
+        if (!(Number.isInteger(count) && count >= 0)) {
+          throw new Error(`analyse: ${where}.evaluations[${i}].positionCounts[${position}] is ${count}; it must be an integer >= 0.`);
+        }
+      });
       const previous = run.evaluations[i - 1];
       if (previous && (evaluation.trainingSeconds < previous.trainingSeconds || evaluation.tokens < previous.tokens)) {
         throw new Error(`analyse: ${where}.evaluations[${i}] goes back in training seconds or tokens; evaluations must be in training order.`);

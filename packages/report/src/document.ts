@@ -1,7 +1,7 @@
 /**
  * The report's content as a list of blocks, written once and rendered to Markdown and to HTML.
  */
-import { AXES, describeUnscoredPositions, formatCount, type Analysis, type Axis, type Comparison, type ModelSummary } from './analysis.js';
+import { AXES, describeMatchedPositions, describeUnscoredPositions, formatCount, formatPositions, type Analysis, type Axis, type Comparison, type ModelSummary } from './analysis.js';
 import { describeVerdictRule, PAPER_CLAIM, type PaperSpeedupCheck } from './claim.js';
 import { displayName, provenanceLine } from './labels.js';
 import type { SeedFigure } from './statistics.js';
@@ -159,7 +159,12 @@ function comparisonBlocks(analysis: Analysis, subject: string): Block[] {
   } else {
     blocks.push({ kind: 'paragraph', text: `None of the comparisons below is one the paper made, so no verdict on its claim is given.` });
   }
-  if (subjectSummary?.unscoredPositions !== undefined) {
+  if (subjectSummary !== undefined && analysis.matchedPositions !== null) {
+    blocks.push({
+      kind: 'paragraph',
+      text: `Scoring. ${describeMatchedPositions(subjectSummary.name, analysis.matchedPositions, subjectSummary.unscoredPositions)}`,
+    });
+  } else if (subjectSummary?.unscoredPositions !== undefined) {
     blocks.push({ kind: 'paragraph', text: `Scoring. ${describeUnscoredPositions(subjectSummary.name, subjectSummary.unscoredPositions)}` });
   }
 
@@ -193,7 +198,7 @@ function comparisonBlocks(analysis: Analysis, subject: string): Block[] {
     {
       kind: 'paragraph',
       text:
-        `Each target is a baseline's final validation perplexity. The time is the training time (evaluation excluded) at which ` +
+        `Each target is a baseline's final validation perplexity${matchedTargetClause(analysis, subject)}. The time is the training time (evaluation excluded) at which ` +
         `the perplexity first reaches the target, linearly interpolated between evaluations; tokens and training FLOPs ` +
         `(3 x forward FLOPs per token x tokens) are measured the same way. Speedup = baseline / ${subject}. ${seedsSentence(analysis)}`,
     },
@@ -216,6 +221,12 @@ function comparisonBlocks(analysis: Analysis, subject: string): Block[] {
     },
   );
   return blocks;
+}
+
+/** Names, after "final validation perplexity", the positions the targets are computed on when they are matched. */
+function matchedTargetClause(analysis: Analysis, subject: string): string {
+  if (analysis.matchedPositions === null) return '';
+  return ` on positions ${formatPositions(analysis.matchedPositions.positions)}, those ${subject} is scored on`;
 }
 
 function noComparisonReason(analysis: Analysis): string {

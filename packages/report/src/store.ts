@@ -186,6 +186,7 @@ function modelRun(
       validationLoss: evaluation.valLoss ?? Math.log(evaluation.perplexity!),
       perplexity: evaluation.perplexity!,
       bitsPerByte: evaluation.bitsPerByte,
+      ...positionFigures(evaluation),
     })),
     steps: steps.map((step) => ({
       step: step.step,
@@ -202,6 +203,13 @@ function modelRun(
     })),
     ...(unscoredPositions === undefined ? {} : { unscoredPositions }),
   };
+}
+
+/** The per-position loss sums (a null sum read as NaN) and counts of an evaluation, when it has both. */
+function positionFigures(evaluation: EvaluationRecord): { positionLossSums?: number[]; positionCounts?: number[] } {
+  const { positionLossSums, positionCounts } = evaluation;
+  if (positionLossSums === null || positionCounts === null) return {};
+  return { positionLossSums: positionLossSums.map((sum) => sum ?? Number.NaN), positionCounts };
 }
 
 /**

@@ -17,6 +17,14 @@ export interface EvaluationPoint {
   perplexity: number;
   /** Validation bits per byte of text, or null when the store has none. */
   bitsPerByte: number | null;
+  /**
+   * Validation loss in nats summed by sequence position over every validation sequence, [seqLen]
+   * (NaN where it was not finite); absent when the store has none (stores before schema version 3).
+   * With `positionCounts`, it gives the perplexity on any set of positions.
+   */
+  positionLossSums?: number[];
+  /** Scored validation targets at each sequence position, [seqLen]; 0 where the model scores none. Present with `positionLossSums`. */
+  positionCounts?: number[];
 }
 
 /** One training step. */
