@@ -1,5 +1,5 @@
 import { createTokenizer } from '@moebench/data';
-import { accountModel, createModel, matchCompute, resolveConfig, type Architecture, type ModelAccounting, type ModelConfig } from '@moebench/models';
+import { accountModel, matchCompute, resolveConfig, validateModelConfig, type Architecture, type ModelAccounting, type ModelConfig } from '@moebench/models';
 import { UsageError } from './args.js';
 import type { Suite } from './suite.js';
 
@@ -68,33 +68,25 @@ export function planModels(suite: Suite, only: string[] | null): PlannedModel[] 
 }
 
 /**
- * Builds every planned model once and frees it again, before any data is loaded, so that an option
- * only a layer package checks (`switch.capacityFactor`, `smlp.smoe.routing`, ...) is rejected before
- * anything trains, by that package's own rules. The backend must be started. Seeds share a config,
- * so each suite model is built once. A HASH model gets uniform unigram counts in place of the
- * corpus's, which the table rules only check for length.
- *
- * NOTE: building allocates each model's weights for a moment (one model at a time). A validation
- * entry point in @moebench/models that runs the layer packages' checks without weights would avoid that.
+ * Checks every planned model's config with `validateModelConfig` of @moebench/models, before any
+ * data is loaded, so that an option only a layer package checks (`switch.capacityFactor`,
+ * `smlp.smoe.routing`, ...) is rejected before anything trains, by that package's own rules. No
+ * weights are created. Seeds share a config, so each suite model is checked once.
  *
  * @throws Error naming the suite, the model and the field's location, for example
  *   `models[3].config.switch.capacityFator`.
  */
-export function checkModelsBuild(suite: Suite, plans: readonly PlannedModel[]): void {
+export function checkModelConfigs(suite: Suite, plans: readonly PlannedModel[]): void {
   const checked = new Set<string>();
   for (const plan of plans) {
     if (checked.has(plan.suiteName)) continue;
     checked.add(plan.suiteName);
-    const config: ModelConfig =
-      plan.architecture === 'hash' ? { ...plan.config, hash: { ...plan.config.hash, unigramCounts: new Float64Array(plan.config.vocabSize).fill(1) } } : plan.config;
-    let model;
     try {
-      model = createModel(plan.architecture, config, { seed: plan.seed });
+      validateModelConfig(plan.architecture, plan.config);
     } catch (error) {
       const index = suite.models.findIndex((entry) => entry.name === plan.suiteName);
       throw modelConfigError(suite, index, `the model could not be built: ${(error as Error).message}`);
     }
-    model.dispose();
   }
 }
 

@@ -19,7 +19,7 @@ import {
 import { budgetFraction, readCheckpointInfo, train, type BatchSource, type TokenBatch, type TrainResult } from '@moebench/train';
 import { collectEnvironment, kernelSetup, type EnvironmentFacts } from './environment.js';
 import { describeFileError, prepareWritableFolder } from './folders.js';
-import { checkModelsBuild, planModels, type PlannedModel } from './plan.js';
+import { checkModelConfigs, planModels, type PlannedModel } from './plan.js';
 import { formatNumber, ProgressReporter, type ProgressOutput } from './progress.js';
 import { writeRunReport } from './report.js';
 import { backendMismatchWarning, loadSuite, resolveSuitePath, validateSuite, type Suite } from './suite.js';
@@ -57,8 +57,8 @@ const RUNS_FOLDER = 'runs';
 export const INTERRUPTED_EXIT_CODE = 130;
 
 /**
- * Runs a suite end to end. It first validates the suite and the options, creates and locks the run
- * folder, starts the backend and builds every model once to check its config. Only then does it load
+ * Runs a suite end to end. It first validates the suite, the options and every model's config
+ * (without creating weights), then creates and locks the run folder and starts the backend. Only then does it load
  * and split the corpus, which `--resume` compares with the corpus the run started with. Each model
  * then trains at each seed under the suite's budget, with steps, evaluations, routing statistics and
  * checkpoints streamed into the run store, and the report is written at the end. A model whose training raises an error is marked
@@ -100,6 +100,7 @@ export async function runCommand(request: RunRequest, output: ProgressOutput): P
     }
   }
   const plans = planModels(suite, only);
+  checkModelConfigs(suite, plans);
 
   // A folder with other files and no lock file is rejected before anything is written into it.
   if (request.resume === null && existsSync(runDir) && !existsSync(join(runDir, LOCK_FILE))) checkEmpty(runDir);
@@ -158,7 +159,6 @@ async function runLocked(context: LockedRun): Promise<number> {
   const mismatch = backendMismatchWarning(suite, backend.name);
   if (mismatch !== null) progress.log(mismatch);
   if (resumedRunId !== null) checkKernelSetup(runDir, resumedRunId, environment);
-  checkModelsBuild(suite, plans);
 
   const dataset = prepareDataset({
     corpus: { name: suite.data.corpus, paths: suite.data.paths },

@@ -241,6 +241,8 @@ describe('moebench run model config checks', () => {
       expect(result.code).toBe(1);
       expect(result.stderr).toContain(`moebench run: Suite bad-${name}, model "${name}" (${name}): ${location}: `);
       expect(result.stdout).not.toContain('Data: ');
+      // Checked without weights, so before the backend starts (its start line names the suite).
+      expect(result.stdout).not.toContain('moebench run: suite');
       expect(existsSync(runDir)).toBe(false);
     });
   }

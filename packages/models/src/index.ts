@@ -13,5 +13,5 @@ export {
 export { accountModel, accountParts, type PartAccount } from './accounting.js';
 export { CHECKPOINT_MAGIC, type CheckpointTables } from './checkpoint.js';
 export { countMatMulMultiplyAdds, type MatMulCount } from './matmul-count.js';
-export { createModel, type CreateModelOptions } from './registry.js';
+export { createModel, validateModelConfig, type CreateModelOptions } from './registry.js';
 export { matchCompute, type ComputeMatch, type ComputeMatchOptions } from './compute-matching.js';

@@ -7,7 +7,7 @@ import { smlpSparseWidths } from './smlp-widths.js';
 import { EmbeddingLanguageModel, type BlocksOutput, type StepContext } from './language-model.js';
 
 /** Builds the options of the sparse block at `index`; `config.smlp.smoe` and `config.smlp.tmoe` pass through. */
-function sparseBlockOptions(config: ResolvedModelConfig, seed: number | string, index: number): SparseBlockOptions {
+export function sparseBlockOptions(config: ResolvedModelConfig, seed: number | string, index: number): SparseBlockOptions {
   const widths = smlpSparseWidths(config);
   return {
     dModel: config.dModel,

@@ -126,6 +126,15 @@ export function createGmlpBlock(options: GmlpBlockOptions): GmlpBlock {
   };
 }
 
+/**
+ * Checks `options` as `createGmlpBlock` does, without creating any variable.
+ *
+ * @throws the same error `createGmlpBlock` raises for these options.
+ */
+export function checkGmlpBlockOptions(options: GmlpBlockOptions): void {
+  resolveGmlpBlockOptions(OWNER, options);
+}
+
 /** Validates gMLP block options and fills in the defaults. */
 export function resolveGmlpBlockOptions(owner: string, options: GmlpBlockOptions): ResolvedGmlpBlockOptions {
   checkOptions(owner, options, GMLP_OPTION_KEYS);

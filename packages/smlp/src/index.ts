@@ -4,7 +4,7 @@ export {
   type SpatialGatingUnit,
   type SpatialGatingUnitOptions,
 } from './spatial-gating.js';
-export { createGmlpBlock, type GmlpBlock, type GmlpBlockOptions, type ResolvedGmlpBlockOptions } from './gmlp-block.js';
+export { checkGmlpBlockOptions, createGmlpBlock, type GmlpBlock, type GmlpBlockOptions, type ResolvedGmlpBlockOptions } from './gmlp-block.js';
 export { causalMask, causalTokenMixing, dense, expertTokenMixing, gelu, layerNorm } from './ops.js';
 export {
   createSmoe,
@@ -17,6 +17,7 @@ export {
 } from './smoe.js';
 export { maxScoreAssignment } from '@moebench/base-layers';
 export {
+  checkSparseBlockOptions,
   createSparseBlock,
   type SparseBlock,
   type SparseBlockOptions,

@@ -113,7 +113,9 @@ export interface Smoe extends MoeLayer {
   flopsPerToken(seqLen?: number): number;
 }
 
-const OWNER = 'createSmoe';
+/** The name sMoE's option errors start with. */
+export const SMOE_OWNER = 'createSmoe';
+const OWNER = SMOE_OWNER;
 
 /**
  * Builds an sMoE module: Z = GELU(U(x)) split into Z1 and Z2 [T, h]; Z2 <- LN(Z2); Z2 is cut into

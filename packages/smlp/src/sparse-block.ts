@@ -3,10 +3,10 @@
  * its own sigmoid-gated residual.
  */
 import { type RouterContext, type RoutingStats } from '@moebench/moe';
-import { createBaseLayer, type BaseLayer, type BaseLayerOptions } from '@moebench/base-layers';
+import { createBaseLayer, resolveBaseLayerOptions, type BaseLayer, type BaseLayerOptions } from '@moebench/base-layers';
 import { tf } from '@moebench/backend';
 import { layerNorm, makeVariable } from './ops.js';
-import { createSmoe, type Smoe, type SmoeOptions } from './smoe.js';
+import { createSmoe, resolveSmoeOptions, SMOE_OWNER, type Smoe, type SmoeOptions } from './smoe.js';
 import { checkInteger, checkName, checkOptions, checkPositive, checkSeed, checkSequenceInput } from './validate.js';
 
 /** sMoE options of a sparse block; the block sets dModel, maxSeqLen, seed and name. */
@@ -83,6 +83,48 @@ const SPARSE_BLOCK_OPTION_KEYS: Record<keyof SparseBlockOptions, true> = {
   name: true,
 };
 
+/** The checked options of a sparse block, with the options of its two modules. */
+interface ResolvedSparseBlock {
+  dModel: number;
+  maxSeqLen: number;
+  layerNormEpsilon: number;
+  name: string | undefined;
+  smoeOptions: SmoeOptions;
+  tmoeOptions: BaseLayerOptions;
+}
+
+/** Checks the block's own options and builds its modules' options (not yet checked by the modules). */
+function resolveSparseBlock(options: SparseBlockOptions): ResolvedSparseBlock {
+  checkOptions(OWNER, options, SPARSE_BLOCK_OPTION_KEYS);
+  const dModel = checkInteger(OWNER, 'dModel', options.dModel);
+  const maxSeqLen = checkInteger(OWNER, 'maxSeqLen', options.maxSeqLen);
+  const layerNormEpsilon = checkPositive(OWNER, 'layerNormEpsilon', options.layerNormEpsilon ?? 1e-5);
+  const seed = checkSeed(OWNER, 'seed', options.seed ?? 0);
+  const name = checkName(OWNER, 'name', options.name);
+  const smoeOptions = checkNested('smoe', options.smoe);
+  const tmoeOptions = checkNested('tmoe', options.tmoe);
+  return {
+    dModel,
+    maxSeqLen,
+    layerNormEpsilon,
+    name,
+    smoeOptions: { ...smoeOptions, dModel, maxSeqLen, seed: `${seed}/smoe`, name: name && `${name}/smoe` },
+    tmoeOptions: { ...tmoeOptions, dModel, seed: `${seed}/tmoe`, name: name && `${name}/tmoe` },
+  };
+}
+
+/**
+ * Checks `options` as `createSparseBlock` does, the sMoE and tMoE options included, without creating
+ * any variable.
+ *
+ * @throws the same error `createSparseBlock` raises for these options.
+ */
+export function checkSparseBlockOptions(options: SparseBlockOptions): void {
+  const { smoeOptions, tmoeOptions } = resolveSparseBlock(options);
+  resolveSmoeOptions(SMOE_OWNER, smoeOptions);
+  resolveBaseLayerOptions(tmoeOptions);
+}
+
 /**
  * Builds an sMLP sparse block. The sMoE update is added to the residual stream. The BASE layer then
  * returns the new stream itself (x + alpha * FFN_e(LN_e(x))), so the block adds no second residual.
@@ -94,20 +136,13 @@ const SPARSE_BLOCK_OPTION_KEYS: Record<keyof SparseBlockOptions, true> = {
  * BASE layer reads the whole batch, later tokens included, as BASE Layers does by design.
  */
 export function createSparseBlock(options: SparseBlockOptions): SparseBlock {
-  checkOptions(OWNER, options, SPARSE_BLOCK_OPTION_KEYS);
-  const dModel = checkInteger(OWNER, 'dModel', options.dModel);
-  const maxSeqLen = checkInteger(OWNER, 'maxSeqLen', options.maxSeqLen);
-  const layerNormEpsilon = checkPositive(OWNER, 'layerNormEpsilon', options.layerNormEpsilon ?? 1e-5);
-  const seed = checkSeed(OWNER, 'seed', options.seed ?? 0);
-  const name = checkName(OWNER, 'name', options.name);
-  const smoeOptions = checkNested('smoe', options.smoe);
-  const tmoeOptions = checkNested('tmoe', options.tmoe);
+  const { dModel, maxSeqLen, layerNormEpsilon, name, smoeOptions, tmoeOptions } = resolveSparseBlock(options);
 
   // Build both modules before any variable of the block, so that a bad nested option leaks nothing.
-  const smoe = createSmoe({ ...smoeOptions, dModel, maxSeqLen, seed: `${seed}/smoe`, name: name && `${name}/smoe` });
+  const smoe = createSmoe(smoeOptions);
   let tmoe: BaseLayer;
   try {
-    tmoe = createBaseLayer({ ...tmoeOptions, dModel, seed: `${seed}/tmoe`, name: name && `${name}/tmoe` });
+    tmoe = createBaseLayer(tmoeOptions);
   } catch (error) {
     smoe.dispose();
     throw error;
