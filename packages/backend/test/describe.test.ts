@@ -11,7 +11,7 @@ describe('describeBackend', () => {
     expect(description.wasm).toMatchObject({
       version: '4.22.0',
       replacementKernels: true,
-      replacedKernels: ['BatchMatMul', '_FusedMatMul', 'Sum', 'GatherV2', 'Identity'],
+      replacedKernels: ['BatchMatMul', '_FusedMatMul', 'Sum', 'GatherV2', 'Identity', 'Slice', 'SplitV', 'Unpack', 'StridedSlice'],
       addedKernels: ['UnsortedSegmentSum'],
     });
     const wasm = description.wasm!;

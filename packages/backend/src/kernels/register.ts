@@ -5,6 +5,7 @@ import { makeMatMulKernel } from './mat_mul.js';
 import { loadNativeKernels, makeNativeMatMulKernel, type NativeKernelStatus } from './native.js';
 import { trainKernelConfigs } from './native_train.js';
 import { fusedKernelConfigs } from './native_fused.js';
+import { makeSliceKernel, makeSplitKernel, makeStridedSliceKernel, makeUnpackKernel } from './slice.js';
 import { makeSumKernel } from './sum.js';
 import { unsortedSegmentSumConfig } from './unsorted_segment_sum.js';
 
@@ -49,7 +50,17 @@ export interface WasmKernelState {
 export const MISSING_KERNELS: readonly tf.KernelConfig[] = [unsortedSegmentSumConfig];
 
 /** Names of the stock wasm kernels moebench replaces (unless the stock switch is on). */
-export const REPLACED_KERNELS = [tf.BatchMatMul, tf._FusedMatMul, tf.Sum, tf.GatherV2, tf.Identity] as const;
+export const REPLACED_KERNELS = [
+  tf.BatchMatMul,
+  tf._FusedMatMul,
+  tf.Sum,
+  tf.GatherV2,
+  tf.Identity,
+  tf.Slice,
+  tf.SplitV,
+  tf.Unpack,
+  tf.StridedSlice,
+] as const;
 
 /** Names of the replaced kernels that have a native variant. */
 export const NATIVE_KERNELS = [tf.BatchMatMul, tf._FusedMatMul] as const;
@@ -152,6 +163,10 @@ function buildConfigs(blas: Parameters<typeof makeNativeMatMulKernel>[0] | undef
     [tf.Sum]: (stock) => makeSumKernel(stock),
     [tf.GatherV2]: (stock) => makeGatherKernel(stock),
     [tf.Identity]: (stock) => makeIdentityKernel(stock),
+    [tf.Slice]: (stock) => makeSliceKernel(stock),
+    [tf.SplitV]: (stock) => makeSplitKernel(stock),
+    [tf.Unpack]: (stock) => makeUnpackKernel(stock),
+    [tf.StridedSlice]: (stock) => makeStridedSliceKernel(stock),
   };
   const result: Record<KernelSet, Map<string, tf.KernelConfig>> = { stock: new Map(), wasm: new Map(), native: new Map() };
   for (const name of REPLACED_KERNELS) {
