@@ -8,5 +8,18 @@ import { denseFfnCase } from './dense-ffn.js';
 import { moeLayerCases } from './moe-layers.js';
 import { gmlpBlockCase, smlpSparseBlockCase } from './smlp.js';
 import { skewedHashStepCase, trainingStepCases } from './models.js';
+import { slicingCase } from './slicing.js';
 
-for (const benchCase of [denseFfnCase, ...moeLayerCases, baseLayerCase, ...baseAuctionCases, gmlpBlockCase, smlpSparseBlockCase, ...trainingStepCases, skewedHashStepCase]) registerCase(benchCase);
+for (const benchCase of [
+  denseFfnCase,
+  slicingCase,
+  ...moeLayerCases,
+  baseLayerCase,
+  ...baseAuctionCases,
+  gmlpBlockCase,
+  smlpSparseBlockCase,
+  ...trainingStepCases,
+  skewedHashStepCase,
+]) {
+  registerCase(benchCase);
+}
