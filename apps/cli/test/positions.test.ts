@@ -28,7 +28,7 @@ models:
 `;
 
 describe('moebench run with a partial-prediction sMLP', () => {
-  it('stores the validation loss by position and compares the models on the positions sMLP is scored on', async () => {
+  it('stores losses by position and matches them', async () => {
     const suitePath = join(scratch, 'positions.yaml');
     writeFileSync(suitePath, SUITE);
     const runDir = join(scratch, 'run');

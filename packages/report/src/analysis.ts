@@ -137,8 +137,8 @@ export interface Analysis {
    * Positions on which the comparisons (targets, times to target, speedups and verdicts) score every
    * baseline, when the subject is scored on fewer positions than the others: each baseline's
    * perplexity there comes from its loss sums by position. Null when the subject is scored on every
-   * position, and when a baseline has no losses by position (a store older than schema version 3):
-   * the baselines are then scored on all positions, and the notes say that this favours the subject.
+   * position, and when a baseline has no losses by position (a store older than schema version 3).
+   * The baselines are then scored on all positions, and a note states that this favours the subject.
    */
   matchedPositions: MatchedPositions | null;
   routing: RoutingHealth[];
@@ -437,10 +437,9 @@ function untrainedNotes(untrained: PlannedRun[], context: RunContext): string[] 
 }
 
 /**
- * Says which models are scored on fewer validation positions than the others, and how the
- * comparisons deal with it: with `matched`, every baseline is scored on the subject's positions;
- * without, the note gives the direction of the bias, since the store has no perplexity of the other
- * models on the same positions.
+ * Writes the notes on models scored on fewer validation positions than the others. With `matched`,
+ * they say that every baseline is scored on the subject's positions. Without it, they give the
+ * direction of the bias, because the store has no perplexity of the other models on those positions.
  */
 function scoringNotes(groups: Map<string, ModelRun[]>, subject: string | null, matched: MatchedPositions | null): string[] {
   const notes: string[] = [];

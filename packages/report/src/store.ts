@@ -205,7 +205,7 @@ function modelRun(
   };
 }
 
-/** The per-position loss sums (a null sum read as NaN) and counts of an evaluation, when it has both. */
+/** Returns the per-position loss sums (a null sum read as NaN) and counts of an evaluation, when it has both. */
 function positionFigures(evaluation: EvaluationRecord): { positionLossSums?: number[]; positionCounts?: number[] } {
   const { positionLossSums, positionCounts } = evaluation;
   if (positionLossSums === null || positionCounts === null) return {};

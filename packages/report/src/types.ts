@@ -18,9 +18,9 @@ export interface EvaluationPoint {
   /** Validation bits per byte of text, or null when the store has none. */
   bitsPerByte: number | null;
   /**
-   * Validation loss in nats summed by sequence position over every validation sequence, [seqLen]
-   * (NaN where it was not finite); absent when the store has none (stores before schema version 3).
-   * With `positionCounts`, it gives the perplexity on any set of positions.
+   * Validation loss in nats summed by sequence position over every validation sequence, [seqLen],
+   * NaN where it was not finite. Absent when the store has none, as in stores before schema
+   * version 3. With `positionCounts`, it gives the perplexity on any set of positions.
    */
   positionLossSums?: number[];
   /** Scored validation targets at each sequence position, [seqLen]; 0 where the model scores none. Present with `positionLossSums`. */

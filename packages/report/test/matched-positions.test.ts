@@ -32,7 +32,7 @@ const run: RunContext = {
 const unscoredPositions = { skipped: 2, seqLen: 4, cause: 'partial-prediction routing' };
 
 /**
- * A baseline evaluation at `seconds` (1000 tokens per second) whose per-target perplexity is `early`
+ * Builds a baseline evaluation at `seconds` (1000 tokens per second) whose per-target perplexity is `early`
  * at positions 1 and 2 and `late` at positions 3 and 4, over 2 sequences. On all positions its
  * perplexity is the geometric mean sqrt(early x late); on positions 3 and 4 it is `late`.
  */
@@ -50,7 +50,7 @@ function baselinePoint(seconds: number, early: number, late: number): Evaluation
   };
 }
 
-/** An sMLP evaluation with perplexity `perplexity` on positions 3 and 4 and nothing scored before them. */
+/** Builds an sMLP evaluation with perplexity `perplexity` on positions 3 and 4 and nothing scored before them. */
 function subjectPoint(seconds: number, perplexity: number): EvaluationPoint {
   const loss = Math.log(perplexity);
   return {
@@ -89,7 +89,7 @@ describe('comparisons on the positions sMLP is scored on', () => {
   const analysis = analyse(data);
   const comparison = analysis.comparisons[0];
 
-  it('scores the baseline on the same positions for the target, the times to target and the verdict', () => {
+  it('scores targets, times and verdicts on matched positions', () => {
     expect(analysis.matchedPositions).toEqual({ positions: [3, 4], seqLen: 4 });
     // Target: the Transformer's final perplexity on positions 3 and 4, 25, not its 50 on all positions.
     expect(comparison.target!.mean).toBeCloseTo(25, 9);
@@ -103,13 +103,13 @@ describe('comparisons on the positions sMLP is scored on', () => {
     expect(comparison.claim.reachesPaperSpeedup).toBe('no');
   });
 
-  it('keeps the figures of the model table on each model\'s own positions', () => {
+  it('keeps the model table on own positions', () => {
     const byName = (name: string) => analysis.models.find((model) => model.name === name)!;
     expect(byName('transformer').finalPerplexity!.mean).toBeCloseTo(50, 9);
     expect(byName('smlp').finalPerplexity!.mean).toBe(10);
   });
 
-  it('states what was matched in the notes, under the claim table and above the time-to-target table', () => {
+  it('states the matched positions in the report', () => {
     expect(analysis.notes).toContain(
       'sMLP is scored on positions 3 to 4 only; the targets, times to target and verdicts score every other model on the same positions ' +
         '(see Scoring under the claim table).',
@@ -130,7 +130,7 @@ describe('comparisons on the positions sMLP is scored on', () => {
 });
 
 describe('stores without per-position figures', () => {
-  it('compare on all positions of the baseline and say that this favours sMLP, as before', () => {
+  it('compare on all positions and note the bias', () => {
     const analysis = analyse({ run, models: [smlp, withoutPositions(transformer)] });
     expect(analysis.matchedPositions).toBeNull();
     const comparison = analysis.comparisons[0];
@@ -147,14 +147,15 @@ describe('stores without per-position figures', () => {
     );
   });
 
-  it('match nothing when one baseline evaluation lacks them (a store migrated from version 2 and resumed)', () => {
+  it('match nothing when one evaluation lacks them', () => {
+    // A store migrated from schema version 2 and then resumed has such a mix.
     const mixed: ModelRun = { ...transformer, evaluations: [withoutPositions(transformer).evaluations[0], ...transformer.evaluations.slice(1)] };
     const analysis = analyse({ run, models: [smlp, mixed] });
     expect(analysis.matchedPositions).toBeNull();
     expect(analysis.comparisons[0].target!.mean).toBeCloseTo(50, 9);
   });
 
-  it('match nothing when a baseline scores no target at one of the positions', () => {
+  it('match nothing when a baseline skips a position', () => {
     const gap = transformer.evaluations.map((evaluation) => ({
       ...evaluation,
       positionLossSums: [...evaluation.positionLossSums!.slice(0, 3), 0],
@@ -166,14 +167,14 @@ describe('stores without per-position figures', () => {
 });
 
 describe('which positions are matched', () => {
-  it('reads them from the subject\'s counts when its config does not say', () => {
+  it('reads them from the subject\'s counts', () => {
     const { unscoredPositions: _unscored, ...plain } = smlp;
     const analysis = analyse({ run, models: [plain, transformer] });
     expect(analysis.matchedPositions).toEqual({ positions: [3, 4], seqLen: 4 });
     expect(analysis.comparisons[0].target!.mean).toBeCloseTo(25, 9);
   });
 
-  it('matches nothing when the subject is scored on every position', () => {
+  it('matches nothing for a subject scored everywhere', () => {
     const everywhere = modelRun('smlp', [], { evaluations: [baselinePoint(0, 256, 256), baselinePoint(10, 50, 10)] });
     const analysis = analyse({ run, models: [everywhere, transformer] });
     expect(analysis.matchedPositions).toBeNull();
@@ -181,7 +182,7 @@ describe('which positions are matched', () => {
     expect(analysis.notes.join(' ')).not.toContain('positions');
   });
 
-  it('leaves out a baseline evaluation whose loss on the matched positions is not finite', () => {
+  it('leaves out a non-finite matched loss', () => {
     const broken = baselinePoint(30, 100, 25);
     broken.positionLossSums = [1, 1, Number.NaN, 1];
     const analysis = analyse({ run, models: [smlp, { ...transformer, evaluations: [...transformer.evaluations, broken] }] });
@@ -189,7 +190,7 @@ describe('which positions are matched', () => {
     expect(analysis.comparisons[0].target!.mean).toBeCloseTo(25, 9);
   });
 
-  it('rejects per-position figures of different lengths', () => {
+  it('rejects malformed per-position figures', () => {
     const bad: EvaluationPoint = { ...baselinePoint(10, 400, 100), positionCounts: [2, 2, 2] };
     expect(() => analyse({ run, models: [smlp, { ...transformer, evaluations: [bad] }] })).toThrow(
       'analyse: models[1] (transformer, seed 1).evaluations[0] has 4 positionLossSums and 3 positionCounts; give both, one entry per position, or neither.',
@@ -213,7 +214,7 @@ describe('per-position figures read from a run store', () => {
   const dir = mkdtempSync(join(tmpdir(), 'moebench-report-positions-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('match the positions of a partial-prediction sMLP', () => {
+  it('match a partial-prediction sMLP', () => {
     const path = join(dir, 'store.sqlite');
     const store = openStore(path);
     const config = { seqLen: 4 };

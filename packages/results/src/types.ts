@@ -135,8 +135,8 @@ export interface EvaluationRecord extends Omit<EvaluationInput, 'valLoss' | 'per
   bitsPerByte: number | null;
   recordedAt: string;
   /**
-   * Loss sums by position, a sum that was NaN or infinite reading as null; null for an evaluation
-   * recorded without them (every evaluation of a store older than schema version 3).
+   * Loss sums by position, where a sum that was NaN or infinite reads as null. Null for an evaluation
+   * recorded without them, which includes every evaluation of a store older than schema version 3.
    */
   positionLossSums: Array<number | null> | null;
   /** Scored targets by position; null for an evaluation recorded without them. */

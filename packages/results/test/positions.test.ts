@@ -44,7 +44,7 @@ function rawVersion(path: string): number {
   }
 }
 
-/** Every evaluation of the store's models 4 and 7. */
+/** Returns every evaluation of the store's models 4 and 7. */
 function evaluationsOf(store: ResultsStore): unknown {
   return [4, 7].map((modelId) => store.evaluations(modelId));
 }
@@ -66,7 +66,7 @@ function storeWithModel(): { store: ResultsStore; modelId: number } {
 }
 
 describe('schema version 2 stores', () => {
-  it('migrates a version 2 store opened for writing, leaving its evaluations without per-position figures', () => {
+  it('migrates a version 2 store opened for writing', () => {
     const path = freshPath();
     writeV2Store(path);
     const reader = openStore(path, { readonly: true });
@@ -76,6 +76,7 @@ describe('schema version 2 stores', () => {
     const store = openStore(path);
     expect(store.schemaVersion()).toBe(SCHEMA_VERSION);
     expect(SCHEMA_VERSION).toBe(3);
+    // The evaluations stored before read the same, without per-position figures.
     expect(evaluationsOf(store)).toEqual(before);
     expect(store.evaluations(4)).toHaveLength(2);
     expect(store.evaluations(4)[1]).toMatchObject({ step: 8, perplexity: 90.0171313, positionLossSums: null, positionCounts: null });
