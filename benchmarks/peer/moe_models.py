@@ -14,9 +14,12 @@ the same routing, so that `pnpm bench --peer` compares equal work:
   earlier positions. The tensors stay batch-major: only the small per-token expert indices are
   permuted to compute the slots.
 
-Dispatch and combine run by index: the kept choices are copied into an [E, C, d] buffer, every
-expert runs as one batched matrix product on its slots, and the gated outputs are added back per
-token. The BASE balanced assignment is the vectorised auction of assignment.py, next to this file.
+Dispatch and combine run by index. A layer whose capacity limits something copies the kept choices
+into an [E, C, d] buffer, runs every expert as one batched matrix product on its slots, and adds
+the gated outputs back per token. A dropless layer (C >= S, which includes HASH without a capacity
+factor, as moebench's isDroplessPlan) sorts the choices by expert and runs each expert on exactly its
+rows, so the busiest expert's load does not pad the others. The BASE layer keeps its buffer, as in
+moebench. The BASE balanced assignment is the vectorised auction of assignment.py, next to this file.
 
 Contract with peer.py: `BUILDERS[architecture](torch, config, seed)` returns a torch.nn.Module
 whose `forward(tokens)` takes int64 token ids [batch, seqLen] and returns
@@ -255,9 +258,36 @@ def dispatch(x, slots, kept, buffer_rows):
 
 
 def combine(outputs, gates, token, slot, choice, tokens):
-    """Sum gate x expert output over each token's kept choices: [E * C, d] -> [S, d]."""
-    weighted = outputs.index_select(0, slot) * gates.t().reshape(-1).index_select(0, choice).unsqueeze(1)
+    """Sum gate x expert output over each token's kept choices: [E * C, d] -> [S, d]. Gates None means gate 1."""
+    weighted = outputs.index_select(0, slot)
+    if gates is not None:
+        weighted = weighted * gates.t().reshape(-1).index_select(0, choice).unsqueeze(1)
     return outputs.new_zeros(tokens, outputs.shape[1]).index_add(0, token, weighted)
+
+
+def group_by_expert(torch, experts, kept, num_experts):
+    """Sort the kept choices by expert, for a layer that runs each expert on its own rows.
+
+    `experts` is [k, S] (choice j of every token in row j, -1 for no choice) and `kept` [k, S] the
+    choices that run. Returns, in expert order (a stable sort, so batch-major inside an expert), the
+    token of each kept choice [N], its index j x S + s [N], and the rows of each expert as a list of E ints.
+    """
+    tokens = experts.shape[1]
+    choice = kept.reshape(-1).nonzero().squeeze(1)
+    expert, position = experts.reshape(-1).index_select(0, choice).sort(stable=True)
+    choice = choice.index_select(0, position)
+    counts = torch.bincount(expert, minlength=num_experts).tolist()
+    return choice % tokens, choice, counts
+
+
+def add_to_tokens(outputs, gates, token, choice, tokens):
+    """Sum gate x output of each kept choice into its token: outputs [N, d], listed as `token` and `choice`, -> [S, d].
+
+    Gates [S, k], or None for gate 1. The gradient of index_add is a row gather of the upstream gradient.
+    """
+    if gates is not None:
+        outputs = outputs * gates.t().reshape(-1).index_select(0, choice).unsqueeze(1)
+    return outputs.new_zeros(tokens, outputs.shape[1]).index_add(0, token, outputs)
 
 
 def balance_loss(torch, probs, first, weight):
@@ -400,6 +430,19 @@ def define_modules(torch):
             hidden = activate(torch.baddbmm(self.b1.unsqueeze(1), buffer, self.w1), self.activation)
             return torch.baddbmm(self.b2.unsqueeze(1), hidden, self.w2)
 
+        def forward_grouped(self, rows, counts):
+            """Run each expert on its own rows: `rows` [N, d] sorted by expert, counts[e] rows of expert e -> [N, d].
+
+            Two products per expert on exactly its n_e rows, so no padding row is computed. unbind
+            gives views of the stacked weights, and its gradient stacks the E pieces back in one copy.
+            """
+            weights = zip(self.w1.unbind(0), self.b1.unbind(0), self.w2.unbind(0), self.b2.unbind(0))
+            outputs = [
+                torch.addmm(b2, activate(torch.addmm(b1, block, w1), self.activation), w2)
+                for block, (w1, b1, w2, b2) in zip(rows.split(counts), weights)
+            ]
+            return torch.cat(outputs)
+
     class RoutedFeedForward(nn.Module):
         """x + MoE(LN(x)) with a router in `route`; Switch, GShard and HASH differ only in their routing."""
 
@@ -412,15 +455,29 @@ def define_modules(torch):
                 config["experts"], config["dModel"], config["ffnHidden"],
                 self.options["expertInitScale"], self.options["activation"],
             )
+            # Rows per expert of the last forward call when it ran each expert on its own rows (a
+            # list of E ints), None when it used the [E, C, d] buffer or before the first call.
+            self.dropless_loads = None
 
         def forward(self, x, context):
             features = self.norm(x)  # [S, d], batch-major
+            tokens = features.shape[0]
             experts, gates, capacity, aux_loss = self.route(features, context)
+            if capacity >= tokens:
+                # Dropless, as moebench's isDroplessPlan: a token's choices go to distinct experts, so
+                # C >= S keeps every choice, and each expert runs on exactly its rows.
+                kept = experts >= 0
+                gates = self.normalize_gates(gates, kept)
+                token, choice, counts = group_by_expert(torch, experts, kept, self.experts)
+                self.dropless_loads = counts
+                outputs = self.bank.forward_grouped(features.index_select(0, token), counts)
+                return x + add_to_tokens(outputs, gates, token, choice, tokens), aux_loss
+            self.dropless_loads = None
             slots, kept = assign_slots(torch, experts, context["order"], self.experts, capacity)
             gates = self.normalize_gates(gates, kept)
             buffer, token, slot, choice = dispatch(features, slots, kept, self.experts * capacity)
             outputs = self.bank(buffer.view(self.experts, capacity, -1)).view(self.experts * capacity, -1)
-            return x + combine(outputs, gates, token, slot, choice, x.shape[0]), aux_loss
+            return x + combine(outputs, gates, token, slot, choice, tokens), aux_loss
 
         def normalize_gates(self, gates, kept):
             return gates
@@ -506,13 +563,11 @@ def define_modules(torch):
                 expert = hash_bigram(torch, context["previous_ids"], ids, self.table_seed, self.experts)
             else:
                 expert = self.table[ids]
-            if self.options["capacityFactor"] > 0:
-                capacity = slot_capacity(tokens, self.experts, 1, self.options["capacityFactor"])
-            else:
-                # Nothing dropped: the busiest expert's load in this batch.
-                capacity = max(1, int(torch.bincount(expert, minlength=self.experts).max()))
-            gates = features.new_ones(tokens, 1)
-            return expert.unsqueeze(0), gates, capacity, None
+            # Without a capacity factor C = S: nothing is dropped, and the layer runs each expert on
+            # exactly its tokens, however skewed the loads.
+            capacity = slot_capacity(tokens, self.experts, 1, self.options["capacityFactor"])
+            # Every gate is 1, so None skips the product by ones.
+            return expert.unsqueeze(0), None, capacity, None
 
     class BaseFeedForward(nn.Module):
         """The BASE layer: y = x + sigmoid(x . w_e) FFN_e(LN_e(x)), e from a balanced assignment in training.
@@ -799,7 +854,9 @@ def compare_with_moebench(torch, cases):
     `upstream` (same shape as the logits) and `gradients` ({variable name: values}), the gradients of
     sum(logits x upstream) + aux loss are compared too. Its routing must not draw random numbers
     (Switch jitter 0, GShard's `all` policy) for the outputs to be comparable. A row is
-    (case summary, max |logit difference|, |aux loss difference|, max |gradient difference| or None).
+    (case summary, max |logit difference|, |aux loss difference|, max |gradient difference| or None,
+    dropless loads): the last has one entry per MoE layer of the forward pass, the rows of each expert
+    when the layer ran each expert on its own rows, else None (a buffer, and always for BASE).
     """
     rows = []
     for case in cases:
@@ -823,8 +880,9 @@ def compare_with_moebench(torch, cases):
                 gradient_difference = max(gradient_difference, float((gradient - reference).abs().max()))
         options = {key: case["config"][key] for key in case["config"] if key in ARCHITECTURES}
         mode = "training" if case.get("training", True) else "evaluation"
+        loads = [getattr(block.feed_forward, "dropless_loads", None) for block in model.blocks if not hasattr(block.feed_forward, "input")]
         rows.append((f"{case['architecture']} {mode} {options}", float((logits - expected).abs().max()),
-                     abs(float(aux_loss) - case["auxLoss"]), gradient_difference))
+                     abs(float(aux_loss) - case["auxLoss"]), gradient_difference, loads))
     return rows
 
 
@@ -832,8 +890,9 @@ def check_invariants(torch):
     """Check the slot assignment on a hand-worked case and the models' causality; return failure messages.
 
     Causality: changing the token at position p must change the logits at positions p.. and leave
-    those before it alone. Switch (without jitter, which draws per call) and HASH are causal in
-    training, because their slots go to earlier positions first. GShard and BASE are checked in evaluation,
+    those before it alone. Switch (without jitter, which draws per call) and HASH with a capacity
+    factor are causal in training, because their slots go to earlier positions first, and HASH without
+    one drops nothing and runs each expert on its own rows. GShard and BASE are checked in evaluation,
     because in training a later token can take an earlier token's second-choice slot (GShard) or
     move it in the balanced assignment (BASE), as in moebench.
     """
@@ -857,6 +916,7 @@ def check_invariants(torch):
     for architecture, training, options in (
         ("switch", True, {"switch": {"jitterEps": 0, "capacityFactor": 0.5}}),
         ("hash", True, {"hash": {"capacityFactor": 0.5}}),
+        ("hash", True, {}),
         ("gshard", False, {}),
         ("base", False, {}),
     ):
@@ -921,12 +981,13 @@ def main(argv):
     if args.compare is not None:
         with open(args.compare, encoding="utf-8") as file:
             cases = json.load(file)
-        for case, logit_difference, aux_difference, gradient_difference in compare_with_moebench(torch, cases):
+        for case, logit_difference, aux_difference, gradient_difference, loads in compare_with_moebench(torch, cases):
             print(json.dumps({
                 "case": case,
                 "maxLogitDifference": logit_difference,
                 "auxLossDifference": aux_difference,
                 "maxGradientDifference": gradient_difference,
+                "droplessLoads": loads,
             }))
             differences = [logit_difference, aux_difference] + ([] if gradient_difference is None else [gradient_difference])
             if not all(difference <= args.tolerance for difference in differences):
