@@ -33,7 +33,7 @@ export const slicingCase: BenchCase = {
       run() {
         tf.tidy(() => {
           const pieces = [...tf.split(rows, sizes, 0), ...tf.unstack(bank)];
-          // Kernels finish in the order they were issued, so reading the last piece waits for all.
+          // The backends run kernels in the order they are issued, so reading the last piece waits for all of them.
           pieces[pieces.length - 1].dataSync();
         });
       },

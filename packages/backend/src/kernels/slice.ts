@@ -8,9 +8,9 @@ import type { WasmBackend } from './wasm_backend.js';
  * of a [4096, 256] tensor cost a copy of all 4096 rows.
  *
  * The box is read as runs of contiguous elements. Trailing axes that the box spans whole merge
- * into the run of the innermost axis it cuts, so a slice of leading rows is one `TypedArray.set`,
- * and a slice that cuts a middle axis is one copy per index of the axes before it. `begin` and
- * `size` must be resolved (no -1) and inside `x`.
+ * into the run of the innermost axis it cuts. A slice of leading rows is therefore one
+ * `TypedArray.set`, and a slice that cuts a middle axis is one copy per index of the axes before
+ * it. `begin` and `size` must be resolved (no -1) and inside `x`.
  */
 function copyRegion(backend: WasmBackend, x: tf.TensorInfo, begin: readonly number[], size: readonly number[], outShape: number[]): tf.TensorInfo {
   const out = backend.makeOutput(outShape, x.dtype);
@@ -65,7 +65,8 @@ function resolveBox(kernel: string, x: tf.TensorInfo, begin: number | number[], 
     const count = resolvedSize[axis];
     if (!(from >= 0 && count >= 0 && from + count <= x.shape[axis])) {
       throw new RangeError(
-        `${kernel}: axis ${axis} has length ${x.shape[axis]}, but the slice asks for begin ${from} and size ${count} (begin + size must lie in [0, ${x.shape[axis]}])`,
+        `${kernel}: invalid box on axis ${axis} of length ${x.shape[axis]}: begin ${from}, size ${count}; ` +
+          `expected 0 <= begin and begin + size <= ${x.shape[axis]}`,
       );
     }
   }
@@ -80,7 +81,7 @@ function stockOnly(x: tf.TensorInfo): boolean {
 }
 
 /**
- * Builds a Slice for the wasm backend that reads only the rows it returns (see `copyRegion`).
+ * Builds a Slice for the wasm backend that reads only the region it returns (see `copyRegion`).
  * Inputs `x` (float32, int32 or bool); attributes `begin` and `size`. String tensors go to the
  * stock kernel.
  */
@@ -115,7 +116,8 @@ export function makeSplitKernel(stock: tf.KernelFunc): tf.KernelFunc {
       if (!(length >= 0 && begin[splitAxis] + length <= x.shape[splitAxis])) {
         for (const done of outputs) backend.disposeData(done.dataId);
         throw new RangeError(
-          `SplitV: piece ${piece} of size ${length} at offset ${begin[splitAxis]} does not fit axis ${splitAxis} of length ${x.shape[splitAxis]} (sizes ${JSON.stringify(sizes)})`,
+          `SplitV: invalid sizes ${JSON.stringify(sizes)}: piece ${piece} of size ${length} at offset ${begin[splitAxis]} ` +
+            `exceeds axis ${splitAxis} of length ${x.shape[splitAxis]}`,
         );
       }
       const size = [...x.shape];
@@ -159,7 +161,7 @@ export function makeUnpackKernel(stock: tf.KernelFunc): tf.KernelFunc {
  * Builds a StridedSlice for the wasm backend whose unit-stride case copies only the region it
  * returns. The stock kernel sends that case (every stride 1, or a cut along axis 0 only) to the
  * stock Slice, which copies the whole input first. Other strides, identities (which the stock
- * kernel answers by sharing the input's buffer) and string tensors go to the stock kernel.
+ * kernel handles by sharing the input's buffer) and string tensors go to the stock kernel.
  */
 export function makeStridedSliceKernel(stock: tf.KernelFunc): tf.KernelFunc {
   const kernel = (args: KernelArgs): tf.TensorInfo => {
