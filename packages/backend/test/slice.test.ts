@@ -171,18 +171,22 @@ const UNIT_STRIDED: [number[], number[], number[], number[], Masks][] = [
 ];
 
 /**
- * Other strides, which go to the stock kernel. float32 only: the stock kernel returns float32 for
- * int32 input there (tfjs-backend-wasm 4.22), which the replacement leaves as it is.
+ * Other strides: float32 goes to the stock kernel, int32 and bool to the replacement's element copy
+ * (the stock kernel returns the int32 bits as float32 values there).
  */
 const OTHER_STRIDED: [number[], number[], number[], number[], Masks][] = [
   [[6, 4], [5, 3], [0, 0], [-2, -1], {}],
   [[6, 4], [0, 1], [6, 4], [2, 2], {}],
+  [[5, 3, 4], [4, 0, 3], [0, 3, 0], [-1, 2, -3], { end: 4 }],
+  [[2, 7, 3], [0, 1], [0, 7], [1, 3], { begin: 1, end: 1, shrink: 0 }],
+  [[2, 7, 3], [1, 6, 2], [0, 0, 0], [1, -4, 1], { end: 1, shrink: 1 }],
+  [[7], [1], [2], [3], {}],
 ];
 
 describe('StridedSlice replacement on wasm', () => {
   const cases = [
     ...UNIT_STRIDED.flatMap((entry) => (['float32', 'int32'] as const).map((dtype) => [dtype, entry] as const)),
-    ...OTHER_STRIDED.map((entry) => ['float32', entry] as const),
+    ...OTHER_STRIDED.flatMap((entry) => (['float32', 'int32', 'bool'] as const).map((dtype) => [dtype, entry] as const)),
   ];
   for (const [index, [dtype, [shape, begin, end, strides, masks]]] of cases.entries()) {
     it(`matches cpu: ${dtype} [${shape}] [${begin}]:[${end}]:[${strides}] ${JSON.stringify(masks)}`, async () => {
@@ -203,6 +207,11 @@ describe('StridedSlice replacement on wasm', () => {
       );
     });
   }
+
+  it('copies int32 with a stride of 2 by hand', async () => {
+    const [rows] = await runOn('wasm', () => tf.stridedSlice(tf.tensor2d([1, 2, 3, 4, 5, 6, 7, 8], [4, 2], 'int32'), [0, 0], [4, 2], [2, 1]));
+    expect(rows).toEqual({ shape: [2, 2], dtype: 'int32', values: [1, 2, 5, 6] });
+  });
 
   it('returns an empty slice when begin lies past end', async () => {
     // The cpu backend rejects this case (a negative slice size), so the expected value is written out.

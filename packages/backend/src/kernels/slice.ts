@@ -53,6 +53,51 @@ function copyRegion(backend: WasmBackend, x: tf.TensorInfo, begin: readonly numb
 }
 
 /**
+ * Copies `x[begin[a] + i[a] * strides[a]]` for every index `i` of a box of shape `size` into a new
+ * tensor of shape `outShape` (the same element count), element by element. `begin`, `strides` and
+ * `size` come from `slice_util.sliceInfo` and stay inside `x`. The StridedSlice replacement uses it
+ * for int32 and bool inputs with other strides than 1, for which the stock kernel returns float32
+ * reinterpretations of the input's bits (tfjs-backend-wasm 4.22).
+ */
+function copyStrided(
+  backend: WasmBackend,
+  x: tf.TensorInfo,
+  begin: readonly number[],
+  strides: readonly number[],
+  size: readonly number[],
+  outShape: number[],
+): tf.TensorInfo {
+  const out = backend.makeOutput(outShape, x.dtype);
+  const total = tf.util.sizeFromShape(size as number[]);
+  if (total === 0) return out;
+
+  // Views only after makeOutput, which may have grown (and so detached) the heap.
+  const result = backend.typedArrayFromHeap(out);
+  const source = backend.typedArrayFromHeap(x);
+  const rank = x.shape.length;
+  const xStrides = [...tf.util.computeStrides(x.shape), 1];
+  // Step in the input per step of each output index, and the input offset of the first element.
+  const steps = xStrides.map((stride, axis) => (axis < rank ? stride * strides[axis] : 0));
+  let offset = 0;
+  for (let axis = 0; axis < rank; axis++) offset += begin[axis] * xStrides[axis];
+
+  const index = new Array<number>(rank).fill(0);
+  for (let target = 0; target < total; target++) {
+    result[target] = source[offset];
+    let axis = rank - 1;
+    while (axis >= 0) {
+      index[axis]++;
+      offset += steps[axis];
+      if (index[axis] < size[axis]) break;
+      offset -= index[axis] * steps[axis];
+      index[axis] = 0;
+      axis--;
+    }
+  }
+  return out;
+}
+
+/**
  * Resolves a Slice's `begin` and `size` attributes against `x` (a size of -1 runs to the end of
  * its axis) and checks that the box lies inside `x`.
  *
@@ -160,8 +205,9 @@ export function makeUnpackKernel(stock: tf.KernelFunc): tf.KernelFunc {
 /**
  * Builds a StridedSlice for the wasm backend whose unit-stride case copies only the region it
  * returns. The stock kernel sends that case (every stride 1, or a cut along axis 0 only) to the
- * stock Slice, which copies the whole input first. Other strides, identities (which the stock
- * kernel handles by sharing the input's buffer) and string tensors go to the stock kernel.
+ * stock Slice, which copies the whole input first. Other strides on int32 and bool inputs are
+ * copied element by element (see `copyStrided`). Other strides on float32, identities (which the
+ * stock kernel handles by sharing the input's buffer) and string tensors go to the stock kernel.
  */
 export function makeStridedSliceKernel(stock: tf.KernelFunc): tf.KernelFunc {
   const kernel = (args: KernelArgs): tf.TensorInfo => {
@@ -188,11 +234,16 @@ export function makeStridedSliceKernel(stock: tf.KernelFunc): tf.KernelFunc {
       attrs.newAxisMask,
       attrs.shrinkAxisMask,
     );
-    if (info.isIdentity || !(info.sliceDim0 || info.isSimpleSlice)) return stock(args as never) as tf.TensorInfo;
-    // Unit strides here, so the region is begin .. end on each axis; a begin past its end is empty.
+    const unitStrides = info.sliceDim0 || info.isSimpleSlice;
+    if (info.isIdentity || (!unitStrides && x.dtype === 'float32')) return stock(args as never) as tf.TensorInfo;
+
+    // Per axis of x: how many elements the slice takes (a begin past its end takes none).
     const size = tf.slice_util.computeOutShape(info.begin, info.end, info.strides).map((length) => Math.max(0, length));
+    const backend = args.backend as WasmBackend;
+    if (!unitStrides) return copyStrided(backend, x, info.begin, info.strides, size, info.finalShape);
+    // With unit strides the region is begin .. begin + size on each axis.
     const [from, count] = resolveBox('StridedSlice', x, info.begin, size);
-    return copyRegion(args.backend as WasmBackend, x, from, count, info.finalShape);
+    return copyRegion(backend, x, from, count, info.finalShape);
   };
   return kernel as unknown as tf.KernelFunc;
 }
