@@ -29,6 +29,7 @@ function copyRegion(backend: WasmBackend, x: tf.TensorInfo, begin: readonly numb
   // The innermost axis the box does not span whole (axis 0 when it spans them all).
   let cut = rank - 1;
   while (cut > 0 && begin[cut] === 0 && size[cut] === x.shape[cut]) cut--;
+  // computeStrides leaves out the innermost axis's stride, which is 1.
   const strides = [...tf.util.computeStrides(x.shape), 1];
   const run = size[cut] * strides[cut];
   let start = 0;
@@ -75,9 +76,10 @@ function copyStrided(
   const result = backend.typedArrayFromHeap(out);
   const source = backend.typedArrayFromHeap(x);
   const rank = x.shape.length;
+  // computeStrides leaves out the innermost axis's stride, which is 1.
   const xStrides = [...tf.util.computeStrides(x.shape), 1];
   // Step in the input per step of each output index, and the input offset of the first element.
-  const steps = xStrides.map((stride, axis) => (axis < rank ? stride * strides[axis] : 0));
+  const steps = xStrides.map((stride, axis) => stride * strides[axis]);
   let offset = 0;
   for (let axis = 0; axis < rank; axis++) offset += begin[axis] * xStrides[axis];
 
