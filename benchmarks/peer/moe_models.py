@@ -703,7 +703,7 @@ def define_modules(torch):
             aux_loss = torch.stack(aux_losses).sum() if aux_losses else logits.new_zeros(())
             return logits.view(batch, time, -1), aux_loss, None
 
-    modules = argparse.Namespace(MoeLanguageModel=MoeLanguageModel)
+    modules = argparse.Namespace(MoeLanguageModel=MoeLanguageModel, ExpertBank=ExpertBank)
     _MODULES[key] = modules
     return modules
 
@@ -887,7 +887,8 @@ def compare_with_moebench(torch, cases):
 
 
 def check_invariants(torch):
-    """Check the slot assignment on a hand-worked case and the models' causality; return failure messages.
+    """Check the slot assignment and the dropless grouping on hand-worked cases, the per-expert path
+    against the buffer, and the models' causality; return failure messages.
 
     Causality: changing the token at position p must change the logits at positions p.. and leave
     those before it alone. Switch (without jitter, which draws per call) and HASH with a capacity
@@ -911,8 +912,37 @@ def check_invariants(torch):
     if kept_slots != [[0, 1, 2], [3]]:
         failures.append(f"assign_slots: kept slots {kept_slots}, expected [[0, 1, 2], [3]]")
 
-    config = {"vocabSize": 32, "dModel": 16, "layers": 2, "seqLen": 8, "heads": 2, "ffnHidden": 24, "experts": 3}
+    # Dropless grouping: flattened choices j x S + s of experts [[2, 0, 2, 1], [0, -1, 1, 2]], sorted by
+    # expert. Expert 0 takes choices 1 and 4, expert 1 choices 3 and 6, expert 2 choices 0, 2 and 7,
+    # expert 3 none, and choice 5 (-1) is no choice.
+    experts = torch.tensor([[2, 0, 2, 1], [0, -1, 1, 2]])
+    token, choice, counts = group_by_expert(torch, experts, experts >= 0, 4)
+    grouped = (token.tolist(), choice.tolist(), counts)
+    if grouped != ([1, 0, 3, 2, 0, 2, 3], [1, 4, 3, 6, 0, 2, 7], [2, 2, 3, 0]):
+        failures.append(f"group_by_expert: (tokens, choices, counts) {grouped}, expected "
+                        "([1, 0, 3, 2, 0, 2, 3], [1, 4, 3, 6, 0, 2, 7], [2, 2, 3, 0])")
+
+    # The per-expert path against the [E, C, d] buffer with C = S, in values and gradients.
     generator = torch.Generator().manual_seed(5)
+    with torch.random.fork_rng():
+        torch.manual_seed(5)
+        bank = define_modules(torch).ExpertBank(4, 5, 7, 1.0, "gelu")
+    features = torch.randn(4, 5, generator=generator).requires_grad_()
+    gates = torch.rand(4, 2, generator=generator)
+    upstream = torch.randn(4, 5, generator=generator)
+    per_expert = add_to_tokens(bank.forward_grouped(features.index_select(0, token), counts), gates, token, choice, 4)
+    slots, kept = assign_slots(torch, experts, torch.arange(4), 4, 4)
+    buffer, buffer_token, slot, buffer_choice = dispatch(features, slots, kept, 16)
+    reference = combine(bank(buffer.view(4, 4, 5)).view(16, 5), gates, buffer_token, slot, buffer_choice, 4)
+    inputs = [features, bank.w1, bank.b1, bank.w2, bank.b2]
+    fast = [per_expert, *torch.autograd.grad((per_expert * upstream).sum(), inputs)]
+    slow = [reference, *torch.autograd.grad((reference * upstream).sum(), inputs)]
+    for name, value, expected in zip(["output", "features", "w1", "b1", "w2", "b2"], fast, slow):
+        difference = float((value - expected).abs().max())
+        if difference > 1e-5:
+            failures.append(f"per-expert path: {name} differs from the buffer's by {difference:.3g}")
+
+    config = {"vocabSize": 32, "dModel": 16, "layers": 2, "seqLen": 8, "heads": 2, "ffnHidden": 24, "experts": 3}
     for architecture, training, options in (
         ("switch", True, {"switch": {"jitterEps": 0, "capacityFactor": 0.5}}),
         ("hash", True, {"hash": {"capacityFactor": 0.5}}),
