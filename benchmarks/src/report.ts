@@ -21,7 +21,8 @@ export function formatTable(runs: readonly VariantRun[]): string {
       `${result.meanMs!.toFixed(1)} ±${result.rmePercent!.toFixed(0)}%`,
       Math.round(result.tokensPerSecond!).toLocaleString('en-US'),
       result.gflops!.toFixed(2),
-      baseline === undefined ? '' : `${(result.gflops! / baseline.gflops!).toFixed(1)}x`,
+      // A time ratio: equal to the GFLOP/s ratio where FLOPs are counted, and defined where they are not.
+      baseline === undefined ? '' : `${(baseline.meanMs! / result.meanMs!).toFixed(1)}x`,
     ];
   });
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column].length)));

@@ -140,6 +140,13 @@ describe('running a case', () => {
     expect(table).toMatch(/c\s+wasm-stock\s+3\s+1600\.0 ±1%\s+1,280\s+1\.25\s+1\.0x/);
     expect(table).toContain('c on tensorflow skipped: Not installed.');
 
+    // A case that counts no FLOPs (0 GFLOP/s on both sides) still gets a time ratio, not NaNx.
+    const noFlops: VariantRun[] = [
+      { variant: 'wasm', results: [{ case: 'copy', variant: 'wasm', status: 'measured', steps: 5, meanMs: 2, rmePercent: 1, tokensPerSecond: 0, gflops: 0 }] },
+      { variant: 'wasm-stock', results: [{ case: 'copy', variant: 'wasm-stock', status: 'measured', steps: 2, meanMs: 43, rmePercent: 9, tokensPerSecond: 0, gflops: 0 }] },
+    ];
+    expect(formatTable(noFlops)).toMatch(/copy\s+wasm\s+5\s+2\.0 ±1%\s+0\s+0\.00\s+21\.5x/);
+
     const skippedTwice: VariantRun = {
       variant: 'tensorflow',
       results: ['c', 'd'].map((name) => ({ case: name, variant: 'tensorflow', status: 'skipped', reason: 'Not installed. Details.' })),

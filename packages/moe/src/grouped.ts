@@ -106,9 +106,8 @@ function scatterAddRows(rows: tf.Tensor2D, indices: tf.Tensor1D, tokens: number)
  * the bank's variables.
  *
  * The weights are split per expert with tf.unstack, whose gradient is one stack of the E pieces.
- * On wasm, each Slice inside Unstack and SplitV reads its whole input, so the splits cost E copies
- * of each weight tensor and of the [N, d] rows; at the quick suite's sizes (E = 4, d = 64) that is
- * small next to the products.
+ * On wasm, moebench's Slice, SplitV and Unpack kernels copy only the pieces they return, so the
+ * splits copy each weight tensor and the [N, d] rows once.
  */
 export function applyExpertsPerGroup(features: tf.Tensor2D, plan: RoutingPlan, bank: ExpertBank): tf.Tensor2D {
   const [tokens, dModel] = features.shape;
