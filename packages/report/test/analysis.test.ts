@@ -1,17 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { analyse, judgeClaim, routingHealth, type ReportData } from '../src/index.js';
-import { modelRun, routing } from './fixtures.js';
+import { modelRun, routing, testRun } from './fixtures.js';
 
-const run = {
-  runId: 'r1',
-  corpus: 'hand-made',
-  backend: 'cpu',
-  hardware: 'test',
-  versions: {},
-  gitSha: 'abc',
-  gitDirty: false,
-  date: '2026-01-01T00:00:00Z',
-};
+const run = testRun;
 
 describe('analyse with one seed', () => {
   // transformer ends at perplexity 30 after 30 s; sMLP crosses 30 between 10 s (40) and 20 s (25):

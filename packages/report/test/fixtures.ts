@@ -1,4 +1,16 @@
-import type { EvaluationPoint, ModelRun, RoutingPoint } from '../src/index.js';
+import type { EvaluationPoint, ModelRun, RoutingPoint, RunContext } from '../src/index.js';
+
+/** The run context of the hand-made test runs. */
+export const testRun: RunContext = {
+  runId: 'r1',
+  corpus: 'hand-made',
+  backend: 'cpu',
+  hardware: 'test',
+  versions: {},
+  gitSha: 'abc',
+  gitDirty: false,
+  date: '2026-01-01T00:00:00Z',
+};
 
 /** Builds evaluations from [trainingSeconds, perplexity] pairs, at 1000 tokens per second and one step per second. */
 export function evaluations(points: Array<[number, number]>): EvaluationPoint[] {

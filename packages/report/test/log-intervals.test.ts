@@ -1,17 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { analyse, checkPaperSpeedup, describeVerdictRule, judgeClaim, positiveSeedFigure, type ReportData, type SeedFigure } from '../src/index.js';
-import { modelRun } from './fixtures.js';
+import { modelRun, testRun } from './fixtures.js';
 
-const run = {
-  runId: 'r1',
-  corpus: 'hand-made',
-  backend: 'cpu',
-  hardware: 'test',
-  versions: {},
-  gitSha: 'abc',
-  gitDirty: false,
-  date: '2026-01-01T00:00:00Z',
-};
+const run = testRun;
 
 describe('positiveSeedFigure', () => {
   it('keeps a wide two-seed interval of speedups above 0', () => {

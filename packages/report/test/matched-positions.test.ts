@@ -15,18 +15,9 @@ import {
   type ReportData,
   type RunContext,
 } from '../src/index.js';
-import { modelRun } from './fixtures.js';
+import { modelRun, testRun } from './fixtures.js';
 
-const run: RunContext = {
-  runId: 'r1',
-  corpus: 'hand-made',
-  backend: 'cpu',
-  hardware: 'test',
-  versions: {},
-  gitSha: 'abc',
-  gitDirty: false,
-  date: '2026-01-01T00:00:00Z',
-};
+const run = testRun;
 
 // Sequences of 4 positions, 2 validation sequences. sMLP is scored on positions 3 and 4 only.
 const unscoredPositions = { skipped: 2, seqLen: 4, cause: 'partial-prediction routing' };

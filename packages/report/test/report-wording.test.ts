@@ -1,17 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { analyse, buildDocument, formatCount, renderMarkdown, type AnalysisOptions, type ModelRun, type ReportData, type RunContext } from '../src/index.js';
-import { modelRun } from './fixtures.js';
+import { analyse, buildDocument, formatCount, renderMarkdown, type AnalysisOptions, type ModelRun, type ReportData } from '../src/index.js';
+import { modelRun, testRun } from './fixtures.js';
 
-const run: RunContext = {
-  runId: 'r1',
-  corpus: 'hand-made',
-  backend: 'cpu',
-  hardware: 'test',
-  versions: {},
-  gitSha: 'abc',
-  gitDirty: false,
-  date: '2026-01-01T00:00:00Z',
-};
+const run = testRun;
 
 function markdownOf(data: ReportData, options: AnalysisOptions = {}): string {
   return renderMarkdown(buildDocument(analyse(data, options), data.run, []), 'charts');

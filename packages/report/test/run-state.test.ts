@@ -3,19 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore, type EvaluationInput } from '@moebench/results';
 import { describe, expect, it } from 'vitest';
-import { analyse, buildDocument, readReportData, renderMarkdown, unscoredPositionsOf, writeReport, type ReportData, type RunContext } from '../src/index.js';
-import { modelRun } from './fixtures.js';
+import { analyse, buildDocument, readReportData, renderMarkdown, unscoredPositionsOf, writeReport, type ReportData } from '../src/index.js';
+import { modelRun, testRun } from './fixtures.js';
 
-const run: RunContext = {
-  runId: 'r1',
-  corpus: 'hand-made',
-  backend: 'cpu',
-  hardware: 'test',
-  versions: {},
-  gitSha: 'abc',
-  gitDirty: false,
-  date: '2026-01-01T00:00:00Z',
-};
+const run = testRun;
 
 // sMLP crosses Switch's final perplexity 20 at 10 s, Switch reached it at 30 s: a 3x speedup.
 const smlp = modelRun('smlp', [[0, 100], [10, 20]]);
