@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { openStore, type ResultsStore } from '@moebench/results';
 
 /** The built CLI; the root test script builds it before vitest runs. */
 export const CLI = fileURLToPath(new URL('../dist/main.js', import.meta.url));
@@ -44,4 +46,16 @@ export function runCli(args: string[], onOutput?: (stdout: string, child: ChildP
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
+}
+
+/** Opens the run store of `runDir` read-only and passes it `read` with the id of its latest run. */
+export function withStore<T>(runDir: string, read: (store: ResultsStore, runId: string) => T): T {
+  const store = openStore(join(runDir, 'store.sqlite'), { readonly: true });
+  try {
+    const run = store.latestRun();
+    if (run === undefined) throw new Error(`no run in ${runDir}`);
+    return read(store, run.id);
+  } finally {
+    store.close();
+  }
 }

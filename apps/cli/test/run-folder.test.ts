@@ -3,8 +3,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LOCK_HOLDER_FILE, openStore, readHolder, type ResultsStore } from '@moebench/results';
-import { CLI, runCli, type CliResult } from './helpers.js';
+import { LOCK_HOLDER_FILE, readHolder } from '@moebench/results';
+import { CLI, runCli, withStore, type CliResult } from './helpers.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'moebench-cli-folder-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -49,17 +49,6 @@ function writeCorpus(folder: string): void {
       sentences.push(`${sentenceWords.join(' ')}.`);
     }
     writeFileSync(join(folder, `part-${String(file).padStart(2, '0')}.txt`), `${sentences.join(' ')}\n`);
-  }
-}
-
-function withStore<T>(runDir: string, read: (store: ResultsStore, runId: string) => T): T {
-  const store = openStore(join(runDir, 'store.sqlite'), { readonly: true });
-  try {
-    const run = store.latestRun();
-    if (run === undefined) throw new Error(`no run in ${runDir}`);
-    return read(store, run.id);
-  } finally {
-    store.close();
   }
 }
 

@@ -4,9 +4,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { evaluationBatches, prepareDataset } from '@moebench/data';
-import { openStore, type ResultsStore } from '@moebench/results';
 import { hashBatches } from '../src/run.js';
-import { runCli, type CliOptions } from './helpers.js';
+import { runCli, withStore, type CliOptions } from './helpers.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'moebench-cli-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -30,17 +29,6 @@ models:
 `;
 const longSuitePath = join(scratch, 'resume-check.yaml');
 writeFileSync(longSuitePath, LONG_SUITE);
-
-function withStore<T>(runDir: string, read: (store: ResultsStore, runId: string) => T): T {
-  const store = openStore(join(runDir, 'store.sqlite'), { readonly: true });
-  try {
-    const run = store.latestRun();
-    if (run === undefined) throw new Error(`no run in ${runDir}`);
-    return read(store, run.id);
-  } finally {
-    store.close();
-  }
-}
 
 function finalLosses(runDir: string): Record<string, number | null> {
   return withStore(runDir, (store, runId) =>
