@@ -40,17 +40,25 @@ function copyRegion(backend: WasmBackend, x: tf.TensorInfo, begin: readonly numb
   let offset = start;
   for (let target = 0; target < total; target += run) {
     result.set(source.subarray(offset, offset + run), target);
-    let axis = cut - 1;
-    while (axis >= 0) {
-      index[axis]++;
-      offset += strides[axis];
-      if (index[axis] < size[axis]) break;
-      offset -= index[axis] * strides[axis];
-      index[axis] = 0;
-      axis--;
-    }
+    offset = advanceOdometer(index, size, strides, offset);
   }
   return out;
+}
+
+/**
+ * Moves the multi-index `index` (over its own length of axes, the last fastest) to the next position
+ * inside `size`, wrapping axes that reach their size, and returns `offset` moved by `steps[axis]` per
+ * step of each axis.
+ */
+function advanceOdometer(index: number[], size: readonly number[], steps: readonly number[], offset: number): number {
+  for (let axis = index.length - 1; axis >= 0; axis--) {
+    index[axis]++;
+    offset += steps[axis];
+    if (index[axis] < size[axis]) return offset;
+    offset -= index[axis] * steps[axis];
+    index[axis] = 0;
+  }
+  return offset;
 }
 
 /**
@@ -86,15 +94,7 @@ function copyStrided(
   const index = new Array<number>(rank).fill(0);
   for (let target = 0; target < total; target++) {
     result[target] = source[offset];
-    let axis = rank - 1;
-    while (axis >= 0) {
-      index[axis]++;
-      offset += steps[axis];
-      if (index[axis] < size[axis]) break;
-      offset -= index[axis] * steps[axis];
-      index[axis] = 0;
-      axis--;
-    }
+    offset = advanceOdometer(index, size, steps, offset);
   }
   return out;
 }
