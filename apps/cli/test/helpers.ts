@@ -59,3 +59,16 @@ export function withStore<T>(runDir: string, read: (store: ResultsStore, runId: 
     store.close();
   }
 }
+
+/**
+ * Returns a `runCli` output callback that sends `signals`, in order, the first time stdout contains
+ * `marker`, and never again.
+ */
+export function signalAt(marker: string, ...signals: NodeJS.Signals[]): (stdout: string, child: ChildProcess) => void {
+  let sent = false;
+  return (stdout, child) => {
+    if (sent || !stdout.includes(marker)) return;
+    sent = true;
+    for (const signal of signals) child.kill(signal);
+  };
+}

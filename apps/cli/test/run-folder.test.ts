@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LOCK_HOLDER_FILE, readHolder } from '@moebench/results';
-import { CLI, runCli, withStore, type CliResult } from './helpers.js';
+import { CLI, runCli, signalAt, withStore, type CliResult } from './helpers.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'moebench-cli-folder-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -147,13 +147,7 @@ describe('moebench run --resume data check', () => {
     writeCorpus(corpus);
     const suite = writeSuite('edited.yaml', suiteText('edited', `{ corpus: files, paths: [${corpus}], tokenizer: byte, seqLen: 16, batchSize: 4 }`));
     const runDir = join(scratch, 'edited-run');
-    let signalled = false;
-    const first = await runCli(['run', suite, '--out', runDir], (stdout, child) => {
-      if (!signalled && stdout.includes('transformer: eval at step 20')) {
-        signalled = true;
-        child.kill('SIGINT');
-      }
-    });
+    const first = await runCli(['run', suite, '--out', runDir], signalAt('transformer: eval at step 20', 'SIGINT'));
     expect(first.code).toBe(130);
 
     // One word of the first document, which lies in the training split.
@@ -189,13 +183,7 @@ describe('moebench run suite paths', () => {
       }),
     );
     const runDir = join(scratch, 'relative-run');
-    let signalled = false;
-    const first = await runCli(['run', suite, '--out', runDir], (stdout, child) => {
-      if (!signalled && stdout.includes('transformer: eval at step 20')) {
-        signalled = true;
-        child.kill('SIGINT');
-      }
-    });
+    const first = await runCli(['run', suite, '--out', runDir], signalAt('transformer: eval at step 20', 'SIGINT'));
     expect(first.code).toBe(130);
     expect(first.stdout).toMatch(/The validation split holds (\d+) batch\(es\) of 4 x 16 tokens, fewer than training\.evaluationBatches = 500, so every evaluation uses those \1\./);
     const settings = JSON.parse(readFileSync(join(runDir, 'run.json'), 'utf8')) as { suite: { data: { paths: string[] } } };

@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { evaluationBatches, prepareDataset } from '@moebench/data';
 import { hashBatches } from '../src/run.js';
-import { runCli, withStore, type CliOptions } from './helpers.js';
+import { runCli, signalAt, withStore, type CliOptions } from './helpers.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'moebench-cli-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -147,13 +147,7 @@ describe('moebench run', () => {
   it('stops cleanly on SIGINT and marks the run interrupted', async () => {
     const runDir = join(scratch, 'interrupted');
     // One signal only: a second one makes the CLI exit at once, without a final checkpoint.
-    let signalled = false;
-    const result = await runCli(['run', longSuitePath, '--out', runDir], (stdout, child) => {
-      if (stdout.includes('transformer: eval at step 20') && !signalled) {
-        signalled = true;
-        child.kill('SIGINT');
-      }
-    });
+    const result = await runCli(['run', longSuitePath, '--out', runDir], signalAt('transformer: eval at step 20', 'SIGINT'));
     expect(result.code).toBe(130);
     expect(result.stdout).toContain(`Continue with: moebench run --resume ${runDir}`);
     withStore(runDir, (store, runId) => {
@@ -182,15 +176,8 @@ describe('moebench run', () => {
 
   it('marks the run interrupted on a second signal', async () => {
     const runDir = join(scratch, 'interrupted-twice');
-    let signalled = false;
     // Two different signals, because the kernel merges a second pending SIGINT into the first.
-    const result = await runCli(['run', longSuitePath, '--out', runDir], (stdout, child) => {
-      if (stdout.includes('transformer: eval at step 20') && !signalled) {
-        signalled = true;
-        child.kill('SIGINT');
-        child.kill('SIGTERM');
-      }
-    });
+    const result = await runCli(['run', longSuitePath, '--out', runDir], signalAt('transformer: eval at step 20', 'SIGINT', 'SIGTERM'));
     expect(result.code).toBe(130);
     // The kernel may deliver the two pending signals in either order.
     const order = /(SIGTERM) after (SIGINT)|(SIGINT) after (SIGTERM)/.exec(result.stdout);
@@ -213,13 +200,7 @@ describe('moebench run', () => {
 
   it('treats SIGTERM like SIGINT', async () => {
     const runDir = join(scratch, 'terminated');
-    let signalled = false;
-    const result = await runCli(['run', longSuitePath, '--out', runDir], (stdout, child) => {
-      if (stdout.includes('transformer: eval at step 20') && !signalled) {
-        signalled = true;
-        child.kill('SIGTERM');
-      }
-    });
+    const result = await runCli(['run', longSuitePath, '--out', runDir], signalAt('transformer: eval at step 20', 'SIGTERM'));
     expect(result.code).toBe(130);
     withStore(runDir, (store, runId) => {
       expect(store.getRun(runId)?.status).toBe('interrupted');
