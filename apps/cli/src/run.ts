@@ -7,6 +7,7 @@ import { createModel, type LanguageModel, type ModelConfig } from '@moebench/mod
 import {
   FolderLockedError,
   hashConfig,
+  isFolderLocked,
   LOCK_FILE,
   LOCK_HOLDER_FILE,
   lockFolder,
@@ -102,25 +103,32 @@ export async function runCommand(request: RunRequest, output: ProgressOutput): P
   const plans = planModels(suite, only);
   checkModelConfigs(suite, plans);
 
-  // A folder with other files and no lock file is rejected before anything is written into it.
-  if (request.resume === null && existsSync(runDir) && !existsSync(join(runDir, LOCK_FILE))) checkEmpty(runDir);
+  // A new run's folder that holds other files is rejected before anything is written into it or its
+  // lock is touched, unless a live process holds it: then the lock error names that process.
+  if (request.resume === null && existsSync(runDir) && !isFolderLocked(runDir)) checkEmpty(runDir);
   // The run folder is created (a new run) and locked before any backend or data work, so that an
-  // unwritable folder or a second process on the same folder stops the command at once.
-  const createdRunDir = request.resume === null && prepareWritableFolder(runDir, 'the run folder', 'choose another --out');
+  // unwritable folder or a second process on the same folder stops the command at once. Without
+  // --out, two runs started in the same second get different folders.
+  let createdRunDir = false;
+  if (request.resume === null && request.out === null) {
+    runDir = createNewFolder(runDir);
+    createdRunDir = true;
+  }
+  createdRunDir ||= request.resume === null && prepareWritableFolder(runDir, 'the run folder', 'choose another --out');
   const lock = lockRunFolder(runDir, request);
   let started = false;
   try {
+    if (resumedRunId !== null) {
+      checkResumable(runDir, resumedRunId);
+    } else {
+      checkEmpty(runDir);
+    }
     if (lock.takenOverFrom !== null) {
       const holder = lock.takenOverFrom;
       progress.log(
         `Took over the lock of run folder ${runDir} from process ${holder.pid} on ${holder.host} (started at ${holder.startedAt}), ` +
           'which ended without releasing it, for example killed with SIGKILL.',
       );
-    }
-    if (resumedRunId !== null) {
-      checkResumable(runDir, resumedRunId);
-    } else {
-      checkEmpty(runDir);
     }
     const reportDir = join(runDir, REPORT_FOLDER);
     if (existsSync(reportDir)) prepareWritableFolder(reportDir, 'the report folder', 'remove it or make it a writable folder');
@@ -591,6 +599,24 @@ function defaultRunFolder(suiteName: string): string {
     throw new Error(`Suite name "${suiteName}" would put the run folder at ${folder}, outside ${parent}; give the suite a plain name.`);
   }
   return folder;
+}
+
+/**
+ * Creates `folder`, or `folder-2`, `folder-3`, ... when it exists, and returns the one created. Each
+ * try is one mkdir, which fails when the folder exists, so two processes never get the same folder.
+ */
+function createNewFolder(folder: string): string {
+  prepareWritableFolder(dirname(folder), 'the runs folder', 'choose a run folder with --out');
+  for (let attempt = 1; ; attempt++) {
+    const candidate = attempt === 1 ? folder : `${folder}-${attempt}`;
+    try {
+      mkdirSync(candidate);
+      return candidate;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw describeFileError(error, 'create the run folder', candidate, 'choose a run folder with --out');
+    }
+  }
 }
 
 // Takes the run folder's lock, or explains which process holds it.

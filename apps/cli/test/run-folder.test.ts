@@ -130,6 +130,13 @@ describe('run folder lock', () => {
     const holder = readHolder(join(runDir, LOCK_HOLDER_FILE));
     expect(holder).not.toBeNull();
 
+    // A new run into that folder is refused before it touches the lock, so the dead holder's record stays.
+    const refused = await runCli(['run', sotuSuite, '--out', runDir]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`Run folder ${runDir} already exists and is not empty: continue it with --resume`);
+    expect(refused.stdout).not.toContain('Took over the lock');
+    expect(readHolder(join(runDir, LOCK_HOLDER_FILE))).toEqual(holder);
+
     const resumed = await runCli(['run', '--resume', runDir]);
     expect(resumed.stderr).toBe('');
     expect(resumed.code).toBe(0);
@@ -138,6 +145,23 @@ describe('run folder lock', () => {
     );
     expect(resumed.stdout.match(/Took over the lock/g)).toHaveLength(1);
     expectDone(runDir);
+  });
+});
+
+describe('default run folders', () => {
+  it('gives two runs started together without --out two folders', async () => {
+    const cwd = mkdtempSync(join(scratch, 'default-'));
+    const [first, second] = await Promise.all([runCliIn(cwd, ['run', sotuSuite]), runCliIn(cwd, ['run', sotuSuite])]);
+    expect(first.stderr).toBe('');
+    expect(second.stderr).toBe('');
+    expect(first.code).toBe(0);
+    expect(second.code).toBe(0);
+    const folders = readdirSync(join(cwd, 'runs'));
+    expect(folders).toHaveLength(2);
+    for (const folder of folders) {
+      expect(folder).toMatch(/^lock-check-\d{8}-\d{6}(-\d+)?$/);
+      expectDone(join(cwd, 'runs', folder));
+    }
   });
 });
 

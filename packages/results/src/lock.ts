@@ -71,7 +71,8 @@ export function lockFolder(folder: string, command: string): FolderLock {
   const absolute = resolve(folder);
   const lockPath = join(absolute, LOCK_FILE);
   const holderPath = join(absolute, LOCK_HOLDER_FILE);
-  const database = new Database(lockPath, { timeout: 0 });
+  // A short wait rides out `isFolderLocked`, which takes the lock for an instant; a live holder keeps it.
+  const database = new Database(lockPath, { timeout: 250 });
   try {
     // The lock file never holds data, so its rollback journal stays in memory instead of a second file.
     database.pragma('journal_mode = MEMORY');
