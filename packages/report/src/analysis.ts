@@ -195,7 +195,8 @@ export function analyse(data: ReportData, options: AnalysisOptions = {}): Analys
       notes.push(runningNote(run, data.run));
     } else if (run.status !== 'done') {
       const reason = run.statusReason ? `: ${run.statusReason}` : '';
-      notes.push(`${displayName(run.name)} (seed ${run.seed}) is ${run.status}${reason}.`);
+      const state = run.status === 'diverged' ? 'diverged' : `is ${run.status}`;
+      notes.push(`${displayName(run.name)} (seed ${run.seed}) ${state}${reason}.`);
     }
     if (run.evaluations.length === 0) {
       notes.push(`${displayName(run.name)} (seed ${run.seed}) has no evaluation and is left out of the comparisons.`);

@@ -160,7 +160,7 @@ function modelRun(
   const config = asRecord(model.config);
   const reason =
     model.status === 'diverged' && model.divergedStep !== null
-      ? `loss not finite at step ${model.divergedStep}${model.reason ? ` (${model.reason})` : ''}`
+      ? divergenceReason(model.divergedStep, model.reason)
       : model.reason ?? undefined;
 
   // An evaluation whose loss was NaN is stored with a null perplexity; it has no place on a curve.
@@ -250,4 +250,15 @@ function firstText(...values: unknown[]): string | undefined {
 
 function asRecord(value: unknown): Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+}
+
+/**
+ * Describes a divergence: the training loop stores `loss L, gradient norm G` when the loss or the
+ * gradient norm was not finite, and the error message when the forward pass met a non-finite value
+ * (for example a router's affinities), where the loss was never computed.
+ */
+function divergenceReason(step: number, reason: string | null): string {
+  if (reason === null || reason === '') return `loss not finite at step ${step}`;
+  if (reason.startsWith('loss ')) return `loss not finite at step ${step} (${reason})`;
+  return `a non-finite value at step ${step} (${reason})`;
 }

@@ -414,7 +414,7 @@ describe('analyse input checks', () => {
   it('notes a run without sMLP and a diverged run', () => {
     const analysis = analyse({ run, models: [modelRun('gmlp', [[1, 9]], { status: 'diverged', statusReason: 'loss NaN at step 40' })] });
     expect(analysis.subject).toBeNull();
-    expect(analysis.notes).toContain('gMLP (seed 1) is diverged: loss NaN at step 40.');
+    expect(analysis.notes).toContain('gMLP (seed 1) diverged: loss NaN at step 40.');
     expect(analysis.notes).toContain('The run has no sMLP model, so there are no speedups to report.');
   });
 });

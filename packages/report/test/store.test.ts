@@ -182,6 +182,22 @@ describe('readReportData on unusual stores', () => {
     expect(analysis.equalTimeSeconds).toBe(10);
   });
 
+  it('describes a divergence inside a router as a non-finite value, and a loss divergence as the loss', () => {
+    const { store, storePath } = newStore();
+    store.createRun({ id: 'router', suite: 'smoke', manifest });
+    const smlp = store.addModel('router', { ...model, name: 'smlp' });
+    store.recordEvaluation(smlp.id, evaluation(0, 256));
+    store.setModelStatus(smlp.id, 'diverged', { divergedStep: 5, reason: 'balancedAssignment: affinity of token 0 for expert 0 is -Infinity' });
+    const gmlp = store.addModel('router', { ...model, name: 'gmlp', architecture: 'gmlp' });
+    store.recordEvaluation(gmlp.id, evaluation(0, 256));
+    store.setModelStatus(gmlp.id, 'diverged', { divergedStep: 7, reason: 'loss NaN, gradient norm NaN' });
+    store.close();
+
+    const [smlpRun, gmlpRun] = readReportData(storePath).models;
+    expect(smlpRun.statusReason).toBe('a non-finite value at step 5 (balancedAssignment: affinity of token 0 for expert 0 is -Infinity)');
+    expect(gmlpRun.statusReason).toBe('loss not finite at step 7 (loss NaN, gradient norm NaN)');
+  });
+
   it('reports a failed model with its error', async () => {
     const { store, storePath } = newStore();
     store.createRun({ id: 'fail', suite: 'smoke', manifest });
