@@ -1,5 +1,5 @@
 import { createTokenizer } from '@moebench/data';
-import { accountModel, matchCompute, resolveConfig, validateModelConfig, type Architecture, type ModelAccounting, type ModelConfig } from '@moebench/models';
+import { accountModel, layerOptionKeysOf, matchCompute, resolveConfig, validateModelConfig, type Architecture, type ModelAccounting, type ModelConfig } from '@moebench/models';
 import { UsageError } from './args.js';
 import type { Suite } from './suite.js';
 
@@ -20,8 +20,10 @@ export interface PlannedModel {
 }
 
 /**
- * Builds and validates the config of every model the suite trains, before any data is loaded:
- * shared `model` fields, then each model's own, then vocabSize and seqLen from the data section.
+ * Builds and validates the config of every model the suite trains, in suite order, before any data
+ * is loaded: shared `model` fields, then each model's own, then vocabSize and seqLen from the data
+ * section. The layer packages' option objects are checked with `validateModelConfig` of
+ * @moebench/models, which creates no weights.
  * With `targetFlopsPerToken`, the widths come from the models package's compute matching, which
  * raises when an architecture cannot land within the tolerance.
  *
@@ -44,6 +46,18 @@ export function planModels(suite: Suite, only: string[] | null): PlannedModel[] 
   const plans: PlannedModel[] = [];
   for (const entry of entries) {
     const index = suite.models.indexOf(entry);
+    // An options object in the model's own config that its architecture does not read would be ignored silently.
+    const ignored = ['switch', 'gshard', 'base', 'hash', 'gmlp', 'smlp'].filter(
+      (key) => key in entry.config && !layerOptionKeysOf(entry.architecture).includes(key),
+    );
+    if (ignored.length > 0) {
+      const reads = layerOptionKeysOf(entry.architecture);
+      throw new Error(
+        `Suite ${suite.name}, model "${entry.name}" (${entry.architecture}): models[${index}].config.${ignored[0]}: ` +
+          `the ${entry.architecture} architecture does not read "${ignored[0]}" options; it reads ` +
+          `${reads.length === 0 ? 'none' : reads.map((key) => `"${key}"`).join(' and ')}. Remove it or change the architecture.`,
+      );
+    }
     const base = { ...suite.model, ...entry.config, vocabSize, seqLen: suite.data.seqLen } as ModelConfig;
     let config: ModelConfig;
     let flopsError: number | null = null;
@@ -55,6 +69,8 @@ export function planModels(suite: Suite, only: string[] | null): PlannedModel[] 
       } else {
         config = base;
       }
+      // The layer packages' own option checks, without weights; models are checked in suite order.
+      validateModelConfig(entry.architecture, config);
       const accounting = accountModel(entry.architecture, resolveConfig(entry.architecture, config));
       for (const seed of suite.seeds) {
         const name = suite.seeds.length > 1 ? `${entry.name}-seed${seed}` : entry.name;
@@ -65,29 +81,6 @@ export function planModels(suite: Suite, only: string[] | null): PlannedModel[] 
     }
   }
   return plans;
-}
-
-/**
- * Checks every planned model's config with `validateModelConfig` of @moebench/models, before any
- * data is loaded, so that an option only a layer package checks (`switch.capacityFactor`,
- * `smlp.smoe.routing`, ...) is rejected before anything trains, by that package's own rules. No
- * weights are created. Seeds share a config, so each suite model is checked once.
- *
- * @throws Error naming the suite, the model and the field's location, for example
- *   `models[3].config.switch.capacityFator`.
- */
-export function checkModelConfigs(suite: Suite, plans: readonly PlannedModel[]): void {
-  const checked = new Set<string>();
-  for (const plan of plans) {
-    if (checked.has(plan.suiteName)) continue;
-    checked.add(plan.suiteName);
-    try {
-      validateModelConfig(plan.architecture, plan.config);
-    } catch (error) {
-      const index = suite.models.findIndex((entry) => entry.name === plan.suiteName);
-      throw modelConfigError(suite, index, `the model could not be built: ${(error as Error).message}`);
-    }
-  }
 }
 
 // Names the suite, the model and, when the message names a field the suite sets, where the field is.

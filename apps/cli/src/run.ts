@@ -20,7 +20,7 @@ import {
 import { budgetFraction, readCheckpointInfo, train, type BatchSource, type TokenBatch, type TrainResult } from '@moebench/train';
 import { collectEnvironment, kernelSetup, type EnvironmentFacts } from './environment.js';
 import { describeFileError, prepareWritableFolder } from './folders.js';
-import { checkModelConfigs, planModels, type PlannedModel } from './plan.js';
+import { planModels, type PlannedModel } from './plan.js';
 import { formatNumber, ProgressReporter, type ProgressOutput } from './progress.js';
 import { writeRunReport } from './report.js';
 import { backendMismatchWarning, loadSuite, resolveSuitePath, validateSuite, type Suite } from './suite.js';
@@ -101,7 +101,6 @@ export async function runCommand(request: RunRequest, output: ProgressOutput): P
     }
   }
   const plans = planModels(suite, only);
-  checkModelConfigs(suite, plans);
 
   // A new run's folder that holds other files is rejected before anything is written into it or its
   // lock is touched, unless a live process holds it: then the lock error names that process.

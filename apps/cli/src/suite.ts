@@ -148,7 +148,7 @@ const DERIVED_CONFIG_KEYS = ['vocabSize', 'seqLen'];
  * Validates a parsed suite object. Every field is checked before anything runs, and the first
  * problem raises a SuiteError naming the field path (for example `training.budget.unit`), the value
  * and the allowed values. Model config fields are checked with the models package's own rules by
- * `planModels` and `checkModelConfigs` (plan.ts).
+ * `planModels` (plan.ts).
  */
 export function validateSuite(raw: unknown, source: string): Suite {
   const check = new Checker(source);

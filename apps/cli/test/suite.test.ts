@@ -97,6 +97,29 @@ describe('planModels', () => {
     expect(plans[0].accounting.forwardFlopsPerToken).toBeGreaterThan(0);
   });
 
+  it('rejects an options block the architecture does not read', () => {
+    const models = [
+      { architecture: 'transformer' },
+      { architecture: 'switch', config: { smlp: { smoe: { routing: 'partial-prediction' } } } },
+    ];
+    expect(() => planModels(validateSuite(smokeWith('models', models), 'smoke.yaml'), null)).toThrow(
+      'Suite smoke, model "switch" (switch): models[1].config.smlp: the switch architecture does not read "smlp" options; it reads "switch". Remove it or change the architecture.',
+    );
+    const transformer = [{ architecture: 'transformer', config: { gmlp: { spatialInitEpsilon: 0.01 } } }];
+    expect(() => planModels(validateSuite(smokeWith('models', transformer), 'smoke.yaml'), null)).toThrow('it reads none.');
+    // sMLP's dense blocks are gMLP blocks, so it reads both.
+    const smlp = [{ architecture: 'smlp', config: { gmlp: { spatialInitEpsilon: 0.01 }, smlp: {} } }];
+    expect(planModels(validateSuite(smokeWith('models', smlp), 'smoke.yaml'), null)).toHaveLength(1);
+  });
+
+  it('reports config errors in suite order', () => {
+    const models = [
+      { architecture: 'gmlp', config: { gmlp: { spatialInit: 0.1 } } },
+      { architecture: 'gshard', config: { gshard: { capacityFator: 2 } } },
+    ];
+    expect(() => planModels(validateSuite(smokeWith('models', models), 'smoke.yaml'), null)).toThrow(/^Suite smoke, model "gmlp" \(gmlp\): models\[0\]\.config\.gmlp\.spatialInit: /);
+  });
+
   it('names each seed when the suite has several', () => {
     const plans = planModels(validateSuite(smokeWith('seeds', [3, 4]), 'smoke.yaml'), ['gmlp']);
     expect(plans.map((plan) => [plan.name, plan.seed])).toEqual([

@@ -131,6 +131,17 @@ const SMLP_NESTED: Record<string, Record<string, string>> = {
   tmoe: { dModel: 'dModel', layerNormEpsilon: 'layerNormEpsilon', seed: 'the seed of createModel', name: 'the model' },
 };
 
+/**
+ * Returns the layer options objects an architecture reads: its own router's or block's (`switch`,
+ * `gshard`, `base`, `hash`, `gmlp`), and for sMLP `smlp` and `gmlp` (its dense blocks). The
+ * Transformer reads none. An options object of another key has no effect on that architecture.
+ */
+export function layerOptionKeysOf(architecture: Architecture): readonly string[] {
+  if (architecture === 'transformer') return [];
+  if (architecture === 'smlp') return ['smlp', 'gmlp'];
+  return [architecture];
+}
+
 /** The architectures built on the Transformer (attention) block. */
 export const TRANSFORMER_FAMILY: readonly Architecture[] = ['transformer', 'gshard', 'switch', 'base', 'hash'];
 

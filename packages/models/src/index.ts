@@ -3,6 +3,7 @@ export {
   SPARSE_ARCHITECTURES,
   TRANSFORMER_FAMILY,
   checkArchitecture,
+  layerOptionKeysOf,
   resolveConfig,
   sparseBlockIndices,
   type HashModelOptions,
