@@ -166,6 +166,7 @@ async function runLocked(context: LockedRun): Promise<number> {
   const mismatch = backendMismatchWarning(suite, backend.name);
   if (mismatch !== null) progress.log(mismatch);
   if (resumedRunId !== null) checkKernelSetup(runDir, resumedRunId, environment);
+  if (backend.name === 'wasm') checkWasmMemory(plans);
 
   const dataset = prepareDataset({
     corpus: { name: suite.data.corpus, paths: suite.data.paths },
@@ -614,6 +615,27 @@ function createNewFolder(folder: string): string {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EEXIST') continue;
       throw describeFileError(error, 'create the run folder', candidate, 'choose a run folder with --out');
+    }
+  }
+}
+
+/** The largest memory tfjs-backend-wasm 4.22 can grow to (its getHeapMax: 4 GiB less 64 KiB). */
+const WASM_HEAP_MAX_BYTES = 4294901760;
+
+/**
+ * Rejects, before any data is loaded, a model whose weights, gradients and two AdamW moments (4 bytes
+ * each, 16 bytes per parameter) alone exceed the wasm backend's memory, which would abort part-way
+ * through building it. Activations need more on top, so a model that passes may still run out.
+ */
+function checkWasmMemory(plans: readonly PlannedModel[]): void {
+  for (const plan of plans) {
+    const bytes = plan.accounting.totalParameters * 16;
+    if (bytes > WASM_HEAP_MAX_BYTES) {
+      throw new Error(
+        `Model "${plan.name}" has ${formatNumber(plan.accounting.totalParameters)} parameters: its weights, gradients and AdamW ` +
+          `moments alone need ${(bytes / 2 ** 30).toFixed(1)} GiB, more than the 4 GiB the wasm backend can use. ` +
+          'Use a smaller model (dModel, layers, experts) or the tensorflow backend.',
+      );
     }
   }
 }

@@ -6,6 +6,7 @@ import { parse } from 'yaml';
 import type { DataManifest } from '@moebench/data';
 import { FolderLockedError, LOCK_HOLDER_FILE, lockFolder, type LockHolder } from '@moebench/results';
 import { parseCommandLine } from '../src/args.js';
+import { runCli } from './helpers.js';
 import { locateConfigField } from '../src/plan.js';
 import type { EvaluationMetrics, StepMetrics } from '@moebench/train';
 import { fitLine, ProgressReporter } from '../src/progress.js';
@@ -223,5 +224,30 @@ describe('invocation', () => {
       if (saved === undefined) delete process.env.npm_lifecycle_event;
       else process.env.npm_lifecycle_event = saved;
     }
+  });
+});
+
+describe('wasm memory check', () => {
+  it('rejects a model too large for the wasm heap before loading data', async () => {
+    const suite = join(scratch, 'huge.yaml');
+    writeFileSync(
+      suite,
+      [
+        'name: huge',
+        'backend: wasm',
+        'data: { corpus: sotu, tokenizer: byte, seqLen: 16, batchSize: 4 }',
+        'training: { budget: { unit: steps, amount: 2 }, evaluationInterval: { unit: steps, amount: 2 } }',
+        'model: { dModel: 4096, layers: 48, heads: 8 }',
+        'models:',
+        '  - architecture: transformer',
+        '',
+      ].join('\n'),
+    );
+    const runDir = join(scratch, 'huge-run');
+    const result = await runCli(['run', suite, '--out', runDir]);
+    expect(result.code).toBe(1);
+    // 48 blocks of 12 d^2 plus embeddings and positions: about 9.67G parameters, 16 bytes each.
+    expect(result.stderr).toMatch(/Model "transformer" has 9\.\d\dG parameters: its weights, gradients and AdamW moments alone need 1\d\d\.\d GiB, more than the 4 GiB the wasm backend can use\./);
+    expect(result.stdout).not.toContain('Data: ');
   });
 });
