@@ -56,7 +56,7 @@ async function runParsed(command: Command): Promise<number> {
       const outDir = resolve(command.out ?? join(dirname(storePath), 'report'));
       // Checked before the report is built, so that a bad --out costs no work.
       prepareWritableFolder(outDir, 'the report folder', 'choose another --out');
-      // A run still marked running whose folder nobody locks was stopped without finishing (killed, or its machine went down).
+      // A run still marked running whose folder no process locks was stopped without finishing (killed, or its machine went down).
       const processAlive = isFolderLocked(dirname(storePath));
       const written = await writeRunReport(storePath, undefined, outDir, (line) => process.stdout.write(`${line}\n`), processAlive);
       process.stdout.write(`Report: ${written}\n`);

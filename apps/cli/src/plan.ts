@@ -1,5 +1,5 @@
 import { createTokenizer } from '@moebench/data';
-import { accountModel, layerOptionKeysOf, matchCompute, resolveConfig, validateModelConfig, type Architecture, type ModelAccounting, type ModelConfig } from '@moebench/models';
+import { accountModel, LAYER_OPTION_KEYS, layerOptionKeysOf, matchCompute, resolveConfig, validateModelConfig, type Architecture, type ModelAccounting, type ModelConfig } from '@moebench/models';
 import { UsageError } from './args.js';
 import type { Suite } from './suite.js';
 
@@ -47,11 +47,9 @@ export function planModels(suite: Suite, only: string[] | null): PlannedModel[] 
   for (const entry of entries) {
     const index = suite.models.indexOf(entry);
     // An options object in the model's own config that its architecture does not read would be ignored silently.
-    const ignored = ['switch', 'gshard', 'base', 'hash', 'gmlp', 'smlp'].filter(
-      (key) => key in entry.config && !layerOptionKeysOf(entry.architecture).includes(key),
-    );
+    const reads = layerOptionKeysOf(entry.architecture);
+    const ignored = LAYER_OPTION_KEYS.filter((key) => key in entry.config && !reads.includes(key));
     if (ignored.length > 0) {
-      const reads = layerOptionKeysOf(entry.architecture);
       throw new Error(
         `Suite ${suite.name}, model "${entry.name}" (${entry.architecture}): models[${index}].config.${ignored[0]}: ` +
           `the ${entry.architecture} architecture does not read "${ignored[0]}" options; it reads ` +

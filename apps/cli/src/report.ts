@@ -8,8 +8,8 @@ import { formatNumber } from './progress.js';
  * Writes the report of run `runId` (default: the latest run of the store) into `outDir` with
  * @moebench/report (report.md, report.html, summary.json, charts/), prints a plain table of each
  * model's status, final validation perplexity and mean tokens/s, also kept as `summary.txt`, and
- * returns the path of report.md. `processAlive` tells the report whether the process that trains the
- * run is still alive, for models still marked running; leave it out when unknown.
+ * returns the path of report.md. `processAlive` is whether the process that trains the run is still
+ * alive, for models still marked running; leave it out when unknown.
  */
 export async function writeRunReport(
   storePath: string,

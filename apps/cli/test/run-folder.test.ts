@@ -130,11 +130,11 @@ describe('run folder lock', () => {
     const holder = readHolder(join(runDir, LOCK_HOLDER_FILE));
     expect(holder).not.toBeNull();
 
-    // A new run into that folder is refused before it touches the lock, so the dead holder's record stays.
-    const refused = await runCli(['run', sotuSuite, '--out', runDir]);
-    expect(refused.code).toBe(1);
-    expect(refused.stderr).toContain(`Run folder ${runDir} already exists and is not empty: continue it with --resume`);
-    expect(refused.stdout).not.toContain('Took over the lock');
+    // A new run into that folder is rejected before it touches the lock, so the dead holder's record stays.
+    const rejected = await runCli(['run', sotuSuite, '--out', runDir]);
+    expect(rejected.code).toBe(1);
+    expect(rejected.stderr).toContain(`Run folder ${runDir} already exists and is not empty: continue it with --resume`);
+    expect(rejected.stdout).not.toContain('Took over the lock');
     expect(readHolder(join(runDir, LOCK_HOLDER_FILE))).toEqual(holder);
 
     const resumed = await runCli(['run', '--resume', runDir]);

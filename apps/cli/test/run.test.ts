@@ -110,7 +110,7 @@ describe('moebench run', () => {
     });
     expect(stepsBeforeKill).toBeGreaterThanOrEqual(20);
 
-    // No process holds the killed run's folder, so its report says the model stopped without finishing.
+    // No process locks the killed run's folder, so its report states that the model stopped without finishing.
     const killedReport = join(scratch, 'killed-report');
     expect((await runCli(['report', killed, '--out', killedReport])).code).toBe(0);
     const reportText = readFileSync(join(killedReport, 'report.md'), 'utf8');

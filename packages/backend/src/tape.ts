@@ -8,7 +8,7 @@
  */
 import { tf } from './tf.js';
 
-/** What this module reads of the engine's state: the tape of the gradient computation at depth 0. */
+/** The part of the engine's state this module reads: the tape of the gradient computation at depth 0. */
 interface TapeState {
   gradientDepth: number;
   activeTape: { saved?: tf.Tensor[] }[] | null;

@@ -84,10 +84,11 @@ const CONFIG_KEYS = [
   'smlp',
 ] as const;
 
-const OPTION_KEYS = ['switch', 'gshard', 'base', 'hash', 'gmlp', 'smlp'] as const;
+/** The keys of the layer options objects a model config may carry. */
+export const LAYER_OPTION_KEYS = ['switch', 'gshard', 'base', 'hash', 'gmlp', 'smlp'] as const;
 
 /** Layer options the model sets from its own config fields, by options object: option -> config field. */
-const MODEL_SET_OPTIONS: Record<(typeof OPTION_KEYS)[number], Record<string, string>> = {
+const MODEL_SET_OPTIONS: Record<(typeof LAYER_OPTION_KEYS)[number], Record<string, string>> = {
   switch: { dModel: 'dModel', numExperts: 'experts', hiddenSize: 'ffnHidden', seed: 'the seed of createModel', name: 'the model' },
   gshard: { dModel: 'dModel', numExperts: 'experts', hiddenSize: 'ffnHidden', seed: 'the seed of createModel', name: 'the model' },
   base: {
@@ -205,7 +206,7 @@ export function resolveConfig(architecture: Architecture, config: ModelConfig): 
     throw new Error(`Invalid model config: gshard routes each token to 2 experts, so experts must be at least 2, received ${experts}.`);
   }
 
-  const options: Record<(typeof OPTION_KEYS)[number], LayerOptions> = {
+  const options: Record<(typeof LAYER_OPTION_KEYS)[number], LayerOptions> = {
     switch: {},
     gshard: {},
     base: {},
@@ -213,7 +214,7 @@ export function resolveConfig(architecture: Architecture, config: ModelConfig): 
     gmlp: {},
     smlp: {},
   };
-  for (const key of OPTION_KEYS) {
+  for (const key of LAYER_OPTION_KEYS) {
     const value = config[key];
     if (value === undefined) continue;
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {

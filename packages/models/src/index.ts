@@ -2,6 +2,7 @@ export { ARCHITECTURES, type Architecture, type ForwardOptions, type ForwardOutp
 export {
   SPARSE_ARCHITECTURES,
   TRANSFORMER_FAMILY,
+  LAYER_OPTION_KEYS,
   checkArchitecture,
   layerOptionKeysOf,
   resolveConfig,

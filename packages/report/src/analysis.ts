@@ -345,7 +345,7 @@ function compare(subjectRuns: ModelRun[], baselineRuns: ModelRun[], settings: Co
     unfinished,
     subjectDiverged: diverged,
   };
-  // The paper's claim says nothing about a model it did not compare with, so such a speedup gets no verdict.
+  // The paper's claim states nothing about a model it did not compare with, so such a speedup gets no verdict.
   const claim: ClaimVerdict = paperBaseline
     ? judgeClaim(verdictInput, singleSeedMargin, subjectLabel)
     : {
@@ -446,7 +446,7 @@ function scoringNotes(groups: Map<string, ModelRun[]>, subject: string | null, m
   const notes: string[] = [];
   for (const [name, runs] of groups) {
     const unscored = runs.find((run) => run.unscoredPositions !== undefined)?.unscoredPositions;
-    // The subject's full statement stands next to its speedups, under the claim table.
+    // The subject's full statement is next to its speedups, under the claim table.
     if (name === subject && matched !== null) {
       notes.push(
         `${displayName(name)} is scored on positions ${formatPositions(matched.positions)} only; the targets, times to target and verdicts ` +
@@ -618,8 +618,7 @@ function describeScale(subject: ModelRun, baseline: ModelRun, baselineRuns: Mode
     `${displayName(baseline.name)} ${formatCount(baseline.totalParameters)} params, ${formatCount(baseline.forwardFlopsPerToken)} FLOPs/token`,
   ];
   if (tokens !== null && seconds !== null) {
-    const time = seconds >= 10 ? seconds.toFixed(0) : seconds >= 1 || seconds === 0 ? seconds.toFixed(1) : String(Number(seconds.toPrecision(2)));
-    parts.push(`${displayName(baseline.name)} run: ${formatCount(tokens)} tokens in ${time} s of training`);
+    parts.push(`${displayName(baseline.name)} run: ${formatCount(tokens)} tokens in ${formatSeconds(seconds)} s of training`);
   }
   return parts.join('; ');
 }
@@ -709,4 +708,11 @@ function lossFigureOrNull(values: number[]): SeedFigure | null {
 
 function lastOf<T>(items: readonly T[]): T {
   return items[items.length - 1];
+}
+
+/** Formats a training time: whole seconds from 10 s, one decimal from 1 s (and for 0), two significant digits below. */
+function formatSeconds(seconds: number): string {
+  if (seconds >= 10) return seconds.toFixed(0);
+  if (seconds >= 1 || seconds === 0) return seconds.toFixed(1);
+  return String(Number(seconds.toPrecision(2)));
 }

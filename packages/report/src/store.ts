@@ -253,9 +253,9 @@ function asRecord(value: unknown): Record<string, unknown> {
 }
 
 /**
- * Describes a divergence: the training loop stores `loss L, gradient norm G` when the loss or the
- * gradient norm was not finite, and the error message when the forward pass met a non-finite value
- * (for example a router's affinities), where the loss was never computed.
+ * Describes a divergence from the reason the training loop stored. That is `loss L, gradient norm G`
+ * when the loss or the gradient norm was not finite. It is the error message when the forward pass met
+ * a non-finite value (for example a router's affinities), so no loss was computed.
  */
 function divergenceReason(step: number, reason: string | null): string {
   if (reason === null || reason === '') return `loss not finite at step ${step}`;

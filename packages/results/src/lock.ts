@@ -24,7 +24,7 @@ export interface FolderLock {
   folder: string;
   /**
    * Previous holder, which ended without releasing the lock (for example killed with SIGKILL), so
-   * this process took the lock over. Null when nobody had left the lock behind.
+   * this process took the lock over. Null when no process had left the lock behind.
    */
   takenOverFrom: LockHolder | null;
   /** Releases the lock; calling it again does nothing. */

@@ -49,13 +49,13 @@ describe('isFolderLocked', () => {
     expect(isFolderLocked(folder)).toBe(false);
   });
 
-  it('sees a live holder in another process, and a killed one as gone while keeping its record', async () => {
+  it('tracks a holder process and its death', async () => {
     const folder = mkdtempSync(join(scratch, 'child-'));
     const child = await holdInChild(folder);
     expect(isFolderLocked(folder)).toBe(true);
-    const gone = exited(child);
+    const childExit = exited(child);
     child.kill('SIGKILL');
-    await gone;
+    await childExit;
     expect(isFolderLocked(folder)).toBe(false);
     // The dead holder's record is left for lockFolder to report as taken over.
     expect(existsSync(join(folder, LOCK_HOLDER_FILE))).toBe(true);

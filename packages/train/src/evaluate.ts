@@ -47,7 +47,7 @@ export function evaluate(model: LanguageModel, batches: readonly TokenBatch[]): 
   const positionCounts = new Array<number>(seqLen).fill(0);
   let bytes = 0;
   for (const batch of batches) {
-    // One read per batch: row 0 holds the loss sums of each position over the batch, row 1 the counts.
+    // One read per batch: row 0 contains the loss sums of each position over the batch, row 1 the counts.
     const perPosition = tf.tidy(() => {
       const inputs = tf.tensor2d(batch.inputs, [batch.batchSize, seqLen], 'int32');
       const targets = tf.tensor2d(batch.targets, [batch.batchSize, seqLen], 'int32');

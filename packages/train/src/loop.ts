@@ -113,7 +113,7 @@ export interface TrainResult {
   /**
    * For `diverged`: the step whose loss or gradient norm was not finite, and those values. When the
    * forward pass itself met a non-finite value (a `NonFiniteError`), loss and gradient norm are NaN
-   * and `message` says what was not finite.
+   * and `message` names what was not finite.
    */
   divergence?: { step: number; loss: number; gradientNorm: number; message?: string };
   /** Steps already done in the checkpoint this run continued from, or null for a fresh start. */
