@@ -112,8 +112,9 @@ export async function runCommand(request: RunRequest, output: ProgressOutput): P
   if (request.resume === null && request.out === null) {
     runDir = createNewFolder(runDir);
     createdRunDir = true;
+  } else if (request.resume === null) {
+    createdRunDir = prepareWritableFolder(runDir, 'the run folder', 'choose another --out');
   }
-  createdRunDir ||= request.resume === null && prepareWritableFolder(runDir, 'the run folder', 'choose another --out');
   const lock = lockRunFolder(runDir, request);
   let started = false;
   try {
